@@ -1,0 +1,70 @@
+use clap::Subcommand;
+use keel::Settings;
+use serde_json::json;
+
+use crate::exit::{Exit, Output};
+use crate::settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the environment exactly as `serve` would; list every problem.
+    Check,
+}
+
+pub fn run(args: Args, out: Output) -> Exit {
+    match args.command {
+        ConfigCommand::Check => check(out),
+    }
+}
+
+fn check(out: Output) -> Exit {
+    let src = match settings::source() {
+        Ok(src) => src,
+        Err(exit) => return exit,
+    };
+    let (settings, problems) = Settings::load_lenient(&src);
+    if out.json {
+        out.print_json(&json!({
+            "ok": problems.is_empty(),
+            "app_env": settings.app_env,
+            "role": settings.role,
+            "problems": problems,
+        }));
+    } else if problems.is_empty() {
+        println!(
+            "configuration ok: {} environment, role {}, {} database{}",
+            settings.app_env.as_str(),
+            settings.role.as_str(),
+            engine_name(&settings),
+            settings
+                .config_file
+                .as_ref()
+                .map(|p| format!(", settings file {}", p.display()))
+                .unwrap_or_default()
+        );
+    } else {
+        println!("configuration has {} problems:", problems.len());
+        for p in &problems {
+            println!("  {}: {}", p.variable, p.message);
+        }
+    }
+    if problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
+}
+
+fn engine_name(settings: &Settings) -> &'static str {
+    match keel::store::Db::engine_of(&settings.database.url) {
+        Some(keel::store::Engine::Sqlite) => "sqlite",
+        Some(keel::store::Engine::Postgres) => "postgres",
+        None => "unknown",
+    }
+}

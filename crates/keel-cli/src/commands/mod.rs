@@ -1,0 +1,4 @@
+pub mod config;
+pub mod migrate;
+pub mod serve;
+pub mod smoke;

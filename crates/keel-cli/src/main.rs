@@ -1,0 +1,60 @@
+//! The `keel` command: parses arguments and calls the library. Exit codes: 0 ok, 1 the check or
+//! operation failed, 2 bad usage or configuration.
+
+mod commands;
+mod exit;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+use exit::Exit;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "The production backend for subscription apps"
+)]
+struct Cli {
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (API, worker and scheduler, per role).
+    Serve(commands::serve::Args),
+    /// Schema migrations.
+    Migrate(commands::migrate::Args),
+    /// Configuration.
+    Config(commands::config::Args),
+    /// Check a running instance after a deploy.
+    Smoke(commands::smoke::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Failed.into();
+        }
+    };
+    let out = exit::Output { json: cli.json };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Migrate(args) => commands::migrate::run(args, out).await,
+            Command::Config(args) => commands::config::run(args, out),
+            Command::Smoke(args) => commands::smoke::run(args, out).await,
+        }
+    });
+    result.into()
+}

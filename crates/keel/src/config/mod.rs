@@ -1,0 +1,470 @@
+//! Typed settings, loaded once at start-up from the environment, `.env` and `keel.toml`.
+//! Nothing reads the environment after [`Settings::load`].
+
+mod file;
+mod keys;
+mod problems;
+mod read;
+mod rules;
+mod source;
+pub mod vars;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+pub use file::{FileSettings, Missed, QueueSettings, RateLimitDecl, RateLimitKey, ScheduleDecl};
+pub use keys::DataKey;
+pub use problems::{ConfigError, Problem};
+pub use source::Source;
+
+use read::Reader;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Staging,
+    Production,
+}
+
+impl AppEnv {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppEnv::Development => "development",
+            AppEnv::Staging => "staging",
+            AppEnv::Production => "production",
+        }
+    }
+}
+
+/// Which parts of Keel a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Api,
+    Worker,
+    All,
+}
+
+impl Role {
+    pub const CHOICES: &'static [(&'static str, Role)] = &[
+        ("api", Role::Api),
+        ("worker", Role::Worker),
+        ("all", Role::All),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Worker => "worker",
+            Role::All => "all",
+        }
+    }
+
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+
+    pub fn runs_jobs(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingProvider {
+    RevenueCat,
+    Stripe,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_size: u32,
+    pub statement_timeout: Duration,
+    pub migrate_on_start: bool,
+    pub migration_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwks_url: Option<String>,
+    pub hs256_secret: Option<SecretString>,
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
+    pub authorized_parties: Vec<String>,
+    pub leeway: Duration,
+    pub tenant_claim: String,
+    pub required_claims: Vec<String>,
+    pub dev_mode: bool,
+    pub admin_user_ids: Vec<String>,
+    pub admin_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub providers: Vec<BillingProvider>,
+    pub revenuecat_webhook_secret: Option<SecretString>,
+    pub revenuecat_api_key: Option<SecretString>,
+    pub revenuecat_api_url: String,
+    pub stripe_webhook_secrets: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub scheduler_enabled: bool,
+    pub worker_enabled: bool,
+    pub enqueue_enabled: bool,
+    pub concurrency: u32,
+    pub lease: Duration,
+    pub retention: Duration,
+    pub poll_only: bool,
+    pub scheduler_secret_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub cors_allowed_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub metrics_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub sentry_dsn: Option<SecretString>,
+    pub sentry_environment: String,
+    pub sentry_release: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    pub url: String,
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShutdownSettings {
+    pub grace: Duration,
+    pub drain: Duration,
+}
+
+/// Everything a Keel process is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub role: Role,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis_url: Option<SecretString>,
+    pub config_file: Option<PathBuf>,
+    pub file: FileSettings,
+    pub auth: AuthSettings,
+    pub billing: BillingSettings,
+    pub jobs: JobSettings,
+    pub telemetry: TelemetrySettings,
+    pub rate_limit_backend: RateLimitBackend,
+    pub data_keys: Vec<DataKey>,
+    pub storage: StorageSettings,
+    pub shutdown: ShutdownSettings,
+    /// Directory for files Keel keeps beside the database (development keys, objects).
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    /// Reads every setting, then applies the cross-field and production rules. All problems are
+    /// returned together.
+    pub fn load(src: &Source) -> Result<Settings, ConfigError> {
+        let (settings, problems) = Self::load_lenient(src);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Settings with defaults in place of bad values, and the problems found. For commands that
+    /// need only part of the configuration (the database for `keel migrate`).
+    pub fn load_lenient(src: &Source) -> (Settings, Vec<Problem>) {
+        let mut r = Reader::new(src);
+        let settings = read_all(&mut r);
+        rules::check(&settings, src, &mut r.problems);
+        (settings, r.problems.into_vec())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+}
+
+fn read_all(r: &mut Reader<'_>) -> Settings {
+    let app_env = r.choice(
+        "APP_ENV",
+        AppEnv::Development,
+        &[
+            ("development", AppEnv::Development),
+            ("staging", AppEnv::Staging),
+            ("production", AppEnv::Production),
+        ],
+    );
+    let dev = app_env == AppEnv::Development;
+    let role = r.choice("PROCESS_ROLE", Role::All, Role::CHOICES);
+    let http = read_http(r, dev);
+    let database = read_database(r, dev);
+    let mut file_problems = problems::Problems::default();
+    let config_file = file::locate(r.src, &mut file_problems);
+    let file = config_file
+        .as_deref()
+        .map(|p| file::load(p, &mut file_problems))
+        .unwrap_or_default();
+    r.problems.extend(file_problems);
+    let telemetry = read_telemetry(r, app_env);
+    let rate_limit_backend = r.choice(
+        "RATE_LIMIT_BACKEND",
+        RateLimitBackend::Memory,
+        &[
+            ("memory", RateLimitBackend::Memory),
+            ("redis", RateLimitBackend::Redis),
+        ],
+    );
+    let data_keys = keys::parse(r.src.get("DATA_ENCRYPTION_KEYS"), &mut r.problems);
+    let data_dir = data_dir_of(r.src, &database.url);
+    Settings {
+        app_env,
+        role,
+        http,
+        redis_url: r.secret("REDIS_URL"),
+        database,
+        config_file,
+        file,
+        auth: read_auth(r),
+        billing: read_billing(r),
+        jobs: read_jobs(r),
+        telemetry,
+        rate_limit_backend,
+        data_keys,
+        storage: StorageSettings {
+            url: r
+                .string("STORAGE_URL")
+                .unwrap_or_else(|| "file://./data/objects".into()),
+            public_base_url: r.string("STORAGE_PUBLIC_BASE_URL"),
+        },
+        shutdown: ShutdownSettings {
+            grace: r.seconds("SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
+            drain: r.seconds("SHUTDOWN_DRAIN_SECONDS", 0, 0, 600),
+        },
+        data_dir,
+    }
+}
+
+fn read_http(r: &mut Reader<'_>, dev: bool) -> HttpSettings {
+    let default_host: IpAddr = if dev {
+        [127, 0, 0, 1].into()
+    } else {
+        [0, 0, 0, 0].into()
+    };
+    let host = match r.src.get("HOST") {
+        None => default_host,
+        Some("localhost") => [127, 0, 0, 1].into(),
+        Some(raw) => raw.parse().unwrap_or_else(|_| {
+            r.problems.push("HOST", "must be an IP address");
+            default_host
+        }),
+    };
+    HttpSettings {
+        host,
+        port: r.number("PORT", 8080u16, 0, u16::MAX),
+        cors_allowed_origins: r.list("CORS_ALLOWED_ORIGINS"),
+        body_limit_bytes: r.number("BODY_LIMIT_BYTES", 1_048_576usize, 1024, 1 << 30),
+        request_timeout: r.seconds("REQUEST_TIMEOUT_SECONDS", 30, 1, 3600),
+        metrics_token: r.secret("METRICS_TOKEN"),
+    }
+}
+
+fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
+    let url = match r.src.get("DATABASE_URL") {
+        Some(url) => {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                r.problems.push(
+                    "DATABASE_URL",
+                    "must start with sqlite:// or postgres:// (or postgresql://)",
+                );
+            }
+            url.to_string()
+        }
+        None => {
+            if !dev {
+                r.problems.push(
+                    "DATABASE_URL",
+                    "is required outside development (the SQLite default is for development only)",
+                );
+            }
+            "sqlite://keel.db".to_string()
+        }
+    };
+    DatabaseSettings {
+        url: SecretString::from(url),
+        pool_size: r.number("DATABASE_POOL_SIZE", 10u32, 1, 1000),
+        statement_timeout: Duration::from_millis(r.number(
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            30_000u64,
+            100,
+            3_600_000,
+        )),
+        migrate_on_start: r.bool("MIGRATE_ON_START", true),
+        migration_timeout: r.seconds("MIGRATION_TIMEOUT_SECONDS", 300, 1, 86_400),
+    }
+}
+
+fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
+    let required_claims = match r.list("AUTH_REQUIRED_CLAIMS") {
+        list if list.is_empty() => vec!["sub".into(), "exp".into()],
+        list => list,
+    };
+    AuthSettings {
+        jwks_url: r.string("AUTH_JWKS_URL"),
+        hs256_secret: r.secret("AUTH_HS256_SECRET"),
+        issuers: r.list("AUTH_ISSUER"),
+        audiences: r.list("AUTH_AUDIENCE"),
+        authorized_parties: r.list("AUTH_AUTHORIZED_PARTIES"),
+        leeway: r.seconds("AUTH_LEEWAY_SECONDS", 30, 0, 600),
+        tenant_claim: r
+            .string("AUTH_TENANT_CLAIM")
+            .unwrap_or_else(|| "org_id".into()),
+        required_claims,
+        dev_mode: r.bool("AUTH_DEV_MODE", false),
+        admin_user_ids: r.list("ADMIN_USER_IDS"),
+        admin_token: r.secret("ADMIN_TOKEN"),
+    }
+}
+
+fn read_billing(r: &mut Reader<'_>) -> BillingSettings {
+    let revenuecat_webhook_secret = r.secret("REVENUECAT_WEBHOOK_SECRET");
+    let stripe_webhook_secrets: Vec<SecretString> = r
+        .list("STRIPE_WEBHOOK_SECRET")
+        .into_iter()
+        .map(SecretString::from)
+        .collect();
+    let providers = match r.src.get("BILLING_PROVIDERS") {
+        Some(_) => {
+            let mut providers = Vec::new();
+            for name in r.list("BILLING_PROVIDERS") {
+                match name.to_ascii_lowercase().as_str() {
+                    "revenuecat" => providers.push(BillingProvider::RevenueCat),
+                    "stripe" => providers.push(BillingProvider::Stripe),
+                    other => r.problems.push(
+                        "BILLING_PROVIDERS",
+                        format!("unknown provider {other:?} (known: revenuecat, stripe)"),
+                    ),
+                }
+            }
+            providers
+        }
+        None => {
+            let mut providers = Vec::new();
+            if revenuecat_webhook_secret.is_some() {
+                providers.push(BillingProvider::RevenueCat);
+            }
+            if !stripe_webhook_secrets.is_empty() {
+                providers.push(BillingProvider::Stripe);
+            }
+            providers
+        }
+    };
+    BillingSettings {
+        providers,
+        revenuecat_webhook_secret,
+        revenuecat_api_key: r.secret("REVENUECAT_API_KEY"),
+        revenuecat_api_url: r
+            .string("REVENUECAT_API_URL")
+            .unwrap_or_else(|| "https://api.revenuecat.com".into()),
+        stripe_webhook_secrets,
+    }
+}
+
+fn read_jobs(r: &mut Reader<'_>) -> JobSettings {
+    JobSettings {
+        scheduler_enabled: r.bool("SCHEDULER_ENABLED", true),
+        worker_enabled: r.bool("WORKER_ENABLED", true),
+        enqueue_enabled: r.bool("ENQUEUE_ENABLED", true),
+        concurrency: r.number("WORKER_CONCURRENCY", 16u32, 1, 10_000),
+        lease: r.seconds("JOB_LEASE_SECONDS", 60, 5, 86_400),
+        retention: Duration::from_secs(3600 * r.number("JOB_RETENTION_HOURS", 24u64, 0, 24 * 3650)),
+        poll_only: r.bool("JOBS_POLL_ONLY", false),
+        scheduler_secret_key: r.secret("SCHEDULER_SECRET_KEY"),
+    }
+}
+
+fn read_telemetry(r: &mut Reader<'_>, app_env: AppEnv) -> TelemetrySettings {
+    let default_format = if app_env == AppEnv::Development {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    };
+    TelemetrySettings {
+        log_format: r.choice(
+            "LOG_FORMAT",
+            default_format,
+            &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
+        ),
+        log_level: match r.string("LOG_LEVEL") {
+            Some(level) if tracing_subscriber::EnvFilter::try_new(&level).is_err() => {
+                r.problems.push(
+                    "LOG_LEVEL",
+                    "must be a level (error, warn, info, debug, trace) or a tracing filter",
+                );
+                "info".into()
+            }
+            Some(level) => level,
+            None => "info".into(),
+        },
+        sentry_dsn: r.secret("SENTRY_DSN"),
+        sentry_environment: r
+            .string("SENTRY_ENVIRONMENT")
+            .unwrap_or_else(|| app_env.as_str().into()),
+        sentry_release: r
+            .string("SENTRY_RELEASE")
+            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+    }
+}
+
+/// Beside the SQLite file, or `./data` for Postgres.
+fn data_dir_of(src: &Source, url: &SecretString) -> PathBuf {
+    use secrecy::ExposeSecret;
+    let url = url.expose_secret();
+    let sqlite_path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.starts_with(":memory:"));
+    match sqlite_path.map(|p| src.dir().join(p)) {
+        Some(path) => path
+            .parent()
+            .map(|dir| dir.join("data"))
+            .unwrap_or_else(|| src.dir().join("data")),
+        None => src.dir().join("data"),
+    }
+}

@@ -1,0 +1,250 @@
+//! Every environment variable Keel reads, with its default and meaning.
+//!
+//! The loader refuses (in debug builds) to read a name that is not listed here, and a test checks
+//! that each listed name is documented in docs/CONFIGURATION.md and `.env.example`.
+
+/// One environment variable.
+#[derive(Debug, Clone, Copy)]
+pub struct Var {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> Var {
+    Var {
+        name,
+        default,
+        meaning,
+    }
+}
+
+pub const VARIABLES: &[Var] = &[
+    var(
+        "APP_ENV",
+        "development",
+        "development, staging or production",
+    ),
+    var(
+        "HOST",
+        "127.0.0.1 in development, else 0.0.0.0",
+        "listen address",
+    ),
+    var("PORT", "8080", "listen port"),
+    var("PROCESS_ROLE", "all", "api, worker or all"),
+    var(
+        "DATABASE_URL",
+        "sqlite://keel.db (development only)",
+        "sqlite://PATH or postgres://...",
+    ),
+    var("DATABASE_POOL_SIZE", "10", "connections per process"),
+    var(
+        "DATABASE_STATEMENT_TIMEOUT_MS",
+        "30000",
+        "Postgres statement timeout",
+    ),
+    var(
+        "MIGRATE_ON_START",
+        "true",
+        "serve applies pending migrations before it turns ready",
+    ),
+    var(
+        "MIGRATION_TIMEOUT_SECONDS",
+        "300",
+        "longest a migration run (lock wait included) may take",
+    ),
+    var(
+        "REDIS_URL",
+        "unset",
+        "required when RATE_LIMIT_BACKEND=redis; checked by readiness when set",
+    ),
+    var(
+        "KEEL_CONFIG",
+        "keel.toml if present",
+        "structured settings file",
+    ),
+    var(
+        "AUTH_JWKS_URL",
+        "unset",
+        "JWKS endpoint for RS256/ES256/EdDSA tokens",
+    ),
+    var(
+        "AUTH_HS256_SECRET",
+        "unset",
+        "shared secret for HS256 tokens",
+    ),
+    var(
+        "AUTH_ISSUER",
+        "unset",
+        "accepted iss values (comma-separated)",
+    ),
+    var(
+        "AUTH_AUDIENCE",
+        "unset",
+        "accepted aud values (comma-separated)",
+    ),
+    var(
+        "AUTH_AUTHORIZED_PARTIES",
+        "unset",
+        "accepted azp values (comma-separated)",
+    ),
+    var(
+        "AUTH_LEEWAY_SECONDS",
+        "30",
+        "clock skew allowed on exp/nbf/iat",
+    ),
+    var("AUTH_TENANT_CLAIM", "org_id", "claim that names the tenant"),
+    var(
+        "AUTH_REQUIRED_CLAIMS",
+        "sub,exp",
+        "claims a token must carry",
+    ),
+    var(
+        "AUTH_DEV_MODE",
+        "false",
+        "development only: keel dev token tokens are accepted",
+    ),
+    var(
+        "ADMIN_USER_IDS",
+        "unset",
+        "user ids with the admin role (comma-separated)",
+    ),
+    var("ADMIN_TOKEN", "unset", "bearer token for the admin API"),
+    var(
+        "BILLING_PROVIDERS",
+        "providers whose secret is set",
+        "revenuecat, stripe (comma-separated)",
+    ),
+    var(
+        "REVENUECAT_WEBHOOK_SECRET",
+        "unset",
+        "expected Authorization value of RevenueCat webhooks",
+    ),
+    var(
+        "REVENUECAT_API_KEY",
+        "unset",
+        "RevenueCat REST key for entitlement sync",
+    ),
+    var(
+        "REVENUECAT_API_URL",
+        "https://api.revenuecat.com",
+        "RevenueCat REST base URL",
+    ),
+    var(
+        "STRIPE_WEBHOOK_SECRET",
+        "unset",
+        "Stripe endpoint secrets (comma-separated during rotation)",
+    ),
+    var(
+        "SCHEDULER_SECRET_KEY",
+        "unset",
+        "bearer secret for external cron triggers",
+    ),
+    var(
+        "SCHEDULER_ENABLED",
+        "true",
+        "default of the scheduler kill switch",
+    ),
+    var(
+        "WORKER_ENABLED",
+        "true",
+        "default of the workers kill switch",
+    ),
+    var(
+        "ENQUEUE_ENABLED",
+        "true",
+        "default of the enqueue kill switch",
+    ),
+    var(
+        "WORKER_CONCURRENCY",
+        "16",
+        "jobs run at once per worker process",
+    ),
+    var(
+        "JOB_LEASE_SECONDS",
+        "60",
+        "lease on a running job; expired leases return to available",
+    ),
+    var(
+        "JOB_RETENTION_HOURS",
+        "24",
+        "how long completed jobs are kept",
+    ),
+    var(
+        "JOBS_POLL_ONLY",
+        "false",
+        "Postgres: poll instead of LISTEN/NOTIFY (PgBouncer transaction mode)",
+    ),
+    var(
+        "METRICS_TOKEN",
+        "unset",
+        "bearer token for /metrics and /health/deep; required in production",
+    ),
+    var("SENTRY_DSN", "unset", "error tracking endpoint"),
+    var(
+        "SENTRY_ENVIRONMENT",
+        "APP_ENV",
+        "environment tag of error reports",
+    ),
+    var(
+        "SENTRY_RELEASE",
+        "crate version",
+        "release tag of error reports",
+    ),
+    var(
+        "LOG_FORMAT",
+        "pretty in development, else json",
+        "pretty or json",
+    ),
+    var(
+        "LOG_LEVEL",
+        "info",
+        "trace, debug, info, warn, error, or a tracing filter",
+    ),
+    var(
+        "CORS_ALLOWED_ORIGINS",
+        "unset (no cross-origin access)",
+        "comma-separated origins",
+    ),
+    var(
+        "BODY_LIMIT_BYTES",
+        "1048576",
+        "largest request body accepted (413 above)",
+    ),
+    var(
+        "REQUEST_TIMEOUT_SECONDS",
+        "30",
+        "longest a request may take (503 after)",
+    ),
+    var("RATE_LIMIT_BACKEND", "memory", "memory or redis"),
+    var(
+        "DATA_ENCRYPTION_KEYS",
+        "development: a generated key",
+        "kid:base64-32-bytes list, newest first",
+    ),
+    var(
+        "STORAGE_URL",
+        "file://./data/objects",
+        "object storage (file:// or s3://bucket)",
+    ),
+    var(
+        "STORAGE_PUBLIC_BASE_URL",
+        "unset",
+        "CDN base for stored objects",
+    ),
+    var(
+        "SHUTDOWN_GRACE_SECONDS",
+        "25",
+        "time in-flight requests and running jobs get on SIGTERM",
+    ),
+    var(
+        "SHUTDOWN_DRAIN_SECONDS",
+        "0",
+        "time between readiness turning 503 and the listener closing",
+    ),
+];
+
+/// The entry for `name`, if Keel reads it.
+pub fn lookup(name: &str) -> Option<&'static Var> {
+    VARIABLES.iter().find(|v| v.name == name)
+}

@@ -1,0 +1,142 @@
+//! `/health`, `/health/live` and `/health/ready`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::state::{AppState, Phase};
+
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Check {
+    fn from_result<E: std::fmt::Display>(result: Result<Duration, E>) -> Self {
+        match result {
+            Ok(latency) => Check {
+                status: "ok",
+                latency_ms: Some((latency.as_secs_f64() * 10_000.0).round() / 10.0),
+                error: None,
+            },
+            Err(e) => Check {
+                status: "fail",
+                latency_ms: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    pub database: Check,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthReport {
+    pub status: &'static str,
+    pub role: &'static str,
+    pub version: &'static str,
+    pub phase: &'static str,
+    pub uptime_s: u64,
+    pub checks: Checks,
+}
+
+async fn run_checks(state: &AppState) -> Checks {
+    let database = Check::from_result(state.db.ping(DATABASE_TIMEOUT).await);
+    let redis = match &state.settings.redis_url {
+        Some(url) => Some(Check::from_result(
+            crate::probe::redis_ping(url.expose_secret(), REDIS_TIMEOUT).await,
+        )),
+        None => None,
+    };
+    Checks { database, redis }
+}
+
+/// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
+    let checks = run_checks(&state).await;
+    let status = if !checks.database.ok() {
+        "fail"
+    } else if checks.redis.as_ref().is_some_and(|r| !r.ok()) {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if status == "fail" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let report = HealthReport {
+        status,
+        role: state.settings.role.as_str(),
+        version: env!("CARGO_PKG_VERSION"),
+        phase: state.readiness.phase().as_str(),
+        uptime_s: state.started.elapsed().as_secs(),
+        checks,
+    };
+    (code, Json(report))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Liveness {
+    status: &'static str,
+}
+
+pub async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReadinessReport {
+    pub status: &'static str,
+    pub phase: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Checks>,
+}
+
+/// 200 once migrations are applied and every required dependency answers; 503 while starting,
+/// migrating or draining.
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadinessReport>) {
+    let phase = state.readiness.phase();
+    if phase != Phase::Ready {
+        let report = ReadinessReport {
+            status: "unavailable",
+            phase: phase.as_str(),
+            checks: None,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+    }
+    let checks = run_checks(&state).await;
+    let ok = checks.database.ok() && checks.redis.as_ref().is_none_or(Check::ok);
+    let report = ReadinessReport {
+        status: if ok { "ok" } else { "unavailable" },
+        phase: phase.as_str(),
+        checks: Some(checks),
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(report))
+}

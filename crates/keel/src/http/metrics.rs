@@ -1,0 +1,61 @@
+//! `/metrics` in the Prometheus text format, behind bearer `METRICS_TOKEN` whenever it is set.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::crypto::constant_time_eq;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.settings.http.metrics_token {
+        if !bearer_matches(&headers, token.expose_secret()) {
+            return ApiError::from_status(StatusCode::UNAUTHORIZED)
+                .with_www_authenticate("Bearer")
+                .into_response();
+        }
+    }
+    let mut body = String::new();
+    body.push_str("# HELP keel_build_info Build and role of this process.\n");
+    body.push_str("# TYPE keel_build_info gauge\n");
+    body.push_str(&format!(
+        "keel_build_info{{version=\"{}\",role=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        state.settings.role.as_str()
+    ));
+    body.push_str("# HELP keel_uptime_seconds Seconds since the process started.\n");
+    body.push_str("# TYPE keel_uptime_seconds gauge\n");
+    body.push_str(&format!(
+        "keel_uptime_seconds {}\n",
+        state.started.elapsed().as_secs_f64()
+    ));
+    body.push_str("# HELP keel_ready Whether the process answers ready (1) or not (0).\n");
+    body.push_str("# TYPE keel_ready gauge\n");
+    let ready = state.readiness.phase() == super::state::Phase::Ready;
+    body.push_str(&format!("keel_ready {}\n", u8::from(ready)));
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
+
+/// `Authorization: Bearer <expected>`, the scheme matched case-insensitively (RFC 9110).
+pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
+        && constant_time_eq(token.trim().as_bytes(), expected.as_bytes())
+}

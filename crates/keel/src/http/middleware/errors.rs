@@ -1,0 +1,35 @@
+//! Every error leaves as problem+json: a 4xx or 5xx produced without a problem body (routing,
+//! method mismatch, limits, layers) is given the generic problem for its status. Headers such as
+//! `allow`, `retry-after` and `www-authenticate` are kept.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::problem::{ApiError, PROBLEM_CONTENT_TYPE};
+
+pub async fn layer(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let problem = ApiError::from_status(status).into_response();
+    let (problem_parts, body) = problem.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in problem_parts.headers.iter() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, Body::new(body))
+}
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE))
+}

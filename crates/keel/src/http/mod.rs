@@ -1,0 +1,106 @@
+//! The HTTP edge: routes per role and the middleware stack every response passes through.
+
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod middleware;
+pub mod problem;
+pub mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use problem::{ApiError, FieldError};
+pub use state::{AppState, Phase, Readiness};
+
+use crate::config::{AppEnv, Settings};
+use middleware::{access_log, errors, limits, panic, request_id, security};
+
+/// The complete router for the process's role. `extra` holds application routes (library users'
+/// own handlers); they are served only by roles that serve the API.
+pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let settings = state.settings.clone();
+    let mut routes = Router::new()
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics));
+    if settings.role.serves_api() {
+        if let Some(extra) = extra {
+            routes = routes.merge(extra);
+        }
+    }
+    let routes = routes
+        .route_layer(axum::middleware::from_fn(access_log::record_route))
+        .with_state(state);
+    with_edge(routes, &settings)
+}
+
+/// Wraps `routes` in the edge stack (outermost last here).
+fn with_edge(routes: Router, settings: &Settings) -> Router {
+    let limits = limits::Limits {
+        body_bytes: settings.http.body_limit_bytes,
+        timeout: settings.http.request_timeout,
+    };
+    let mut routes = routes.layer(DefaultBodyLimit::max(settings.http.body_limit_bytes));
+    if let Some(cors) = cors(settings) {
+        routes = routes.layer(cors);
+    }
+    routes
+        .layer(CatchPanicLayer::custom(panic::respond))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::layer))
+        .layer(axum::middleware::from_fn(errors::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.role,
+            access_log::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security::Hsts(settings.app_env != AppEnv::Development),
+            security::layer,
+        ))
+        .layer(axum::middleware::from_fn(request_id::layer))
+}
+
+fn cors(settings: &Settings) -> Option<CorsLayer> {
+    let origins = &settings.http.cors_allowed_origins;
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static(request_id::HEADER),
+            ])
+            .expose_headers([
+                HeaderName::from_static(request_id::HEADER),
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,65 @@
+//! What every handler can reach.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Settings;
+use crate::store::Db;
+
+/// Where the process is in its life; `/health/ready` answers 200 only in `Ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting = 0,
+    Migrating = 1,
+    Ready = 2,
+    Draining = 3,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Migrating => "migrating",
+            Phase::Ready => "ready",
+            Phase::Draining => "draining",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicU8>);
+
+impl Readiness {
+    pub fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, Ordering::SeqCst);
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Phase::Migrating,
+            2 => Phase::Ready,
+            3 => Phase::Draining,
+            _ => Phase::Starting,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub readiness: Readiness,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(settings: Arc<Settings>, db: Db) -> Self {
+        Self {
+            settings,
+            db,
+            readiness: Readiness::default(),
+            started: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Keel: the production backend for subscription apps. API, worker and scheduler in one binary,
+//! usable as a library by Rust applications.
+
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod ops;
+pub mod probe;
+pub mod runtime;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use runtime::Server;

@@ -1,0 +1,3 @@
+//! Operations run from the command line against a database or a running instance.
+
+pub mod smoke;

@@ -1,0 +1,195 @@
+//! Start-up order and graceful shutdown of a Keel process.
+//!
+//! 1. bind the listener and serve health at once (readiness 503 while starting);
+//! 2. migrate (or, with `MIGRATE_ON_START=false`, wait until another process has);
+//! 3. turn ready;
+//! 4. on SIGTERM/SIGINT: readiness 503, wait `SHUTDOWN_DRAIN_SECONDS`, stop accepting, let
+//!    in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, return.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::http::{self, AppState, Phase};
+use crate::store::migrate::{MigrateError, Migrator, State};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] MigrateError),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A Keel process being built: settings, plus any application routes.
+pub struct Server {
+    settings: Arc<Settings>,
+    extra: Option<Router<AppState>>,
+}
+
+impl Server {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            extra: None,
+        }
+    }
+
+    /// Adds application routes, served by the `api` and `all` roles behind the full edge stack.
+    pub fn routes(mut self, routes: Router<AppState>) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(existing) => existing.merge(routes),
+            None => routes,
+        });
+        self
+    }
+
+    /// Binds `HOST:PORT` and runs until SIGTERM or SIGINT.
+    pub async fn run(self) -> Result<(), RuntimeError> {
+        let addr = SocketAddr::new(self.settings.http.host, self.settings.http.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| RuntimeError::Bind { addr, source })?;
+        self.run_on(listener, shutdown_signal()).await
+    }
+
+    /// Runs on `listener` until `shutdown` completes.
+    pub async fn run_on(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RuntimeError> {
+        let settings = self.settings;
+        let db = Db::connect_lazy(&settings.database)?;
+        let state = AppState::new(settings.clone(), db.clone());
+        let router = http::router(state.clone(), self.extra);
+        let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        tracing::info!(
+            %addr,
+            role = settings.role.as_str(),
+            engine = ?db.engine(),
+            env = settings.app_env.as_str(),
+            version = env!("CARGO_PKG_VERSION"),
+            "keel listening"
+        );
+
+        tokio::pin!(shutdown);
+        let started = tokio::select! {
+            result = prepare(&state) => Some(result),
+            () = &mut shutdown => None,
+        };
+        match started {
+            Some(Ok(())) => {
+                state.readiness.set(Phase::Ready);
+                tracing::info!("keel ready");
+                shutdown.await;
+            }
+            Some(Err(e)) => {
+                let _ = stop_tx.send(true);
+                let _ = server.await;
+                db.close().await;
+                return Err(e);
+            }
+            None => {}
+        }
+
+        tracing::info!("shutting down: readiness is now 503");
+        state.readiness.set(Phase::Draining);
+        tokio::time::sleep(settings.shutdown.drain).await;
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(settings.shutdown.grace, server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!(
+                grace_s = settings.shutdown.grace.as_secs(),
+                "requests still running after the grace period were cut off"
+            ),
+        }
+        db.close().await;
+        tracing::info!("keel stopped");
+        Ok(())
+    }
+}
+
+/// Migrates, or waits for another process to have migrated.
+async fn prepare(state: &AppState) -> Result<(), RuntimeError> {
+    let settings = &state.settings;
+    let migrator = Migrator::new(&settings.database.url, settings.database.migration_timeout)?;
+    state.readiness.set(Phase::Migrating);
+    if settings.database.migrate_on_start {
+        let applied = migrator.up(false).await?;
+        tracing::info!(applied = applied.len(), "migrations up to date");
+        return Ok(());
+    }
+    loop {
+        match migrator.status().await {
+            Ok(status) if status.iter().all(|s| s.state == State::Applied) => return Ok(()),
+            Ok(status) => {
+                if let Some(bad) = status
+                    .iter()
+                    .find(|s| matches!(s.state, State::Modified | State::Unknown))
+                {
+                    let (version, name) = (bad.version, bad.name.clone());
+                    return Err(RuntimeError::Migrate(if bad.state == State::Modified {
+                        MigrateError::Modified { version, name }
+                    } else {
+                        MigrateError::Unknown { version, name }
+                    }));
+                }
+                tracing::info!("waiting for migrations to be applied (MIGRATE_ON_START=false)");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read migration state yet"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

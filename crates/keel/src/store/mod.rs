@@ -1,0 +1,87 @@
+//! The database: one handle over two engines. SQLite is the embedded default; Postgres is for
+//! several processes or machines. Each operation has one implementation per engine.
+
+mod error;
+pub mod migrate;
+mod migrations;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sqlx::{PgPool, SqlitePool};
+
+pub use error::StoreError;
+
+use crate::config::DatabaseSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A pool on one engine. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Builds the pool without connecting; the first use connects.
+    pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Db, StoreError> {
+        let url = settings.url.expose_secret();
+        match Self::engine_of(&settings.url) {
+            Some(Engine::Sqlite) => sqlite::connect_lazy(url, settings).map(Db::Sqlite),
+            Some(Engine::Postgres) => postgres::connect_lazy(url, settings).map(Db::Postgres),
+            None => Err(StoreError::Url(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            )),
+        }
+    }
+
+    /// The engine a database URL names, if any.
+    pub fn engine_of(url: &secrecy::SecretString) -> Option<Engine> {
+        let url = url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// One round trip, bounded by `timeout`; returns how long it took.
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        let query = async {
+            match self {
+                Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+                Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            }
+        };
+        match tokio::time::timeout(timeout, query).await {
+            Ok(result) => result.map(|()| started.elapsed()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
