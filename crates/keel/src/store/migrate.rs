@@ -5,6 +5,8 @@
 //! re-read the applied set inside the transaction, so a migration is never applied twice.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -271,13 +273,18 @@ impl Migrator {
         Ok(Some(newest))
     }
 
-    async fn bounded<T>(
+    /// Bounds `work` by the migration timeout. Boxed so the futures of the public methods are
+    /// `Send` with concrete lifetimes (callers spawn them).
+    fn bounded<'a, T: Send + 'a>(
         &self,
-        work: impl std::future::Future<Output = Result<T, MigrateError>>,
-    ) -> Result<T, MigrateError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .unwrap_or(Err(MigrateError::Timeout(self.timeout)))
+        work: impl Future<Output = Result<T, MigrateError>> + Send + 'a,
+    ) -> Pin<Box<dyn Future<Output = Result<T, MigrateError>> + Send + 'a>> {
+        let timeout = self.timeout;
+        Box::pin(async move {
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or(Err(MigrateError::Timeout(timeout)))
+        })
     }
 }
 
@@ -369,31 +376,45 @@ enum Session {
     Postgres(PgConnection),
 }
 
+/// Calls the engine's primitive. Boxed as `Send` here, where lifetimes are concrete, so that the
+/// runner's futures stay `Send` (sqlx executors are generic over lifetimes).
 macro_rules! dispatch {
-    ($self:ident, $f:ident $(, $arg:expr)*) => {
-        match $self {
-            Session::Sqlite(c) => sqlite::migrate::$f(c $(, $arg)*).await,
-            Session::Postgres(c) => postgres::migrate::$f(c $(, $arg)*).await,
-        }
-    };
+    ($self:ident, $f:ident $(, $arg:expr)*) => {{
+        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self {
+            Session::Sqlite(c) => Box::pin(sqlite::migrate::$f(c $(, $arg)*)),
+            Session::Postgres(c) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
+        };
+        future.await
+    }};
 }
 
 impl Session {
     async fn open(m: &Migrator) -> Result<Session, MigrateError> {
         let url = m.url.expose_secret();
-        let mut session = match m.engine {
-            Engine::Sqlite => Session::Sqlite(sqlite::migrate::open(url, m.timeout).await?),
-            Engine::Postgres => Session::Postgres(postgres::migrate::open(url).await?),
-        };
+        let opening: Pin<Box<dyn Future<Output = Result<Session, sqlx::Error>> + Send + '_>> =
+            match m.engine {
+                Engine::Sqlite => Box::pin(async move {
+                    sqlite::migrate::open(url, m.timeout)
+                        .await
+                        .map(Session::Sqlite)
+                }),
+                Engine::Postgres => {
+                    Box::pin(
+                        async move { postgres::migrate::open(url).await.map(Session::Postgres) },
+                    )
+                }
+            };
+        let mut session = opening.await?;
         session.ensure_table().await?;
         Ok(session)
     }
 
     async fn close(self) {
-        let result = match self {
-            Session::Sqlite(c) => sqlx::Connection::close(c).await,
-            Session::Postgres(c) => postgres::migrate::close(c).await,
+        let closing: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> = match self {
+            Session::Sqlite(c) => Box::pin(sqlx::Connection::close(c)),
+            Session::Postgres(c) => Box::pin(postgres::migrate::close(c)),
         };
+        let result = closing.await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "closing the migration connection failed");
         }

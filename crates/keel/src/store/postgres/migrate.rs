@@ -1,7 +1,7 @@
 //! Migration primitives on one Postgres connection. A session advisory lock, keyed by the schema,
 //! keeps processes that start together from migrating at the same time.
 
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, Executor, PgConnection, Row};
 
 use crate::store::migrate::AppliedRow;
 use crate::store::migrations::{Migration, ObjectKind};
@@ -24,7 +24,7 @@ pub(crate) async fn close(mut conn: PgConnection) -> Result<(), sqlx::Error> {
 }
 
 pub(crate) async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS keel_migrations (
             version BIGINT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -32,29 +32,28 @@ pub(crate) async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Er
             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )",
     )
-    .execute(conn)
     .await
     .map(|_| ())
 }
 
 pub(crate) async fn begin(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("BEGIN").execute(conn).await.map(|_| ())
+    conn.execute("BEGIN").await.map(|_| ())
 }
 
 pub(crate) async fn commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("COMMIT").execute(conn).await.map(|_| ())
+    conn.execute("COMMIT").await.map(|_| ())
 }
 
 pub(crate) async fn rollback(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("ROLLBACK").execute(conn).await.map(|_| ())
+    conn.execute("ROLLBACK").await.map(|_| ())
 }
 
 pub(crate) async fn applied(conn: &mut PgConnection) -> Result<Vec<AppliedRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
-    )
-    .fetch_all(conn)
-    .await?;
+    let rows = conn
+        .fetch_all(sqlx::query(
+            "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
+        ))
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(AppliedRow {
@@ -68,21 +67,20 @@ pub(crate) async fn applied(conn: &mut PgConnection) -> Result<Vec<AppliedRow>, 
 }
 
 pub(crate) async fn apply(conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(m.up).execute(&mut *conn).await?;
-    sqlx::query("INSERT INTO keel_migrations (version, name, checksum) VALUES ($1, $2, $3)")
-        .bind(m.version)
-        .bind(m.name)
-        .bind(m.checksum())
-        .execute(conn)
-        .await
-        .map(|_| ())
+    conn.execute(m.up).await?;
+    conn.execute(
+        sqlx::query("INSERT INTO keel_migrations (version, name, checksum) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(m.checksum()),
+    )
+    .await
+    .map(|_| ())
 }
 
 pub(crate) async fn revert(conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(m.down).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM keel_migrations WHERE version = $1")
-        .bind(m.version)
-        .execute(conn)
+    conn.execute(m.down).await?;
+    conn.execute(sqlx::query("DELETE FROM keel_migrations WHERE version = $1").bind(m.version))
         .await
         .map(|_| ())
 }
@@ -90,12 +88,11 @@ pub(crate) async fn revert(conn: &mut PgConnection, m: &Migration) -> Result<(),
 pub(crate) async fn objects(
     conn: &mut PgConnection,
 ) -> Result<Vec<(ObjectKind, String)>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = conn.fetch_all(sqlx::query(
         "SELECT 'table' AS kind, tablename AS name FROM pg_tables WHERE schemaname = current_schema()
          UNION ALL
          SELECT 'index', indexname FROM pg_indexes WHERE schemaname = current_schema()",
-    )
-    .fetch_all(conn)
+    ))
     .await?;
     rows.iter()
         .map(|row| {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, Executor, Row, SqliteConnection};
 
 use crate::store::migrate::AppliedRow;
 use crate::store::migrations::{Migration, ObjectKind};
@@ -17,7 +17,7 @@ pub(crate) async fn open(url: &str, wait: Duration) -> Result<SqliteConnection, 
 }
 
 pub(crate) async fn ensure_table(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS keel_migrations (
             version INTEGER PRIMARY KEY,
             name TEXT NOT NULL,
@@ -25,32 +25,28 @@ pub(crate) async fn ensure_table(conn: &mut SqliteConnection) -> Result<(), sqlx
             applied_at INTEGER NOT NULL
         )",
     )
-    .execute(conn)
     .await
     .map(|_| ())
 }
 
 pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("BEGIN IMMEDIATE")
-        .execute(conn)
-        .await
-        .map(|_| ())
+    conn.execute("BEGIN IMMEDIATE").await.map(|_| ())
 }
 
 pub(crate) async fn commit(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("COMMIT").execute(conn).await.map(|_| ())
+    conn.execute("COMMIT").await.map(|_| ())
 }
 
 pub(crate) async fn rollback(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("ROLLBACK").execute(conn).await.map(|_| ())
+    conn.execute("ROLLBACK").await.map(|_| ())
 }
 
 pub(crate) async fn applied(conn: &mut SqliteConnection) -> Result<Vec<AppliedRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
-    )
-    .fetch_all(conn)
-    .await?;
+    let rows = conn
+        .fetch_all(sqlx::query(
+            "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
+        ))
+        .await?;
     rows.iter()
         .map(|row| {
             let ms: i64 = row.try_get("applied_at")?;
@@ -65,24 +61,23 @@ pub(crate) async fn applied(conn: &mut SqliteConnection) -> Result<Vec<AppliedRo
 }
 
 pub(crate) async fn apply(conn: &mut SqliteConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(m.up).execute(&mut *conn).await?;
-    sqlx::query(
-        "INSERT INTO keel_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+    conn.execute(m.up).await?;
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO keel_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(m.checksum())
+        .bind(Utc::now().timestamp_millis()),
     )
-    .bind(m.version)
-    .bind(m.name)
-    .bind(m.checksum())
-    .bind(Utc::now().timestamp_millis())
-    .execute(conn)
     .await
     .map(|_| ())
 }
 
 pub(crate) async fn revert(conn: &mut SqliteConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(m.down).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM keel_migrations WHERE version = ?")
-        .bind(m.version)
-        .execute(conn)
+    conn.execute(m.down).await?;
+    conn.execute(sqlx::query("DELETE FROM keel_migrations WHERE version = ?").bind(m.version))
         .await
         .map(|_| ())
 }
@@ -90,10 +85,9 @@ pub(crate) async fn revert(conn: &mut SqliteConnection, m: &Migration) -> Result
 pub(crate) async fn objects(
     conn: &mut SqliteConnection,
 ) -> Result<Vec<(ObjectKind, String)>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = conn.fetch_all(sqlx::query(
         "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'",
-    )
-    .fetch_all(conn)
+    ))
     .await?;
     rows.iter()
         .map(|row| {

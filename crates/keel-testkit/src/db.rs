@@ -1,0 +1,164 @@
+//! A fresh, empty database per test: a SQLite file in a temporary directory, or a Postgres schema
+//! of its own (named in the URL's `search_path`) that is dropped when the test ends.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::Connection;
+
+const POSTGRES_ENV: &str = "KEEL_TEST_POSTGRES_URL";
+const REQUIRE_POSTGRES_ENV: &str = "KEEL_TEST_REQUIRE_POSTGRES";
+const REDIS_ENV: &str = "KEEL_TEST_REDIS_URL";
+
+/// `KEEL_TEST_POSTGRES_URL`, or `None` (a failure when `KEEL_TEST_REQUIRE_POSTGRES=1`).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None if required(REQUIRE_POSTGRES_ENV) => {
+            panic!(
+                "{POSTGRES_ENV} is unset but {REQUIRE_POSTGRES_ENV}=1: the Postgres suite must run"
+            )
+        }
+        None => {
+            eprintln!("note: {POSTGRES_ENV} is unset; this Postgres test ran nothing");
+            None
+        }
+    }
+}
+
+/// `KEEL_TEST_REDIS_URL`, or `None` (a failure when `KEEL_TEST_REQUIRE_REDIS=1`).
+pub fn redis_url() -> Option<String> {
+    match std::env::var(REDIS_ENV).ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None if required("KEEL_TEST_REQUIRE_REDIS") => {
+            panic!("{REDIS_ENV} is unset but KEEL_TEST_REQUIRE_REDIS=1: the Redis suite must run")
+        }
+        None => {
+            eprintln!("note: {REDIS_ENV} is unset; this Redis test ran nothing");
+            None
+        }
+    }
+}
+
+fn required(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1" | "true"))
+}
+
+pub enum TestDb {
+    Sqlite {
+        dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        base: String,
+        schema: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("keel.db").display());
+        TestDb::Sqlite { dir, url }
+    }
+
+    /// A new schema on the test server, or `None` when Postgres tests are not configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let base = postgres_url()?;
+        let schema = format!("keel_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test schema");
+        let _ = conn.close().await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        Some(TestDb::Postgres { base, schema, url })
+    }
+
+    /// The `DATABASE_URL` of this database.
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres { .. })
+    }
+
+    /// A directory that lives as long as this database (SQLite: the database's own).
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            TestDb::Sqlite { dir, .. } => Some(dir.path()),
+            TestDb::Postgres { .. } => None,
+        }
+    }
+
+    /// Runs one SQL script directly, outside Keel (to break things on purpose).
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            TestDb::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+                sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
+                sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, as an integer.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            TestDb::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("sql")
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("sql")
+            }
+        }
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.dir().map(|d| d.join("keel.db"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let TestDb::Postgres { base, schema, .. } = self else {
+            return;
+        };
+        let (base, name) = (base.clone(), schema.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("note: test schema {schema} was not dropped");
+        }
+    }
+}
