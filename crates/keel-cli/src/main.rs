@@ -2,6 +2,7 @@
 //! operation failed, 2 bad usage or configuration.
 
 mod commands;
+mod context;
 mod exit;
 mod settings;
 
@@ -33,6 +34,14 @@ enum Command {
     Config(commands::config::Args),
     /// Check a running instance after a deploy.
     Smoke(commands::smoke::Args),
+    /// Queue operations.
+    Queue(commands::queue::Args),
+    /// Runtime kill switches.
+    Flags(commands::flags::Args),
+    /// Cron schedules.
+    Schedules(commands::schedules::Args),
+    /// One-screen operations report.
+    Report,
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +63,10 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => commands::migrate::run(args, out).await,
             Command::Config(args) => commands::config::run(args, out),
             Command::Smoke(args) => commands::smoke::run(args, out).await,
+            Command::Queue(args) => commands::queue::run(args, out).await,
+            Command::Flags(args) => commands::flags::run(args, out).await,
+            Command::Schedules(args) => commands::schedules::run(args, out).await,
+            Command::Report => commands::report::run(out).await,
         }
     });
     result.into()

@@ -1,12 +1,17 @@
 //! Keel: the production backend for subscription apps. API, worker and scheduler in one binary,
 //! usable as a library by Rust applications.
 
+pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod flags;
 pub mod http;
+pub mod jobs;
 pub mod ops;
 pub mod probe;
 pub mod runtime;
+pub mod schedule;
+pub mod services;
 pub mod store;
 pub mod telemetry;
 

@@ -15,8 +15,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{self, AppState, Phase};
+use crate::jobs::{Registry, Worker, WorkerConfig};
 use crate::store::migrate::{MigrateError, Migrator, State};
 use crate::store::{Db, StoreError};
 
@@ -33,12 +35,16 @@ pub enum RuntimeError {
     Migrate(#[from] MigrateError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("schedules: {0}")]
+    Schedule(#[from] crate::schedule::CronError),
 }
 
 /// A Keel process being built: settings, plus any application routes.
 pub struct Server {
     settings: Arc<Settings>,
     extra: Option<Router<AppState>>,
+    registry: Registry,
+    clock: Clock,
 }
 
 impl Server {
@@ -46,7 +52,21 @@ impl Server {
         Self {
             settings: Arc::new(settings),
             extra: None,
+            registry: Registry::with_builtins(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Job handlers (the built-in kinds are registered already; add the application's).
+    pub fn jobs(mut self, configure: impl FnOnce(&mut Registry)) -> Self {
+        configure(&mut self.registry);
+        self
+    }
+
+    /// The clock every part of the process reads (tests move it).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Adds application routes, served by the `api` and `all` roles behind the full edge stack.
@@ -75,7 +95,7 @@ impl Server {
     ) -> Result<(), RuntimeError> {
         let settings = self.settings;
         let db = Db::connect_lazy(&settings.database)?;
-        let state = AppState::new(settings.clone(), db.clone());
+        let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -103,8 +123,13 @@ impl Server {
             result = prepare(&state) => Some(result),
             () = &mut shutdown => None,
         };
+        let (jobs_stop, jobs_stopped) = watch::channel(false);
+        let mut background = Vec::new();
         match started {
             Some(Ok(())) => {
+                if settings.role.runs_jobs() {
+                    background = start_jobs(&state, self.registry, jobs_stopped);
+                }
                 state.readiness.set(Phase::Ready);
                 tracing::info!("keel ready");
                 shutdown.await;
@@ -120,21 +145,68 @@ impl Server {
 
         tracing::info!("shutting down: readiness is now 503");
         state.readiness.set(Phase::Draining);
+        let _ = jobs_stop.send(true);
         tokio::time::sleep(settings.shutdown.drain).await;
         let _ = stop_tx.send(true);
-        match tokio::time::timeout(settings.shutdown.grace, server).await {
-            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
-            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-            Err(_) => tracing::warn!(
-                grace_s = settings.shutdown.grace.as_secs(),
-                "requests still running after the grace period were cut off"
-            ),
-        }
+        let grace = settings.shutdown.grace;
+        let http = async {
+            match tokio::time::timeout(grace, server).await {
+                Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
+                Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+                Err(_) => tracing::warn!(
+                    grace_s = grace.as_secs(),
+                    "requests still running after the grace period were cut off"
+                ),
+            }
+        };
+        let jobs = async {
+            for task in background {
+                // The worker bounds itself by the grace period; a little slack covers releasing.
+                if tokio::time::timeout(grace + Duration::from_secs(5), task)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("background task did not stop in time");
+                }
+            }
+        };
+        tokio::join!(http, jobs);
         db.close().await;
         tracing::info!("keel stopped");
         Ok(())
     }
+}
+
+/// Starts the worker and the scheduler; returns their tasks.
+fn start_jobs(
+    state: &AppState,
+    mut registry: Registry,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let retention = state.settings.jobs.retention;
+    let clock = state.clock.clone();
+    registry.register_fn("jobs.prune", move |ctx, _args| {
+        let now = clock.now();
+        async move {
+            let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();
+            let discarded_before = now - chrono::Duration::days(7);
+            let pruned = ctx.db.prune_jobs(done_before, discarded_before).await?;
+            tracing::info!(pruned, "finished jobs pruned");
+            Ok(())
+        }
+    });
+    let worker = Worker::new(
+        state.db.clone(),
+        state.clock.clone(),
+        state.flags.clone(),
+        registry,
+        WorkerConfig::from_settings(&state.settings),
+    );
+    vec![
+        worker.spawn(stop.clone()),
+        state.scheduler.clone().spawn(stop),
+    ]
 }
 
 /// Migrates, or waits for another process to have migrated.

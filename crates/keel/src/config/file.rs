@@ -135,11 +135,32 @@ fn check(file: &FileSettings, origin: &str, problems: &mut Problems) {
     }
     let mut seen = std::collections::HashSet::new();
     for schedule in &file.schedules {
-        if !seen.insert(schedule.name.as_str()) {
+        let name = &schedule.name;
+        if !seen.insert(name.as_str()) {
             problems.push(
                 "KEEL_CONFIG",
-                format!("{origin}: schedule {} is declared twice", schedule.name),
+                format!("{origin}: schedule {name} is declared twice"),
             );
+        }
+        if !crate::jobs::is_valid_name(name) {
+            problems.push("KEEL_CONFIG", format!("{origin}: schedule name {name:?} must be 1 to 100 characters of A-Z a-z 0-9 . _ : -"));
+        }
+        if !crate::jobs::is_valid_name(&schedule.kind) {
+            problems.push(
+                "KEEL_CONFIG",
+                format!(
+                    "{origin}: schedule {name}: kind {:?} is not a valid job kind",
+                    schedule.kind
+                ),
+            );
+        }
+        if let Err(e) = crate::schedule::Cron::parse(&schedule.cron) {
+            problems.push("KEEL_CONFIG", format!("{origin}: schedule {name}: {e}"));
+        }
+    }
+    for name in file.queues.keys() {
+        if !crate::jobs::is_valid_name(name) {
+            problems.push("KEEL_CONFIG", format!("{origin}: queue name {name:?} must be 1 to 100 characters of A-Z a-z 0-9 . _ : -"));
         }
     }
 }

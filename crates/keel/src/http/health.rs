@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use super::middleware::errors::OwnBody;
 use super::state::{AppState, Phase};
 
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -72,7 +74,7 @@ async fn run_checks(state: &AppState) -> Checks {
 }
 
 /// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
+pub async fn health(State(state): State<AppState>) -> Response {
     let checks = run_checks(&state).await;
     let status = if !checks.database.ok() {
         "fail"
@@ -94,7 +96,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         uptime_s: state.started.elapsed().as_secs(),
         checks,
     };
-    (code, Json(report))
+    report_response(code, report)
+}
+
+fn report_response<T: Serialize>(code: StatusCode, report: T) -> Response {
+    let mut response = (code, Json(report)).into_response();
+    response.extensions_mut().insert(OwnBody);
+    response
 }
 
 #[derive(Debug, Serialize)]
@@ -116,7 +124,7 @@ pub struct ReadinessReport {
 
 /// 200 once migrations are applied and every required dependency answers; 503 while starting,
 /// migrating or draining.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadinessReport>) {
+pub async fn ready(State(state): State<AppState>) -> Response {
     let phase = state.readiness.phase();
     if phase != Phase::Ready {
         let report = ReadinessReport {
@@ -124,7 +132,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
             phase: phase.as_str(),
             checks: None,
         };
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+        return report_response(StatusCode::SERVICE_UNAVAILABLE, report);
     }
     let checks = run_checks(&state).await;
     let ok = checks.database.ok() && checks.redis.as_ref().is_none_or(Check::ok);
@@ -138,5 +146,5 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(report))
+    report_response(code, report)
 }

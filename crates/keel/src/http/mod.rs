@@ -1,15 +1,18 @@
 //! The HTTP edge: routes per role and the middleware stack every response passes through.
 
+pub mod admin;
+mod convert;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
+mod scheduler;
 pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -30,6 +33,10 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics));
     if settings.role.serves_api() {
+        routes = routes.merge(admin::routes());
+        if settings.jobs.scheduler_secret_key.is_some() {
+            routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
+        }
         if let Some(extra) = extra {
             routes = routes.merge(extra);
         }

@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::schedule::CronError;
+use crate::services::Services;
 use crate::store::Db;
 
 /// Where the process is in its life; `/health/ready` answers 200 only in `Ready`.
@@ -45,21 +48,28 @@ impl Readiness {
     }
 }
 
+/// What every handler can reach: the process's services, plus its place in its life.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
+    pub services: Services,
     pub readiness: Readiness,
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(settings: Arc<Settings>, db: Db) -> Self {
-        Self {
-            settings,
-            db,
+    pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, CronError> {
+        Ok(Self {
+            services: Services::new(settings, db, clock)?,
             readiness: Readiness::default(),
             started: Instant::now(),
-        }
+        })
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }

@@ -1,3 +1,4 @@
 //! Operations run from the command line against a database or a running instance.
 
+pub mod queues;
 pub mod smoke;

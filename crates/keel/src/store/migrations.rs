@@ -34,8 +34,8 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"));
-const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"));
+const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"));
+const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"));
 
 pub fn for_engine(engine: Engine) -> &'static [Migration] {
     match engine {

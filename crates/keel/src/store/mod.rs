@@ -1,11 +1,14 @@
 //! The database: one handle over two engines. SQLite is the embedded default; Postgres is for
 //! several processes or machines. Each operation has one implementation per engine.
 
+pub mod audit;
 mod error;
+pub mod jobs;
 pub mod migrate;
 mod migrations;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+mod tx;
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,7 @@ use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
+pub use tx::{FlagRow, Tx};
 
 use crate::config::DatabaseSettings;
 
@@ -29,6 +33,11 @@ pub enum Engine {
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// The Postgres `NOTIFY` channel that announces new jobs (the payload is the queue).
+pub fn postgres_channel() -> &'static str {
+    postgres::jobs::CHANNEL
 }
 
 impl Db {

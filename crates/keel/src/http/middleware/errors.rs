@@ -10,10 +10,18 @@ use axum::response::{IntoResponse, Response};
 
 use crate::http::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 
+/// Marks a response whose error status comes with a body of its own that must reach the client
+/// (the health reports, which say which check failed).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 pub async fn layer(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem(&response)
+        || response.extensions().get::<OwnBody>().is_some()
+    {
         return response;
     }
     let (mut parts, _) = response.into_parts();

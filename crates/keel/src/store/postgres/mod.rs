@@ -1,6 +1,8 @@
 //! Postgres: a pool with a statement timeout. Several processes share it safely: migrations take
 //! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`.
 
+pub(crate) mod admin;
+pub(crate) mod jobs;
 pub(crate) mod migrate;
 
 use std::str::FromStr;

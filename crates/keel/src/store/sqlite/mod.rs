@@ -1,6 +1,8 @@
 //! SQLite: WAL, a busy timeout, foreign keys on. One writer at a time; writers that must not
 //! interleave take `BEGIN IMMEDIATE`.
 
+pub(crate) mod admin;
+pub(crate) mod jobs;
 pub(crate) mod migrate;
 
 use std::str::FromStr;

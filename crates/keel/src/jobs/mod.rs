@@ -1,0 +1,35 @@
+//! Durable jobs: enqueue (alone, in batches, or inside the caller's transaction), the handler
+//! registry, and the worker that runs them with leases, retries, timeouts and breakers.
+
+pub mod backoff;
+mod diag;
+mod handler;
+mod queue;
+mod runner;
+mod spec;
+mod wake;
+mod worker;
+
+pub use handler::{Job, JobContext, JobFailure, Registry};
+pub use queue::{JobError, Queue};
+pub use spec::JobSpec;
+pub use worker::{Worker, WorkerConfig};
+
+pub use crate::store::jobs::{Enqueued, JobFilter, JobRow, JobState, QueueCounts};
+
+/// The queue jobs go to when none is named.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// Queue and kind names: 1 to 100 characters of `[A-Za-z0-9._:-]`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
+/// Wakes this process's idle workers of `queue` (after a commit that made jobs available).
+pub fn wake_queue(queue: &str) {
+    wake::queue(queue);
+}

@@ -1,0 +1,188 @@
+//! Enqueueing, and the operations operators run on queues and jobs (each audited in the same
+//! transaction as the change).
+
+use super::spec::SpecProblem;
+use super::JobSpec;
+use crate::clock::Clock;
+use crate::flags::{self, FlagError, Flags};
+use crate::store::audit::AuditEntry;
+use crate::store::jobs::{Enqueued, JobFilter, NewJob};
+use crate::store::{Db, StoreError, Tx};
+
+/// Enqueue batches are written in transactions of at most this many jobs.
+pub const BATCH: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("enqueueing is switched off (flag enqueue)")]
+    EnqueueDisabled,
+    #[error("invalid job: {}", .0.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<SpecProblem>),
+    #[error("no job {0}")]
+    NotFound(i64),
+    #[error(transparent)]
+    Flag(#[from] FlagError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The job system's front door.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    db: Db,
+    clock: Clock,
+    flags: Flags,
+}
+
+impl Queue {
+    pub fn new(db: Db, clock: Clock, flags: Flags) -> Self {
+        Self { db, clock, flags }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn flags(&self) -> &Flags {
+        &self.flags
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    async fn check(&self, specs: &[JobSpec]) -> Result<Vec<NewJob>, JobError> {
+        if !self.flags.enabled(flags::ENQUEUE).await {
+            return Err(JobError::EnqueueDisabled);
+        }
+        specs
+            .iter()
+            .map(|s| s.validate().map_err(JobError::Invalid))
+            .collect()
+    }
+
+    pub async fn enqueue(&self, spec: JobSpec) -> Result<Enqueued, JobError> {
+        let jobs = self.check(std::slice::from_ref(&spec)).await?;
+        let out = self.db.insert_jobs(self.clock.now(), &jobs).await?;
+        super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
+        out.into_iter()
+            .next()
+            .ok_or(JobError::Store(StoreError::Database(
+                sqlx::Error::RowNotFound,
+            )))
+    }
+
+    /// Enqueues many jobs, in transactions of [`BATCH`].
+    pub async fn enqueue_many(&self, specs: &[JobSpec]) -> Result<Vec<Enqueued>, JobError> {
+        let jobs = self.check(specs).await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(BATCH) {
+            out.extend(self.db.insert_jobs(self.clock.now(), chunk).await?);
+        }
+        super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
+        Ok(out)
+    }
+
+    /// Enqueues inside the caller's transaction: the job exists only if it commits.
+    pub async fn enqueue_in(&self, tx: &mut Tx, spec: JobSpec) -> Result<Enqueued, JobError> {
+        let jobs = self.check(std::slice::from_ref(&spec)).await?;
+        let out = tx.insert_jobs(self.clock.now(), &jobs).await?;
+        out.into_iter()
+            .next()
+            .ok_or(JobError::Store(StoreError::Database(
+                sqlx::Error::RowNotFound,
+            )))
+    }
+
+    /// An operator's enqueue: like [`Queue::enqueue_many`], plus an audit row.
+    pub async fn enqueue_audited(
+        &self,
+        specs: &[JobSpec],
+        actor: &str,
+    ) -> Result<Vec<Enqueued>, JobError> {
+        let jobs = self.check(specs).await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(BATCH) {
+            let now = self.clock.now();
+            let mut tx = self.db.begin().await?;
+            let inserted = tx.insert_jobs(now, chunk).await?;
+            let entry = AuditEntry::new(
+                actor,
+                "job.enqueue",
+                Some(format!("kind:{}", chunk[0].kind)),
+                serde_json::json!({
+                    "count": chunk.len(),
+                    "queue": chunk[0].queue,
+                    "first_id": inserted.first().map(|e| e.id),
+                }),
+            );
+            tx.audit(&entry, now).await?;
+            tx.commit().await?;
+            out.extend(inserted);
+        }
+        super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
+        Ok(out)
+    }
+
+    /// Failed, discarded or cancelled jobs matching `filter` run again now. Returns their ids.
+    pub async fn retry(&self, filter: &JobFilter, actor: &str) -> Result<Vec<i64>, JobError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let ids = tx.retry_jobs(filter, now).await?;
+        tx.audit(&audit(actor, "job.retry", filter, &ids), now)
+            .await?;
+        tx.commit().await?;
+        super::wake::all();
+        Ok(ids)
+    }
+
+    /// Waiting jobs matching `filter` are discarded. Returns their ids.
+    pub async fn discard(&self, filter: &JobFilter, actor: &str) -> Result<Vec<i64>, JobError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let ids = tx.discard_jobs(filter, now).await?;
+        tx.audit(&audit(actor, "job.discard", filter, &ids), now)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Cancels every waiting job of `queue`. Returns how many.
+    pub async fn drain(&self, queue: &str, actor: &str) -> Result<u64, JobError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let n = tx.drain_queue(queue, now).await?;
+        let entry = AuditEntry::new(
+            actor,
+            "queue.drain",
+            Some(format!("queue:{queue}")),
+            serde_json::json!({ "cancelled": n }),
+        );
+        tx.audit(&entry, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Pauses (or resumes) processing of one queue: the `queue:NAME` flag.
+    pub async fn set_paused(&self, queue: &str, paused: bool, actor: &str) -> Result<(), JobError> {
+        self.flags
+            .set(&flags::queue_flag(queue), !paused, actor)
+            .await
+            .map_err(JobError::from)
+    }
+}
+
+fn audit(actor: &str, action: &str, filter: &JobFilter, ids: &[i64]) -> AuditEntry {
+    let target = match (filter.id, &filter.queue, &filter.kind) {
+        (Some(id), _, _) => Some(format!("job:{id}")),
+        (None, Some(q), _) => Some(format!("queue:{q}")),
+        (None, None, Some(k)) => Some(format!("kind:{k}")),
+        _ => None,
+    };
+    AuditEntry::new(
+        actor,
+        action,
+        target,
+        serde_json::json!({ "ids": ids, "count": ids.len() }),
+    )
+}

@@ -1,0 +1,211 @@
+//! The worker: one runner per queue, plus the process-wide duties — lease heartbeats, rescue of
+//! jobs whose process died, and (Postgres) `LISTEN` for new jobs.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::runner;
+use super::Registry;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::flags::Flags;
+use crate::store::jobs::BreakerPolicy;
+use crate::store::Db;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Queue name and how many of its jobs run at once in this process.
+    pub queues: Vec<(String, usize)>,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    /// Postgres: wake on `NOTIFY` (off for PgBouncer in transaction mode).
+    pub listen: bool,
+    pub breaker: BreakerPolicy,
+    /// How long running jobs get to finish once the worker is stopped; the rest are released.
+    pub grace: Duration,
+    pub rescue_interval: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let default = settings.jobs.concurrency as usize;
+        let mut queues: Vec<(String, usize)> = vec![(super::DEFAULT_QUEUE.to_string(), default)];
+        for (name, queue) in &settings.file.queues {
+            let concurrency = queue.concurrency.map(|c| c as usize).unwrap_or(default);
+            match queues.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = concurrency,
+                None => queues.push((name.clone(), concurrency)),
+            }
+        }
+        Self {
+            queues,
+            lease: settings.jobs.lease,
+            poll_interval: Duration::from_secs(1),
+            listen: !settings.jobs.poll_only,
+            breaker: BreakerPolicy {
+                threshold: 5,
+                cooldown: Duration::from_secs(60),
+            },
+            grace: settings.shutdown.grace,
+            rescue_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What every runner of one worker shares.
+pub(crate) struct Shared {
+    pub db: Db,
+    pub clock: Clock,
+    pub flags: Flags,
+    pub registry: Arc<Registry>,
+    pub config: WorkerConfig,
+    pub id: String,
+    /// Jobs this process runs now, for heartbeats.
+    pub running: Mutex<HashSet<i64>>,
+}
+
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        flags: Flags,
+        registry: Registry,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                db,
+                clock,
+                flags,
+                registry: Arc::new(registry),
+                config,
+                id: format!("worker-{}", uuid::Uuid::now_v7().simple()),
+                running: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Starts every runner; the handle completes once `stop` turned true and every runner has
+    /// finished or released its jobs.
+    pub fn spawn(self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let shared = self.shared;
+        tokio::spawn(async move {
+            let mut duties = Vec::new();
+            duties.push(tokio::spawn(heartbeat(shared.clone(), stop.clone())));
+            duties.push(tokio::spawn(rescue(shared.clone(), stop.clone())));
+            if shared.config.listen {
+                if let Db::Postgres(pool) = &shared.db {
+                    duties.push(tokio::spawn(listen(pool.clone(), stop.clone())));
+                }
+            }
+            let runners: Vec<_> = shared
+                .config
+                .queues
+                .iter()
+                .map(|(queue, concurrency)| {
+                    tokio::spawn(runner::run(
+                        shared.clone(),
+                        queue.clone(),
+                        (*concurrency).max(1),
+                        stop.clone(),
+                    ))
+                })
+                .collect();
+            tracing::info!(worker = %shared.id, queues = shared.config.queues.len(), "worker started");
+            for runner in runners {
+                if let Err(e) = runner.await {
+                    tracing::error!(error = %e, "queue runner failed");
+                }
+            }
+            for duty in duties {
+                duty.abort();
+            }
+            tracing::info!(worker = %shared.id, "worker stopped");
+        })
+    }
+}
+
+async fn heartbeat(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let every = (shared.config.lease / 3).max(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        let ids: Vec<i64> = shared
+            .running
+            .lock()
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            if *stop.borrow() {
+                // Keep renewing while jobs finish during shutdown; stop once none run.
+                return;
+            }
+            continue;
+        }
+        let until = shared.clock.now()
+            + chrono::Duration::from_std(shared.config.lease).unwrap_or_default();
+        if let Err(e) = shared.db.heartbeat_jobs(&shared.id, &ids, until).await {
+            tracing::warn!(error = %e, jobs = ids.len(), "lease heartbeat failed");
+        }
+    }
+}
+
+async fn rescue(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match shared.db.rescue_jobs(shared.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "rescued jobs whose lease expired"),
+            Err(e) => tracing::warn!(error = %e, "rescue of expired leases failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(shared.config.rescue_interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn listen(pool: sqlx::PgPool, mut stop: watch::Receiver<bool>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for new jobs; polling meanwhile");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(crate::store::postgres_channel()).await {
+            tracing::warn!(error = %e, "cannot LISTEN for new jobs; polling meanwhile");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        loop {
+            tokio::select! {
+                received = listener.recv() => match received {
+                    Ok(notification) => super::wake::queue(notification.payload()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
+                        break;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Schedules: cron declarations that enqueue a job per tick. A firing records the tick
+//! (`schedule_ticks`, unique on name and fire time) and inserts the job with the unique key
+//! `schedule:NAME:FIRE_TIME` in one transaction, so any number of processes fire each tick once.
+
+pub mod cron;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use cron::{Cron, CronError};
+
+use crate::clock::Clock;
+use crate::config::{Missed, Settings};
+use crate::flags::{self, Flags};
+use crate::jobs::JobSpec;
+use crate::store::audit::AuditEntry;
+use crate::store::{Db, StoreError};
+
+/// A tick is fired late at most this long after its time when `missed = "skip"`.
+const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub name: String,
+    #[serde(rename = "cron")]
+    pub expr: String,
+    pub kind: String,
+    pub args: serde_json::Value,
+    pub missed: &'static str,
+    #[serde(skip)]
+    pub cron: Cron,
+    #[serde(skip)]
+    catch_up: bool,
+}
+
+/// The outcome of one firing or trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fired {
+    pub job_id: i64,
+    pub deduplicated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("no schedule named {0:?}")]
+    Unknown(String),
+    #[error("the tick was recorded but its job is gone")]
+    Lost,
+    #[error("schedule {0} declares an invalid job")]
+    Invalid(String),
+    #[error("enqueueing is switched off (flag enqueue)")]
+    EnqueueDisabled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The built-in schedules, then those of `keel.toml` (a declaration may replace a built-in).
+pub fn declared(settings: &Settings) -> Result<Vec<Schedule>, CronError> {
+    let mut out = vec![schedule(
+        "jobs.prune",
+        "0 * * * *",
+        "jobs.prune",
+        serde_json::json!({}),
+        Missed::Once,
+    )?];
+    for decl in &settings.file.schedules {
+        let s = schedule(
+            &decl.name,
+            &decl.cron,
+            &decl.kind,
+            decl.args.clone(),
+            decl.missed,
+        )?;
+        out.retain(|existing| existing.name != s.name);
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn schedule(
+    name: &str,
+    expr: &str,
+    kind: &str,
+    args: serde_json::Value,
+    missed: Missed,
+) -> Result<Schedule, CronError> {
+    Ok(Schedule {
+        name: name.to_string(),
+        expr: expr.to_string(),
+        kind: kind.to_string(),
+        args,
+        missed: match missed {
+            Missed::Skip => "skip",
+            Missed::Once => "once",
+        },
+        cron: Cron::parse(expr)?,
+        catch_up: missed == Missed::Once,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    db: Db,
+    clock: Clock,
+    flags: Flags,
+    schedules: Arc<Vec<Schedule>>,
+}
+
+impl Scheduler {
+    pub fn new(db: Db, clock: Clock, flags: Flags, schedules: Vec<Schedule>) -> Self {
+        Self {
+            db,
+            clock,
+            flags,
+            schedules: Arc::new(schedules),
+        }
+    }
+
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    /// Fires `schedule` for `fire_at` unless that tick was fired already (then returns its job).
+    async fn fire(
+        &self,
+        schedule: &Schedule,
+        tick_name: &str,
+        fire_at: DateTime<Utc>,
+        unique_key: String,
+        actor: Option<&str>,
+    ) -> Result<Fired, ScheduleError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        if !tx.record_tick(tick_name, fire_at, now).await? {
+            let job = tx.tick_job(tick_name, fire_at, None).await?;
+            tx.rollback().await?;
+            return job
+                .map(|job_id| Fired {
+                    job_id,
+                    deduplicated: true,
+                })
+                .ok_or(ScheduleError::Lost);
+        }
+        let job = JobSpec::new(&schedule.kind, schedule.args.clone())
+            .unique_key(unique_key)
+            .validate()
+            .map_err(|_| ScheduleError::Invalid(schedule.name.clone()))?;
+        let inserted = tx.insert_jobs(now, std::slice::from_ref(&job)).await?;
+        let Some(enqueued) = inserted.into_iter().next() else {
+            return Err(ScheduleError::Lost);
+        };
+        tx.tick_job(tick_name, fire_at, Some(enqueued.id)).await?;
+        if let Some(actor) = actor {
+            let entry = AuditEntry::new(
+                actor,
+                "schedule.trigger",
+                Some(format!("schedule:{}", schedule.name)),
+                serde_json::json!({ "job_id": enqueued.id, "fire_at": fire_at }),
+            );
+            tx.audit(&entry, now).await?;
+        }
+        tx.commit().await?;
+        crate::jobs::wake_queue(&job.queue);
+        Ok(Fired {
+            job_id: enqueued.id,
+            deduplicated: enqueued.deduplicated,
+        })
+    }
+
+    /// Fires `name` now, on behalf of an external cron or an operator: once per period of its
+    /// cron expression, or once per `idempotency_key` when one is given.
+    pub async fn trigger(
+        &self,
+        name: &str,
+        idempotency_key: Option<&str>,
+        actor: &str,
+    ) -> Result<Fired, ScheduleError> {
+        let schedule = self
+            .get(name)
+            .ok_or_else(|| ScheduleError::Unknown(name.to_string()))?;
+        if !self.flags.enabled(flags::ENQUEUE).await {
+            return Err(ScheduleError::EnqueueDisabled);
+        }
+        match idempotency_key {
+            Some(key) => {
+                let tick_name = format!("{name}@{key}");
+                let epoch = DateTime::<Utc>::UNIX_EPOCH;
+                self.fire(
+                    schedule,
+                    &tick_name,
+                    epoch,
+                    format!("schedule:{name}:key:{key}"),
+                    Some(actor),
+                )
+                .await
+            }
+            None => {
+                let now = self.clock.now();
+                let period = schedule.cron.latest_at_or_before(now).unwrap_or(now);
+                self.fire(
+                    schedule,
+                    name,
+                    period,
+                    unique_key(name, period),
+                    Some(actor),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Runs the firing loop until `stop` turns true.
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut seen: HashMap<String, DateTime<Utc>> = HashMap::new();
+            loop {
+                let now = self.clock.now();
+                if self.flags.enabled(flags::SCHEDULER).await
+                    && self.flags.enabled(flags::ENQUEUE).await
+                {
+                    self.tick(now, &mut seen).await;
+                }
+                let wait = self.until_next(self.clock.now());
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    }
+
+    async fn tick(&self, now: DateTime<Utc>, seen: &mut HashMap<String, DateTime<Utc>>) {
+        for schedule in self.schedules.iter() {
+            let Some(due) = schedule.cron.latest_at_or_before(now) else {
+                continue;
+            };
+            if seen.get(&schedule.name) == Some(&due) {
+                continue;
+            }
+            if !schedule.catch_up && now - due > ON_TIME {
+                seen.insert(schedule.name.clone(), due);
+                continue;
+            }
+            match self
+                .fire(
+                    schedule,
+                    &schedule.name,
+                    due,
+                    unique_key(&schedule.name, due),
+                    None,
+                )
+                .await
+            {
+                Ok(fired) => {
+                    seen.insert(schedule.name.clone(), due);
+                    if !fired.deduplicated {
+                        tracing::info!(schedule = %schedule.name, fire_at = %due, job = fired.job_id, "schedule fired");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %schedule.name, error = %e, "schedule firing failed; will retry")
+                }
+            }
+        }
+    }
+
+    /// Until the next tick of any schedule, at most one second (flags are re-read that often).
+    fn until_next(&self, now: DateTime<Utc>) -> Duration {
+        let next = self
+            .schedules
+            .iter()
+            .filter_map(|s| s.cron.next_after(now))
+            .min();
+        next.and_then(|at| (at - now).to_std().ok())
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_millis(20), Duration::from_secs(1))
+    }
+}
+
+pub fn unique_key(name: &str, fire_at: DateTime<Utc>) -> String {
+    format!(
+        "schedule:{name}:{}",
+        fire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}

@@ -1,0 +1,238 @@
+//! Operator actions, flags, audit rows and schedule ticks on Postgres, inside a transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Executor, PgConnection, Row};
+
+use crate::store::audit::{AuditEntry, AuditRow};
+use crate::store::jobs::JobFilter;
+use crate::store::tx::FlagRow;
+
+const WAITING: &str = "('scheduled', 'available', 'retryable')";
+
+pub(crate) async fn insert_audit(
+    conn: &mut PgConnection,
+    entry: &AuditEntry,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, metadata) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(uuid::Uuid::now_v7())
+            .bind(now)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.metadata),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn audit_rows(
+    conn: &mut PgConnection,
+    target: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "SELECT at, actor, action, target, metadata FROM audit_log
+                 WHERE ($1::text IS NULL OR target = $1) ORDER BY at DESC, id DESC LIMIT $2",
+            )
+            .bind(target)
+            .bind(limit),
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditRow {
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                metadata: r.try_get("metadata")?,
+            })
+        })
+        .collect()
+}
+
+fn filter_sql(extra_states: &str) -> String {
+    format!(
+        "SELECT id FROM jobs WHERE state IN {extra_states} AND ($1::bigint IS NULL OR id = $1)
+           AND ($2::text IS NULL OR queue = $2) AND ($3::text IS NULL OR kind = $3)
+         ORDER BY id LIMIT $4"
+    )
+}
+
+pub(crate) async fn retry_jobs(
+    conn: &mut PgConnection,
+    filter: &JobFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(
+            sqlx::query(&format!(
+                "UPDATE jobs SET state = 'available', run_at = $5, finished_at = NULL,
+                    max_attempts = GREATEST(max_attempts, attempt + 1)
+                 WHERE id IN ({}) RETURNING id",
+                filter_sql("('retryable', 'discarded', 'cancelled')")
+            ))
+            .bind(filter.id)
+            .bind(&filter.queue)
+            .bind(&filter.kind)
+            .bind(filter.limit)
+            .bind(now),
+        )
+        .await?;
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if !ids.is_empty() {
+        conn.execute(
+            sqlx::query("SELECT pg_notify($1, q) FROM (SELECT DISTINCT queue AS q FROM jobs WHERE id = ANY($2)) s")
+                .bind(super::jobs::CHANNEL)
+                .bind(&ids),
+        )
+        .await?;
+    }
+    Ok(ids)
+}
+
+pub(crate) async fn discard_jobs(
+    conn: &mut PgConnection,
+    filter: &JobFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(
+            sqlx::query(&format!(
+                "UPDATE jobs SET state = 'discarded', finished_at = $5,
+                    last_error = COALESCE(last_error, 'discarded by an operator')
+                 WHERE id IN ({}) RETURNING id",
+                filter_sql(WAITING)
+            ))
+            .bind(filter.id)
+            .bind(&filter.queue)
+            .bind(&filter.kind)
+            .bind(filter.limit)
+            .bind(now),
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
+
+pub(crate) async fn drain_queue(
+    conn: &mut PgConnection,
+    queue: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let done = conn
+        .execute(
+            sqlx::query(&format!(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE queue = $1 AND state IN {WAITING}"
+            ))
+            .bind(queue)
+            .bind(now),
+        )
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn flags(conn: &mut PgConnection) -> Result<Vec<FlagRow>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(sqlx::query(
+            "SELECT name, enabled, updated_at, updated_by FROM flags ORDER BY name",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FlagRow {
+                name: r.try_get("name")?,
+                enabled: r.try_get("enabled")?,
+                updated_at: r.try_get("updated_at")?,
+                updated_by: r.try_get("updated_by")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn set_flag(
+    conn: &mut PgConnection,
+    name: &str,
+    enabled: bool,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO flags (name, enabled, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET enabled = $2, updated_at = $3, updated_by = $4",
+        )
+        .bind(name)
+        .bind(enabled)
+        .bind(now)
+        .bind(actor),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn record_tick(
+    conn: &mut PgConnection,
+    name: &str,
+    fire_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = conn
+        .execute(
+            sqlx::query(
+                "INSERT INTO schedule_ticks (name, fire_at, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(fire_at)
+            .bind(now),
+        )
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn tick_job(
+    conn: &mut PgConnection,
+    name: &str,
+    fire_at: DateTime<Utc>,
+    job_id: Option<i64>,
+) -> Result<Option<i64>, sqlx::Error> {
+    if let Some(id) = job_id {
+        conn.execute(
+            sqlx::query("UPDATE schedule_ticks SET job_id = $3 WHERE name = $1 AND fire_at = $2")
+                .bind(name)
+                .bind(fire_at)
+                .bind(id),
+        )
+        .await?;
+        return Ok(Some(id));
+    }
+    let row = conn
+        .fetch_optional(
+            sqlx::query("SELECT job_id FROM schedule_ticks WHERE name = $1 AND fire_at = $2")
+                .bind(name)
+                .bind(fire_at),
+        )
+        .await?;
+    Ok(row.and_then(|r| r.try_get::<Option<i64>, _>(0).ok().flatten()))
+}
+
+pub(crate) async fn last_ticks(
+    conn: &mut PgConnection,
+) -> Result<BTreeMap<String, DateTime<Utc>>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(sqlx::query(
+            "SELECT name, max(fire_at) AS at FROM schedule_ticks GROUP BY name",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("name")?, r.try_get("at")?)))
+        .collect()
+}

@@ -1,0 +1,457 @@
+//! Jobs on Postgres: claims with `FOR UPDATE SKIP LOCKED`, outcomes and the next claim fused in
+//! one statement, `pg_notify` on insert so idle workers wake at once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Executor, PgConnection, PgPool, Row};
+
+use crate::store::jobs::{
+    BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobFilter, JobRow, JobState, NewJob, Outcome,
+    QueueCounts, Report,
+};
+
+pub const CHANNEL: &str = "keel_jobs";
+const LIVE: &str = "('scheduled', 'available', 'running', 'retryable')";
+
+pub(crate) async fn insert_jobs(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let out = insert_jobs_in(&mut tx, now, jobs).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Inserts on the caller's connection or transaction.
+pub async fn insert_jobs_in(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let mut out = vec![
+        Enqueued {
+            id: 0,
+            deduplicated: false
+        };
+        jobs.len()
+    ];
+    let (plain, unique): (Vec<usize>, Vec<usize>) =
+        (0..jobs.len()).partition(|&i| jobs[i].unique_key.is_none());
+    if !plain.is_empty() {
+        let ids = insert_plain(conn, now, plain.iter().map(|&i| &jobs[i])).await?;
+        for (slot, id) in plain.iter().zip(ids) {
+            out[*slot] = Enqueued {
+                id,
+                deduplicated: false,
+            };
+        }
+    }
+    for i in unique {
+        out[i] = insert_unique(conn, now, &jobs[i]).await?;
+    }
+    let mut queues: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j.run_at.is_none_or(|at| at <= now))
+        .map(|j| j.queue.as_str())
+        .collect();
+    queues.sort_unstable();
+    queues.dedup();
+    if !queues.is_empty() {
+        conn.execute(
+            sqlx::query("SELECT pg_notify($1, q) FROM UNNEST($2::text[]) AS q")
+                .bind(CHANNEL)
+                .bind(&queues),
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+fn state_for(job: &NewJob, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
+    match job.run_at {
+        Some(at) if at > now => (JobState::Scheduled.as_str(), at),
+        Some(at) => (JobState::Available.as_str(), at),
+        None => (JobState::Available.as_str(), now),
+    }
+}
+
+async fn insert_plain<'a>(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    jobs: impl Iterator<Item = &'a NewJob>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (mut queue, mut kind, mut args, mut state, mut priority) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut run_at, mut max_attempts, mut timeout, mut breaker) = (vec![], vec![], vec![], vec![]);
+    for job in jobs {
+        let (s, at) = state_for(job, now);
+        queue.push(job.queue.as_str());
+        kind.push(job.kind.as_str());
+        args.push(&job.args);
+        state.push(s);
+        priority.push(job.priority);
+        run_at.push(at);
+        max_attempts.push(job.max_attempts);
+        timeout.push(job.timeout.as_millis() as i64);
+        breaker.push(job.breaker_key.as_deref());
+    }
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, breaker_key, created_at)
+                 SELECT q, k, a, s, p, r, m, t, b, $10
+                 FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::smallint[], $6::timestamptz[], $7::int[], $8::bigint[], $9::text[])
+                   AS u(q, k, a, s, p, r, m, t, b)
+                 RETURNING id",
+            )
+            .bind(&queue)
+            .bind(&kind)
+            .bind(&args)
+            .bind(&state)
+            .bind(&priority)
+            .bind(&run_at)
+            .bind(&max_attempts)
+            .bind(&timeout)
+            .bind(&breaker)
+            .bind(now),
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get::<i64, _>(0)).collect()
+}
+
+async fn insert_unique(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    job: &NewJob,
+) -> Result<Enqueued, sqlx::Error> {
+    let (state, run_at) = state_for(job, now);
+    for _ in 0..5 {
+        let inserted = conn
+            .fetch_optional(
+                sqlx::query(&format!(
+                    "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, unique_key, breaker_key, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING
+                     RETURNING id"
+                ))
+                .bind(&job.queue)
+                .bind(&job.kind)
+                .bind(&job.args)
+                .bind(state)
+                .bind(job.priority)
+                .bind(run_at)
+                .bind(job.max_attempts)
+                .bind(job.timeout.as_millis() as i64)
+                .bind(&job.unique_key)
+                .bind(&job.breaker_key)
+                .bind(now),
+            )
+            .await?;
+        if let Some(row) = inserted {
+            return Ok(Enqueued {
+                id: row.try_get(0)?,
+                deduplicated: false,
+            });
+        }
+        let existing = conn
+            .fetch_optional(
+                sqlx::query(&format!(
+                    "SELECT id FROM jobs WHERE unique_key = $1 AND state IN {LIVE}"
+                ))
+                .bind(&job.unique_key),
+            )
+            .await?;
+        if let Some(row) = existing {
+            return Ok(Enqueued {
+                id: row.try_get(0)?,
+                deduplicated: true,
+            });
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "unique key kept changing hands".into(),
+    ))
+}
+
+pub(crate) async fn report_and_claim(
+    pool: &PgPool,
+    reports: &[Report],
+    spec: &ClaimSpec<'_>,
+    breakers: BreakerPolicy,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    if reports.iter().any(|r| r.breaker_key.is_some()) {
+        record_breakers(&mut conn, reports, spec.now, breakers).await?;
+    }
+    let (mut ids, mut states, mut run_ats, mut errors) = (vec![], vec![], vec![], vec![]);
+    for report in reports {
+        let (state, run_at, error) = match &report.outcome {
+            Outcome::Completed => (JobState::Completed, None, None),
+            Outcome::Retry { run_at, error } => {
+                (JobState::Retryable, Some(*run_at), Some(error.as_str()))
+            }
+            Outcome::Discard { error } => (JobState::Discarded, None, Some(error.as_str())),
+        };
+        ids.push(report.id);
+        states.push(state.as_str());
+        run_ats.push(run_at);
+        errors.push(error);
+    }
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "WITH reported AS (
+                    UPDATE jobs j SET
+                        state = r.state,
+                        run_at = COALESCE(r.run_at, j.run_at),
+                        last_error = COALESCE(r.error, j.last_error),
+                        finished_at = CASE WHEN r.state IN ('completed', 'discarded') THEN $5 ELSE NULL END,
+                        locked_by = NULL,
+                        lease_expires_at = NULL
+                    FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, state, run_at, error)
+                    WHERE j.id = r.id AND j.state = 'running' AND j.locked_by = $6
+                    RETURNING j.id
+                ),
+                next AS (
+                    SELECT id FROM jobs
+                    WHERE state IN ('available', 'scheduled', 'retryable') AND queue = $7 AND run_at <= $5
+                      AND (breaker_key IS NULL OR NOT EXISTS (
+                          SELECT 1 FROM job_breakers b WHERE b.key = jobs.breaker_key AND b.open_until > $5))
+                    ORDER BY priority, run_at, id
+                    LIMIT $8
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
+                    lease_expires_at = $9, locked_by = $6
+                FROM next WHERE j.id = next.id
+                RETURNING j.id, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.timeout_ms,
+                    j.breaker_key, j.run_at, j.priority",
+            )
+            .bind(&ids)
+            .bind(&states)
+            .bind(&run_ats)
+            .bind(&errors)
+            .bind(spec.now)
+            .bind(spec.worker)
+            .bind(spec.queue)
+            .bind(spec.limit)
+            .bind(spec.lease_until),
+        )
+        .await?;
+    let mut claimed: Vec<(i16, Claimed)> = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("priority")?,
+                Claimed {
+                    id: row.try_get("id")?,
+                    queue: row.try_get("queue")?,
+                    kind: row.try_get("kind")?,
+                    args: row.try_get("args")?,
+                    attempt: row.try_get("attempt")?,
+                    max_attempts: row.try_get("max_attempts")?,
+                    timeout: std::time::Duration::from_millis(
+                        row.try_get::<i64, _>("timeout_ms")?.max(0) as u64,
+                    ),
+                    breaker_key: row.try_get("breaker_key")?,
+                    run_at: row.try_get("run_at")?,
+                },
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    claimed.sort_by_key(|(priority, c)| (*priority, c.run_at, c.id));
+    Ok(claimed.into_iter().map(|(_, c)| c).collect())
+}
+
+async fn record_breakers(
+    conn: &mut PgConnection,
+    reports: &[Report],
+    now: DateTime<Utc>,
+    policy: BreakerPolicy,
+) -> Result<(), sqlx::Error> {
+    let open_until = now + chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
+    for report in reports {
+        let Some(key) = &report.breaker_key else {
+            continue;
+        };
+        if report.outcome == Outcome::Completed {
+            conn.execute(
+                sqlx::query(
+                    "UPDATE job_breakers SET failures = 0, open_until = NULL WHERE key = $1",
+                )
+                .bind(key),
+            )
+            .await?;
+        } else {
+            conn.execute(
+                sqlx::query(
+                    "INSERT INTO job_breakers (key, failures, open_until) VALUES ($1, 1, CASE WHEN $2 <= 1 THEN $3 END)
+                     ON CONFLICT (key) DO UPDATE SET failures = job_breakers.failures + 1,
+                        open_until = CASE WHEN job_breakers.failures + 1 >= $2 THEN $3 ELSE job_breakers.open_until END",
+                )
+                .bind(key)
+                .bind(policy.threshold)
+                .bind(open_until),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn heartbeat(
+    pool: &PgPool,
+    worker: &str,
+    ids: &[i64],
+    lease_until: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let done = pool
+        .execute(
+            sqlx::query(
+                "UPDATE jobs SET lease_expires_at = $1 WHERE id = ANY($2) AND locked_by = $3 AND state = 'running'",
+            )
+            .bind(lease_until)
+            .bind(ids)
+            .bind(worker),
+        )
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn rescue(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = pool
+        .execute(
+            sqlx::query(
+                "UPDATE jobs SET
+                    state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+                    finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END,
+                    run_at = $1,
+                    last_error = 'lease expired: the process running this job stopped',
+                    locked_by = NULL,
+                    lease_expires_at = NULL
+                 WHERE state = 'running' AND lease_expires_at < $1",
+            )
+            .bind(now),
+        )
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn release(pool: &PgPool, worker: &str, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    let done = pool
+        .execute(
+            sqlx::query(
+                "UPDATE jobs SET state = 'available', attempt = GREATEST(attempt - 1, 0), locked_by = NULL,
+                    lease_expires_at = NULL
+                 WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'",
+            )
+            .bind(ids)
+            .bind(worker),
+        )
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn prune(
+    pool: &PgPool,
+    done_before: DateTime<Utc>,
+    discarded_before: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let done = pool
+        .execute(
+            sqlx::query(
+                "DELETE FROM jobs WHERE (state IN ('completed', 'cancelled') AND finished_at < $1)
+                    OR (state = 'discarded' AND finished_at < $2)",
+            )
+            .bind(done_before)
+            .bind(discarded_before),
+        )
+        .await?;
+    pool.execute(
+        sqlx::query("DELETE FROM schedule_ticks WHERE fired_at < $1").bind(discarded_before),
+    )
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn counts(pool: &PgPool) -> Result<QueueCounts, sqlx::Error> {
+    let rows = pool
+        .fetch_all(sqlx::query(
+            "SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state",
+        ))
+        .await?;
+    let mut out = QueueCounts::new();
+    for row in rows {
+        let state: String = row.try_get("state")?;
+        if let Some(state) = JobState::parse(&state) {
+            out.entry(row.try_get("queue")?)
+                .or_default()
+                .insert(state, row.try_get("n")?);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<JobRow>, sqlx::Error> {
+    let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+    let rows = pool
+        .fetch_all(
+            sqlx::query(
+                "SELECT id, queue, kind, state, attempt, max_attempts, priority, args, unique_key, breaker_key,
+                        run_at, created_at, finished_at, last_error
+                 FROM jobs
+                 WHERE ($1::bigint IS NULL OR id = $1) AND ($2::text IS NULL OR queue = $2)
+                   AND ($3::text IS NULL OR kind = $3) AND (cardinality($4::text[]) = 0 OR state = ANY($4))
+                 ORDER BY id DESC LIMIT $5",
+            )
+            .bind(filter.id)
+            .bind(&filter.queue)
+            .bind(&filter.kind)
+            .bind(&states)
+            .bind(filter.limit),
+        )
+        .await?;
+    rows.iter().map(job_row).collect()
+}
+
+fn job_row(row: &sqlx::postgres::PgRow) -> Result<JobRow, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(JobRow {
+        id: row.try_get("id")?,
+        queue: row.try_get("queue")?,
+        kind: row.try_get("kind")?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("job state {state}").into()))?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        priority: row.try_get("priority")?,
+        args: row.try_get("args")?,
+        unique_key: row.try_get("unique_key")?,
+        breaker_key: row.try_get("breaker_key")?,
+        run_at: row.try_get("run_at")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+pub(crate) async fn oldest_waiting(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, DateTime<Utc>>, sqlx::Error> {
+    let rows = pool
+        .fetch_all(
+            sqlx::query(
+                "SELECT queue, min(run_at) AS oldest FROM jobs
+                 WHERE state IN ('available', 'scheduled', 'retryable') AND run_at <= $1 GROUP BY queue",
+            )
+            .bind(now),
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("queue")?, r.try_get("oldest")?)))
+        .collect()
+}

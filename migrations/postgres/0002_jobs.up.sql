@@ -1,0 +1,49 @@
+-- Durable jobs, schedule ticks, circuit breakers and runtime flags.
+CREATE TABLE jobs (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue             TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    args              JSONB NOT NULL DEFAULT '{}',
+    state             TEXT NOT NULL,
+    priority          SMALLINT NOT NULL DEFAULT 0,
+    run_at            TIMESTAMPTZ NOT NULL,
+    attempt           INTEGER NOT NULL DEFAULT 0,
+    max_attempts      INTEGER NOT NULL DEFAULT 20,
+    timeout_ms        BIGINT NOT NULL,
+    unique_key        TEXT,
+    breaker_key       TEXT,
+    last_error        TEXT,
+    locked_by         TEXT,
+    lease_expires_at  TIMESTAMPTZ,
+    created_at        TIMESTAMPTZ NOT NULL,
+    attempted_at      TIMESTAMPTZ,
+    finished_at       TIMESTAMPTZ
+);
+CREATE INDEX jobs_fetch_idx ON jobs (queue, priority, run_at, id)
+    WHERE state IN ('available', 'scheduled', 'retryable');
+CREATE UNIQUE INDEX jobs_unique_live_idx ON jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable');
+CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_finished_idx ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_kind_idx ON jobs (kind, state);
+
+CREATE TABLE job_breakers (
+    key         TEXT PRIMARY KEY,
+    failures    INTEGER NOT NULL DEFAULT 0,
+    open_until  TIMESTAMPTZ
+);
+
+CREATE TABLE schedule_ticks (
+    name      TEXT NOT NULL,
+    fire_at   TIMESTAMPTZ NOT NULL,
+    job_id    BIGINT,
+    fired_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (name, fire_at)
+);
+
+CREATE TABLE flags (
+    name        TEXT PRIMARY KEY,
+    enabled     BOOLEAN NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    updated_by  TEXT NOT NULL
+);

@@ -1,0 +1,4 @@
+DROP TABLE flags;
+DROP TABLE schedule_ticks;
+DROP TABLE job_breakers;
+DROP TABLE jobs;
