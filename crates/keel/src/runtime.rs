@@ -98,17 +98,8 @@ impl Server {
         let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(http::serve::serve(listener, router, stop_rx));
         tracing::info!(
             %addr,
             role = settings.role.as_str(),
@@ -151,8 +142,7 @@ impl Server {
         let grace = settings.shutdown.grace;
         let http = async {
             match tokio::time::timeout(grace, server).await {
-                Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
-                Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
+                Ok(Ok(())) => tracing::info!("in-flight requests finished"),
                 Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
                 Err(_) => tracing::warn!(
                     grace_s = grace.as_secs(),

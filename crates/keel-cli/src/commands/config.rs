@@ -49,7 +49,12 @@ fn check(out: Output) -> Exit {
                 .unwrap_or_default()
         );
     } else {
-        println!("configuration has {} problems:", problems.len());
+        let noun = if problems.len() == 1 {
+            "problem"
+        } else {
+            "problems"
+        };
+        println!("configuration has {} {noun}:", problems.len());
         for p in &problems {
             println!("  {}: {}", p.variable, p.message);
         }

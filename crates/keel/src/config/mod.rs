@@ -304,14 +304,8 @@ fn read_http(r: &mut Reader<'_>, dev: bool) -> HttpSettings {
 fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
     let url = match r.src.get("DATABASE_URL") {
         Some(url) => {
-            if !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
-            {
-                r.problems.push(
-                    "DATABASE_URL",
-                    "must start with sqlite:// or postgres:// (or postgresql://)",
-                );
+            if let Err(message) = crate::store::check_url(url) {
+                r.problems.push("DATABASE_URL", message);
             }
             url.to_string()
         }

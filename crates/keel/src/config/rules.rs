@@ -31,9 +31,6 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
             "no token verifier is configured: set AUTH_JWKS_URL or AUTH_HS256_SECRET",
         );
     }
-    if s.auth.dev_mode {
-        p.push("AUTH_DEV_MODE", "must be off in production");
-    }
     if s.http.metrics_token.is_none() {
         p.push("METRICS_TOKEN", "is required in production");
     }

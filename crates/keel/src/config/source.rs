@@ -12,6 +12,23 @@ pub struct Source {
     dir: PathBuf,
 }
 
+/// A `.env` error without the file's text, which may hold secrets: the line and the key only.
+fn dotenv_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(text, _) => {
+            let key = text
+                .split(['=', '\n'])
+                .next()
+                .map(str::trim)
+                .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or("?");
+            format!(".env: cannot parse the entry for {key} (check its quotes)")
+        }
+        dotenvy::Error::Io(io) => format!(".env: {io}"),
+        _ => ".env: cannot be read".to_string(),
+    }
+}
+
 impl Source {
     /// The process environment, over `.env` in the working directory when it exists.
     pub fn from_process() -> Result<Self, String> {
@@ -19,9 +36,9 @@ impl Source {
         let mut values = HashMap::new();
         let dotenv = dir.join(".env");
         if dotenv.exists() {
-            let entries = dotenvy::from_path_iter(&dotenv).map_err(|e| format!(".env: {e}"))?;
+            let entries = dotenvy::from_path_iter(&dotenv).map_err(|e| dotenv_error(&e))?;
             for entry in entries {
-                let (key, value) = entry.map_err(|e| format!(".env: {e}"))?;
+                let (key, value) = entry.map_err(|e| dotenv_error(&e))?;
                 values.insert(key, value);
             }
         }

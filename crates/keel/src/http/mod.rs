@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod problem;
 mod scheduler;
+pub mod serve;
 pub mod state;
 
 use axum::extract::DefaultBodyLimit;

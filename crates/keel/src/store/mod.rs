@@ -35,6 +35,33 @@ pub enum Db {
     Postgres(PgPool),
 }
 
+/// Checks that `url` names an engine and parses as its connection options. The message never
+/// quotes the URL, which may hold a password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    use std::str::FromStr;
+    if url.starts_with("sqlite:") {
+        sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "is not a valid SQLite URL: {}",
+                    postgres::redact(&e.to_string())
+                )
+            })
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        sqlx::postgres::PgConnectOptions::from_str(url)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "is not a valid Postgres URL: {}",
+                    postgres::redact(&e.to_string())
+                )
+            })
+    } else {
+        Err("must start with sqlite:// or postgres:// (or postgresql://)".into())
+    }
+}
+
 /// The Postgres `NOTIFY` channel that announces new jobs (the payload is the queue).
 pub fn postgres_channel() -> &'static str {
     postgres::jobs::CHANNEL

@@ -28,7 +28,7 @@ pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgP
 }
 
 /// Parse errors may quote the URL; keep only the message before any quoted part.
-fn redact(message: &str) -> String {
+pub(crate) fn redact(message: &str) -> String {
     message
         .split(['"', '\''])
         .next()
