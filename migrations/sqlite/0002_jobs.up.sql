@@ -25,7 +25,7 @@ CREATE UNIQUE INDEX jobs_unique_live_idx ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable');
 CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_finished_idx ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX jobs_kind_idx ON jobs (kind, state);
+CREATE INDEX jobs_failed_idx ON jobs (queue, kind) WHERE state IN ('retryable', 'discarded');
 
 CREATE TABLE job_breakers (
     key         TEXT PRIMARY KEY,

@@ -42,6 +42,8 @@ enum Command {
     Schedules(commands::schedules::Args),
     /// One-screen operations report.
     Report,
+    /// Built-in load generators.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Flags(args) => commands::flags::run(args, out).await,
             Command::Schedules(args) => commands::schedules::run(args, out).await,
             Command::Report => commands::report::run(out).await,
+            Command::Bench(args) => commands::bench::run(args, out).await,
         }
     });
     result.into()

@@ -41,6 +41,7 @@ pub struct FlagView {
 #[derive(Debug, Default)]
 struct Cache {
     loaded: Option<Instant>,
+    refreshing: bool,
     values: BTreeMap<String, bool>,
 }
 
@@ -83,33 +84,41 @@ impl Flags {
     }
 
     /// Whether `name` is on. A flag never set has its default (on, or the `*_ENABLED` setting).
-    /// When the database cannot be read, the last known values stay in force.
+    /// Reads are served from the cache; a stale cache is refreshed in the background (the first
+    /// read waits for it), so the hot path never waits on the database. When the database cannot
+    /// be read, the last known values stay in force.
     pub async fn enabled(&self, name: &str) -> bool {
         {
-            let cache = self.cache.read().await;
-            if cache
-                .loaded
-                .is_some_and(|at| at.elapsed() < Self::STALENESS)
-            {
-                return self.value(&cache, name);
+            let mut cache = self.cache.write().await;
+            match cache.loaded {
+                Some(at) if at.elapsed() < Self::STALENESS => return self.value(&cache, name),
+                Some(_) => {
+                    if !cache.refreshing {
+                        cache.refreshing = true;
+                        let flags = self.clone();
+                        tokio::spawn(async move { flags.refresh().await });
+                    }
+                    return self.value(&cache, name);
+                }
+                None => {}
             }
         }
-        let mut cache = self.cache.write().await;
-        let fresh = cache
-            .loaded
-            .is_some_and(|at| at.elapsed() < Self::STALENESS);
-        if !fresh {
-            match self.db.flags().await {
-                Ok(rows) => {
-                    cache.values = rows.into_iter().map(|r| (r.name, r.enabled)).collect();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read flags; keeping the last known values")
-                }
-            }
-            cache.loaded = Some(Instant::now());
-        }
+        self.refresh().await;
+        let cache = self.cache.read().await;
         self.value(&cache, name)
+    }
+
+    async fn refresh(&self) {
+        let rows = self.db.flags().await;
+        let mut cache = self.cache.write().await;
+        match rows {
+            Ok(rows) => cache.values = rows.into_iter().map(|r| (r.name, r.enabled)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read flags; keeping the last known values")
+            }
+        }
+        cache.loaded = Some(Instant::now());
+        cache.refreshing = false;
     }
 
     fn value(&self, cache: &Cache, name: &str) -> bool {

@@ -1,6 +1,7 @@
 //! Keel: the production backend for subscription apps. API, worker and scheduler in one binary,
 //! usable as a library by Rust applications.
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod crypto;

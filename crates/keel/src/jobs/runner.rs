@@ -89,11 +89,14 @@ pub(crate) async fn run(
                 continue;
             }
         }
-        let poll_wait = runner
-            .shared
-            .config
-            .poll_interval
-            .saturating_sub(last_poll.elapsed());
+        // With no free slot (or the queue switched off) there is nothing to poll for: a finished
+        // job wakes the loop, and the flags are re-read once per interval.
+        let poll_interval = runner.shared.config.poll_interval;
+        let poll_wait = if free == 0 {
+            poll_interval
+        } else {
+            poll_interval.saturating_sub(last_poll.elapsed())
+        };
         tokio::select! {
             Some(done) = runner.tasks.join_next_with_id(), if !runner.tasks.is_empty() => {
                 runner.record(done);

@@ -110,19 +110,17 @@ impl Worker {
                     duties.push(tokio::spawn(listen(pool.clone(), stop.clone())));
                 }
             }
-            let runners: Vec<_> = shared
-                .config
-                .queues
-                .iter()
-                .map(|(queue, concurrency)| {
-                    tokio::spawn(runner::run(
+            let mut runners = Vec::new();
+            for (queue, concurrency) in &shared.config.queues {
+                for slots in lanes(*concurrency, &shared.db) {
+                    runners.push(tokio::spawn(runner::run(
                         shared.clone(),
                         queue.clone(),
-                        (*concurrency).max(1),
+                        slots,
                         stop.clone(),
-                    ))
-                })
-                .collect();
+                    )));
+                }
+            }
             tracing::info!(worker = %shared.id, queues = shared.config.queues.len(), "worker started");
             for runner in runners {
                 if let Err(e) = runner.await {
@@ -134,6 +132,19 @@ impl Worker {
             }
             tracing::info!(worker = %shared.id, "worker stopped");
         })
+    }
+}
+
+/// Splits a queue's concurrency into lanes, each with its own claim in flight. On Postgres a
+/// queue of 16 or more slots gets two lanes, so claiming never waits on one round trip; SQLite
+/// has one writer, so one lane.
+fn lanes(concurrency: usize, db: &Db) -> Vec<usize> {
+    let concurrency = concurrency.max(1);
+    match db {
+        Db::Postgres(_) if concurrency >= 16 => {
+            vec![concurrency - concurrency / 2, concurrency / 2]
+        }
+        _ => vec![concurrency],
     }
 }
 

@@ -262,4 +262,20 @@ impl Db {
             .filter_map(|(q, k, s, n)| JobState::parse(&s).map(|s| (q, k, s, n)))
             .collect())
     }
+
+    /// Deletes every job of `queue` (benchmarks clean up after themselves).
+    pub async fn delete_queue(&self, queue: &str) -> Result<u64, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => sqlx::query("DELETE FROM jobs WHERE queue = ?1")
+                .bind(queue)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Db::Postgres(pool) => sqlx::query("DELETE FROM jobs WHERE queue = $1")
+                .bind(queue)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
 }

@@ -9,6 +9,14 @@ use crate::store::audit::{AuditEntry, AuditRow};
 use crate::store::jobs::JobFilter;
 use crate::store::tx::FlagRow;
 
+/// A retried job must not make a second live job with its unique key: it is skipped while a live
+/// job holds the key, and of several finished jobs sharing a key only the newest comes back.
+const RETRY_KEEPS_KEYS_UNIQUE: &str = "AND (unique_key IS NULL OR state = 'retryable' OR (
+        NOT EXISTS (SELECT 1 FROM jobs l WHERE l.unique_key = jobs.unique_key
+            AND l.state IN ('scheduled', 'available', 'running', 'retryable'))
+        AND id = (SELECT max(d.id) FROM jobs d WHERE d.unique_key = jobs.unique_key
+            AND d.state IN ('discarded', 'cancelled'))))";
+
 const WAITING: &str = "('scheduled', 'available', 'retryable')";
 
 pub(crate) async fn insert_audit(
@@ -75,7 +83,7 @@ pub(crate) async fn retry_jobs(
             sqlx::query(&format!(
                 "UPDATE jobs SET state = 'available', run_at = $5, finished_at = NULL,
                     max_attempts = GREATEST(max_attempts, attempt + 1)
-                 WHERE id IN ({}) RETURNING id",
+                 WHERE id IN ({}) {RETRY_KEEPS_KEYS_UNIQUE} RETURNING id",
                 filter_sql("('retryable', 'discarded', 'cancelled')")
             ))
             .bind(filter.id)

@@ -19,6 +19,18 @@ pub(crate) async fn insert_jobs(
     now: DateTime<Utc>,
     jobs: &[NewJob],
 ) -> Result<Vec<Enqueued>, sqlx::Error> {
+    if jobs.iter().all(|j| j.unique_key.is_none()) {
+        // One statement, one round trip: insert and notify commit together.
+        let mut conn = pool.acquire().await?;
+        let ids = insert_plain(&mut conn, now, jobs.iter(), true).await?;
+        return Ok(ids
+            .into_iter()
+            .map(|id| Enqueued {
+                id,
+                deduplicated: false,
+            })
+            .collect());
+    }
     let mut tx = pool.begin().await?;
     let out = insert_jobs_in(&mut tx, now, jobs).await?;
     tx.commit().await?;
@@ -41,7 +53,7 @@ pub async fn insert_jobs_in(
     let (plain, unique): (Vec<usize>, Vec<usize>) =
         (0..jobs.len()).partition(|&i| jobs[i].unique_key.is_none());
     if !plain.is_empty() {
-        let ids = insert_plain(conn, now, plain.iter().map(|&i| &jobs[i])).await?;
+        let ids = insert_plain(conn, now, plain.iter().map(|&i| &jobs[i]), false).await?;
         for (slot, id) in plain.iter().zip(ids) {
             out[*slot] = Enqueued {
                 id,
@@ -70,6 +82,36 @@ pub async fn insert_jobs_in(
     Ok(out)
 }
 
+const INSERT: &str = "WITH ins AS (
+        INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, breaker_key, created_at)
+        SELECT q, k, a, s, p, r, m, t, b, $10
+        FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::smallint[], $6::timestamptz[], $7::int[], $8::bigint[], $9::text[])
+          AS u(q, k, a, s, p, r, m, t, b)
+        RETURNING id, queue, state)
+    SELECT id FROM ins ORDER BY id";
+
+const INSERT_AND_NOTIFY: &str = "WITH ins AS (
+        INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, breaker_key, created_at)
+        SELECT q, k, a, s, p, r, m, t, b, $11
+        FROM UNNEST($2::text[], $3::text[], $4::jsonb[], $5::text[], $6::smallint[], $7::timestamptz[], $8::int[], $9::bigint[], $10::text[])
+          AS u(q, k, a, s, p, r, m, t, b)
+        RETURNING id, queue, state),
+    notified AS (
+        SELECT count(pg_notify($1, q)) AS n FROM (SELECT DISTINCT queue AS q FROM ins WHERE state = 'available') s)
+    SELECT id FROM ins, notified ORDER BY id";
+
+/// Binds the channel first: it is `$1` of the notifying statement (whose other parameters follow).
+fn bind_channel(
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    notify: bool,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    if notify {
+        query.bind(CHANNEL)
+    } else {
+        query
+    }
+}
+
 fn state_for(job: &NewJob, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
     match job.run_at {
         Some(at) if at > now => (JobState::Scheduled.as_str(), at),
@@ -78,10 +120,13 @@ fn state_for(job: &NewJob, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) 
     }
 }
 
+/// Inserts jobs without unique keys in one statement; with `notify`, the same statement also
+/// announces the queues that received available jobs.
 async fn insert_plain<'a>(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     jobs: impl Iterator<Item = &'a NewJob>,
+    notify: bool,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let (mut queue, mut kind, mut args, mut state, mut priority) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -100,12 +145,9 @@ async fn insert_plain<'a>(
     }
     let rows = conn
         .fetch_all(
-            sqlx::query(
-                "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, breaker_key, created_at)
-                 SELECT q, k, a, s, p, r, m, t, b, $10
-                 FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::smallint[], $6::timestamptz[], $7::int[], $8::bigint[], $9::text[])
-                   AS u(q, k, a, s, p, r, m, t, b)
-                 RETURNING id",
+            bind_channel(
+                sqlx::query(if notify { INSERT_AND_NOTIFY } else { INSERT }),
+                notify,
             )
             .bind(&queue)
             .bind(&kind)

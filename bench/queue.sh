@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Queue benchmark: Keel on Postgres vs BullMQ on Redis, same workload, same machine.
+#
+# Each system runs three phases in one go (see `keel bench queue` and bench/peers/bullmq/bench.mjs):
+#   1. insert JOBS no-op jobs in batches                        -> insert jobs/s
+#   2. a worker with concurrency 50 drains them                 -> processed jobs/s
+#   3. idle running worker; enqueue one job at a time at 200/s
+#      for 5 s; handler records start - enqueue time           -> p50 / p99 latency (ms)
+# Writes the section "## Queue: Keel on Postgres vs BullMQ on Redis" of docs/BENCHMARKS.md
+# (replacing it if present, keeping the rest of the file).
+#
+# Usage: bash bench/queue.sh
+# Env:   JOBS (default 20000), REDIS_URL (default redis://127.0.0.1:6379),
+#        PG_URL (default postgres://postgres@127.0.0.1:5432/test), CARGO_TARGET_DIR,
+#        KEEL_BIN (use this keel binary, skip the build), BENCH_DOC (default docs/BENCHMARKS.md)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-20000}
+CONCURRENCY=50
+RATE=200
+LAT_SECONDS=5
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+BENCH_DOC=${BENCH_DOC:-docs/BENCHMARKS.md}
+PEER=bench/peers/bullmq
+
+die() { echo "bench/queue.sh: $*" >&2; exit 1; }
+for tool in psql redis-cli node npm python3; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+
+# (a) Services.
+PG_VERSION=$(psql "$PG_URL" -XtAc 'show server_version' 2>/dev/null) \
+  || die "Postgres is not reachable at $PG_URL"
+redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG \
+  || die "Redis is not reachable at $REDIS_URL"
+REDIS_VERSION=$(redis-cli -u "$REDIS_URL" info server | tr -d '\r' | sed -n 's/^redis_version://p')
+
+# (b) Keel, release build.
+if [[ -z "${KEEL_BIN:-}" ]]; then
+  cargo build --release -p keel-cli >&2 || die "cargo build --release -p keel-cli failed"
+  KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
+fi
+[[ -x "$KEEL_BIN" ]] || die "no keel binary at $KEEL_BIN"
+
+# (c) BullMQ peer.
+# `npm ci` refuses a lock that lacks optional per-platform packages the registry here does not
+# serve (msgpackr-extract's darwin/win32 builds); `npm install --no-save` still installs the locked
+# versions without rewriting the lock.
+if [[ ! -d "$PEER/node_modules" ]]; then
+  if [[ -f "$PEER/package-lock.json" ]]; then
+    (cd "$PEER" && { npm ci >&2 2>/dev/null || npm install --no-save >&2; }) || die "npm install failed in $PEER"
+  else
+    (cd "$PEER" && npm install >&2) || die "npm install failed in $PEER"
+  fi
+fi
+
+# (d) Runs: throughput and latency, Keel then BullMQ, with the same numbers.
+ARGS=(--jobs "$JOBS" --concurrency "$CONCURRENCY" --rate "$RATE" --seconds "$LAT_SECONDS")
+echo "keel: ${ARGS[*]}" >&2
+DATABASE_URL="$PG_URL" "$KEEL_BIN" migrate up >&2 || die "keel migrate up failed"
+KEEL_JSON=$(DATABASE_URL="$PG_URL" timeout 1200 "$KEEL_BIN" bench queue "${ARGS[@]}" --json | tail -n 1) \
+  || die "keel bench queue failed"
+echo "$KEEL_JSON"
+echo "bullmq: ${ARGS[*]}" >&2
+BULLMQ_JSON=$(timeout 1200 node "$PEER/bench.mjs" "${ARGS[@]}" | tail -n 1) \
+  || die "bullmq bench failed"
+echo "$BULLMQ_JSON"
+
+# (e) Report.
+export JOBS KEEL_JSON BULLMQ_JSON BENCH_DOC PG_VERSION REDIS_VERSION
+export NPROC=$(nproc) DATE=$(date -u +%Y-%m-%d)
+export BULLMQ_VERSION=$(node -p "require('./$PEER/node_modules/bullmq/package.json').version")
+python3 - <<'EOF'
+import json, os, re, sys
+
+keel, bull = json.loads(os.environ["KEEL_JSON"]), json.loads(os.environ["BULLMQ_JSON"])
+for name, r in (("keel", keel), ("bullmq", bull)):
+    missing = [k for k in ("insert_jobs_per_s", "processed_jobs_per_s", "latency_p50_ms", "latency_p99_ms") if r.get(k) is None]
+    if missing:
+        raise SystemExit(f"bench/queue.sh: {name} result lacks {missing}: {r}")
+
+for k in ("jobs", "concurrency", "latency_rate"):
+    if keel.get(k) != bull.get(k):
+        raise SystemExit(f"bench/queue.sh: runs differ in {k}: keel {keel.get(k)}, bullmq {bull.get(k)}")
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if b else "n/a"
+
+def row(label, r):
+    return (f"| {label} | {r['insert_jobs_per_s']:,.0f} | {r['processed_jobs_per_s']:,.0f} "
+            f"| {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} |")
+
+command = "bash bench/queue.sh" if os.environ["JOBS"] == "20000" else f"JOBS={os.environ['JOBS']} bash bench/queue.sh"
+title = "## Queue: Keel on Postgres vs BullMQ on Redis"
+section = f"""{title}
+
+Measured {os.environ['DATE']} on one machine with `nproc` = {os.environ['NPROC']},
+PostgreSQL {os.environ['PG_VERSION']}, Redis {os.environ['REDIS_VERSION']}, BullMQ {os.environ['BULLMQ_VERSION']}.
+{keel['jobs']:,} no-op jobs inserted in batches, then drained by one worker with concurrency
+{keel['concurrency']}; latency: one job at a time at {keel['latency_rate']} jobs/s to an idle running
+worker ({keel['latency_jobs']} jobs for Keel, {bull['latency_jobs']} for BullMQ), start minus enqueue time.
+
+| system | insert jobs/s | processed jobs/s | p50 ms | p99 ms |
+| --- | ---: | ---: | ---: | ---: |
+{row('Keel (Postgres)', keel)}
+{row('BullMQ (Redis)', bull)}
+
+Keel/BullMQ: processed jobs/s {ratio(keel['processed_jobs_per_s'], bull['processed_jobs_per_s'])},
+p99 latency {ratio(keel['latency_p99_ms'], bull['latency_p99_ms'])} (higher is better for throughput, lower for latency).
+
+Command: `{command}`
+"""
+
+path = os.environ["BENCH_DOC"]
+text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+# The section runs from its heading to the next level-2 heading (or the end of the file).
+pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+if pattern.search(text):
+    text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+open(path, "w").write(text)
+print(f"bench/queue.sh: wrote {path}", file=sys.stderr)
+EOF

@@ -1,0 +1,94 @@
+use clap::Subcommand;
+use keel::bench::queue::{self, QueueBench};
+use keel::store::migrate::{Migrator, State};
+
+use crate::context::{self, failed};
+use crate::exit::{Exit, Output};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Job lifecycle against the configured database: insert, process, insert-to-start latency.
+    Queue {
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Jobs per second offered in the latency phase.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Length of the latency phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+pub async fn run(args: Args, out: Output) -> Exit {
+    let services = match context::services() {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let BenchCommand::Queue {
+        jobs,
+        concurrency,
+        rate,
+        seconds,
+    } = args.command;
+    if jobs == 0 || concurrency == 0 || rate == 0 || jobs > 5_000_000 || concurrency > 10_000 {
+        eprintln!(
+            "error: --jobs (1 to 5000000), --concurrency (1 to 10000) and --rate must be positive"
+        );
+        return Exit::Usage;
+    }
+    match Migrator::new(
+        &services.settings.database.url,
+        services.settings.database.migration_timeout,
+    ) {
+        Ok(m) => match m.status().await {
+            Ok(status) if status.iter().all(|s| s.state == State::Applied) => {}
+            Ok(_) => {
+                eprintln!("error: migrations are pending; run `keel migrate up` first");
+                return Exit::Failed;
+            }
+            Err(e) => return failed(e),
+        },
+        Err(e) => return failed(e),
+    }
+    let result = match queue::run(
+        &services,
+        QueueBench {
+            jobs,
+            concurrency,
+            rate,
+            seconds,
+        },
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    if out.json {
+        match serde_json::to_value(&result) {
+            Ok(v) => println!("{v}"),
+            Err(e) => return failed(e),
+        }
+    } else {
+        println!(
+            "keel queue benchmark on {:?}: {} jobs, concurrency {}",
+            result.engine, result.jobs, result.concurrency
+        );
+        println!("  insert     {:>10.0} jobs/s", result.insert_jobs_per_s);
+        println!("  processed  {:>10.0} jobs/s", result.processed_jobs_per_s);
+        println!(
+            "  insert-to-start at {} jobs/s ({} jobs): p50 {:.2} ms, p99 {:.2} ms",
+            result.latency_rate, result.latency_jobs, result.latency_p50_ms, result.latency_p99_ms
+        );
+    }
+    Exit::Ok
+}
