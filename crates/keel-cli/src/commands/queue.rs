@@ -23,6 +23,9 @@ struct Filter {
     id: Option<i64>,
     #[arg(long, default_value_t = 100)]
     limit: i64,
+    /// With retry or discard: act on every matching job even with no --id, --queue or --kind.
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +82,15 @@ struct ListArgs {
 }
 
 impl Filter {
+    /// Retry and discard act on many jobs at once: they need a filter, or `--all` said aloud.
+    fn checked(self) -> Result<Self, Exit> {
+        if self.id.is_none() && self.queue.is_none() && self.kind.is_none() && !self.all {
+            eprintln!("error: name the jobs with --id, --queue or --kind (or act on every job with --all)");
+            return Err(Exit::Usage);
+        }
+        Ok(self)
+    }
+
     fn into_filter(self, states: Vec<JobState>) -> JobFilter {
         JobFilter {
             id: self.id,
@@ -105,16 +117,22 @@ pub async fn run(args: Args, out: Output) -> Exit {
             )
             .await
         }
-        QueueCommand::Retry(f) => ids(
-            services.queue.retry(&f.into_filter(vec![]), ACTOR).await,
-            "retried",
-            out,
-        ),
-        QueueCommand::Discard(f) => ids(
-            services.queue.discard(&f.into_filter(vec![]), ACTOR).await,
-            "discarded",
-            out,
-        ),
+        QueueCommand::Retry(f) => match f.checked() {
+            Ok(f) => ids(
+                services.queue.retry(&f.into_filter(vec![]), ACTOR).await,
+                "retried",
+                out,
+            ),
+            Err(exit) => Err(exit),
+        },
+        QueueCommand::Discard(f) => match f.checked() {
+            Ok(f) => ids(
+                services.queue.discard(&f.into_filter(vec![]), ACTOR).await,
+                "discarded",
+                out,
+            ),
+            Err(exit) => Err(exit),
+        },
         QueueCommand::Pause { queue } => pause(&services, &queue, true, out).await,
         QueueCommand::Resume { queue } => pause(&services, &queue, false, out).await,
         QueueCommand::Drain { queue } => match services.queue.drain(&queue, ACTOR).await {

@@ -47,6 +47,11 @@ pub async fn stats(services: &Services) -> Result<BTreeMap<String, QueueStat>, S
     for name in services.settings.file.queues.keys() {
         out.entry(name.clone()).or_default();
     }
+    for flag in services.db.flags().await? {
+        if let Some(name) = flag.name.strip_prefix("queue:") {
+            out.entry(name.to_string()).or_default();
+        }
+    }
     for (queue, states) in counts {
         let stat = out.entry(queue).or_default();
         for (state, n) in states {
