@@ -42,6 +42,8 @@ pub struct FlagView {
 struct Cache {
     loaded: Option<Instant>,
     refreshing: bool,
+    /// Bumped by every `set`; a refresh that read the database before a `set` is discarded.
+    generation: u64,
     values: BTreeMap<String, bool>,
 }
 
@@ -109,8 +111,13 @@ impl Flags {
     }
 
     async fn refresh(&self) {
+        let generation = self.cache.read().await.generation;
         let rows = self.db.flags().await;
         let mut cache = self.cache.write().await;
+        if cache.generation != generation {
+            cache.refreshing = false;
+            return;
+        }
         match rows {
             Ok(rows) => cache.values = rows.into_iter().map(|r| (r.name, r.enabled)).collect(),
             Err(e) => {
@@ -174,7 +181,9 @@ impl Flags {
         );
         tx.audit(&entry, now).await?;
         tx.commit().await?;
-        self.cache.write().await.loaded = None;
+        let mut cache = self.cache.write().await;
+        cache.loaded = None;
+        cache.generation += 1;
         Ok(())
     }
 }

@@ -129,8 +129,10 @@ impl Queue {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let ids = tx.retry_jobs(filter, now).await?;
-        tx.audit(&audit(actor, "job.retry", filter, &ids), now)
-            .await?;
+        if !ids.is_empty() {
+            tx.audit(&audit(actor, "job.retry", filter, &ids), now)
+                .await?;
+        }
         tx.commit().await?;
         super::wake::all();
         Ok(ids)
@@ -141,8 +143,10 @@ impl Queue {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let ids = tx.discard_jobs(filter, now).await?;
-        tx.audit(&audit(actor, "job.discard", filter, &ids), now)
-            .await?;
+        if !ids.is_empty() {
+            tx.audit(&audit(actor, "job.discard", filter, &ids), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(ids)
     }

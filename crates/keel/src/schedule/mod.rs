@@ -199,7 +199,7 @@ impl Scheduler {
                     schedule,
                     &tick_name,
                     epoch,
-                    format!("schedule:{name}:key:{key}"),
+                    format!("schedule:{name}@{key}"),
                     Some(actor),
                 )
                 .await

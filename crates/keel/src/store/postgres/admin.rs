@@ -237,7 +237,7 @@ pub(crate) async fn last_ticks(
 ) -> Result<BTreeMap<String, DateTime<Utc>>, sqlx::Error> {
     let rows = conn
         .fetch_all(sqlx::query(
-            "SELECT name, max(fire_at) AS at FROM schedule_ticks GROUP BY name",
+            "SELECT split_part(name, '@', 1) AS name, max(fired_at) AS at FROM schedule_ticks GROUP BY 1",
         ))
         .await?;
     rows.iter()

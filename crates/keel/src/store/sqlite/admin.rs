@@ -226,7 +226,9 @@ pub(crate) async fn last_ticks(
 ) -> Result<BTreeMap<String, DateTime<Utc>>, sqlx::Error> {
     let rows = conn
         .fetch_all(sqlx::query(
-            "SELECT name, max(fire_at) AS at FROM schedule_ticks GROUP BY name",
+            "SELECT CASE WHEN instr(name, '@') > 0 THEN substr(name, 1, instr(name, '@') - 1) ELSE name END
+                    AS name, max(fired_at) AS at
+             FROM schedule_ticks GROUP BY 1",
         ))
         .await?;
     rows.iter()
