@@ -10,13 +10,14 @@
 # (replacing it if present, keeping the rest of the file).
 #
 # Usage: bash bench/queue.sh
-# Env:   JOBS (default 20000), REDIS_URL (default redis://127.0.0.1:6379),
+# Env:   JOBS (default 20000), ROUNDS (default 3), REDIS_URL (default redis://127.0.0.1:6379),
 #        PG_URL (default postgres://postgres@127.0.0.1:5432/test), CARGO_TARGET_DIR,
 #        KEEL_BIN (use this keel binary, skip the build), BENCH_DOC (default docs/BENCHMARKS.md)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-20000}
+ROUNDS=${ROUNDS:-3}
 CONCURRENCY=50
 RATE=200
 LAT_SECONDS=5
@@ -58,36 +59,57 @@ if [[ ! -d "$PEER/node_modules" ]]; then
   fi
 fi
 
-# (d) Runs: throughput and latency, Keel then BullMQ, with the same numbers.
+# (d) Runs: throughput and latency, Keel then BullMQ, alternating for ROUNDS rounds with the same
+# numbers. This machine is shared and noisy; the report gives each round and the medians.
 ARGS=(--jobs "$JOBS" --concurrency "$CONCURRENCY" --rate "$RATE" --seconds "$LAT_SECONDS")
-echo "keel: ${ARGS[*]}" >&2
 psql "$PG_URL" -XqAc "CREATE SCHEMA IF NOT EXISTS $BENCH_SCHEMA" || die "cannot create schema $BENCH_SCHEMA"
 KEEL_DB="$PG_URL?options=-c%20search_path%3D$BENCH_SCHEMA"
 DATABASE_URL="$KEEL_DB" "$KEEL_BIN" migrate up >&2 || die "keel migrate up failed"
-KEEL_JSON=$(DATABASE_URL="$KEEL_DB" timeout 1200 "$KEEL_BIN" bench queue "${ARGS[@]}" --json | tail -n 1) \
-  || die "keel bench queue failed"
-echo "$KEEL_JSON"
-echo "bullmq: ${ARGS[*]}" >&2
-BULLMQ_JSON=$(timeout 1200 node "$PEER/bench.mjs" "${ARGS[@]}" | tail -n 1) \
-  || die "bullmq bench failed"
-echo "$BULLMQ_JSON"
+KEEL_JSON=""
+BULLMQ_JSON=""
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS keel: ${ARGS[*]}" >&2
+  line=$(DATABASE_URL="$KEEL_DB" timeout 1200 "$KEEL_BIN" bench queue "${ARGS[@]}" --json | tail -n 1) \
+    || die "keel bench queue failed"
+  echo "$line"
+  KEEL_JSON+="$line"$'\n'
+  echo "round $round/$ROUNDS bullmq: ${ARGS[*]}" >&2
+  line=$(timeout 1200 node "$PEER/bench.mjs" "${ARGS[@]}" | tail -n 1) || die "bullmq bench failed"
+  echo "$line"
+  BULLMQ_JSON+="$line"$'\n'
+done
 
 # (e) Report.
-export JOBS KEEL_JSON BULLMQ_JSON BENCH_DOC PG_VERSION REDIS_VERSION
+export JOBS ROUNDS KEEL_JSON BULLMQ_JSON BENCH_DOC PG_VERSION REDIS_VERSION
 export NPROC=$(nproc) DATE=$(date -u +%Y-%m-%d)
 export BULLMQ_VERSION=$(node -p "require('./$PEER/node_modules/bullmq/package.json').version")
 python3 - <<'EOF'
 import json, os, re, sys
 
-keel, bull = json.loads(os.environ["KEEL_JSON"]), json.loads(os.environ["BULLMQ_JSON"])
-for name, r in (("keel", keel), ("bullmq", bull)):
-    missing = [k for k in ("insert_jobs_per_s", "processed_jobs_per_s", "latency_p50_ms", "latency_p99_ms") if r.get(k) is None]
-    if missing:
-        raise SystemExit(f"bench/queue.sh: {name} result lacks {missing}: {r}")
+import statistics
 
+def runs(name):
+    return [json.loads(l) for l in os.environ[name].splitlines() if l.strip()]
+
+keel_runs, bull_runs = runs("KEEL_JSON"), runs("BULLMQ_JSON")
+METRICS = ("insert_jobs_per_s", "processed_jobs_per_s", "latency_p50_ms", "latency_p99_ms")
+for name, rs in (("keel", keel_runs), ("bullmq", bull_runs)):
+    for r in rs:
+        missing = [k for k in METRICS if r.get(k) is None]
+        if missing:
+            raise SystemExit(f"bench/queue.sh: {name} result lacks {missing}: {r}")
 for k in ("jobs", "concurrency", "latency_rate"):
-    if keel.get(k) != bull.get(k):
-        raise SystemExit(f"bench/queue.sh: runs differ in {k}: keel {keel.get(k)}, bullmq {bull.get(k)}")
+    values = {r.get(k) for r in keel_runs + bull_runs}
+    if len(values) != 1:
+        raise SystemExit(f"bench/queue.sh: runs differ in {k}: {values}")
+
+def median(rs):
+    out = dict(rs[0])
+    for k in METRICS:
+        out[k] = statistics.median(r[k] for r in rs)
+    return out
+
+keel, bull = median(keel_runs), median(bull_runs)
 
 def ratio(a, b):
     return f"{a / b:.2f}×" if b else "n/a"
@@ -96,6 +118,11 @@ def row(label, r):
     return (f"| {label} | {r['insert_jobs_per_s']:,.0f} | {r['processed_jobs_per_s']:,.0f} "
             f"| {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} |")
 
+rounds = "\n".join(
+    row(f"{i} | {label}", r)
+    for i, (k, b) in enumerate(zip(keel_runs, bull_runs), 1)
+    for label, r in (("Keel", k), ("BullMQ", b))
+)
 command = "bash bench/queue.sh" if os.environ["JOBS"] == "20000" else f"JOBS={os.environ['JOBS']} bash bench/queue.sh"
 title = "## Queue: Keel on Postgres vs BullMQ on Redis"
 section = f"""{title}
@@ -106,6 +133,8 @@ PostgreSQL {os.environ['PG_VERSION']}, Redis {os.environ['REDIS_VERSION']}, Bull
 {keel['concurrency']}; latency: one job at a time at {keel['latency_rate']} jobs/s to an idle running
 worker ({keel['latency_jobs']} jobs for Keel, {bull['latency_jobs']} for BullMQ), start minus enqueue time.
 
+Medians of {len(keel_runs)} alternating rounds:
+
 | system | insert jobs/s | processed jobs/s | p50 ms | p99 ms |
 | --- | ---: | ---: | ---: | ---: |
 {row('Keel (Postgres)', keel)}
@@ -113,6 +142,12 @@ worker ({keel['latency_jobs']} jobs for Keel, {bull['latency_jobs']} for BullMQ)
 
 Keel/BullMQ: processed jobs/s {ratio(keel['processed_jobs_per_s'], bull['processed_jobs_per_s'])},
 p99 latency {ratio(keel['latency_p99_ms'], bull['latency_p99_ms'])} (higher is better for throughput, lower for latency).
+
+Each round:
+
+| round | system | insert jobs/s | processed jobs/s | p50 ms | p99 ms |
+| --- | --- | ---: | ---: | ---: | ---: |
+{rounds}
 
 Command: `{command}`
 """

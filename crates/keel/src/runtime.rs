@@ -186,12 +186,20 @@ fn start_jobs(
             Ok(())
         }
     });
+    let config = WorkerConfig::from_settings(&state.settings);
+    let db = state
+        .db
+        .worker_pool(&state.settings.database, config.connections(&state.db))
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot build the worker pool; sharing the main pool");
+            state.db.clone()
+        });
     let worker = Worker::new(
-        state.db.clone(),
+        db,
         state.clock.clone(),
         state.flags.clone(),
         registry,
-        WorkerConfig::from_settings(&state.settings),
+        config,
     );
     vec![
         worker.spawn(stop.clone()),

@@ -41,6 +41,7 @@ async fn claim(
         now,
         lease_until: now + chrono_secs(lease),
         limit,
+        after: None,
     };
     db.report_and_claim(&[], &spec, POLICY)
         .await
@@ -65,6 +66,7 @@ async fn report(
         now,
         lease_until: now,
         limit: 0,
+        after: None,
     };
     let reports = [Report {
         id,

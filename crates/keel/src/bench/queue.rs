@@ -118,8 +118,12 @@ async fn measure(
         rescue_interval: Duration::from_secs(5),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let db = services.db.worker_pool(
+        &services.settings.database,
+        config.connections(&services.db),
+    )?;
     let worker = Worker::new(
-        services.db.clone(),
+        db,
         services.clock.clone(),
         services.flags.clone(),
         registry,

@@ -11,7 +11,7 @@ use tokio::task::{JoinError, JoinSet};
 use super::handler::{JobContext, JobFailure};
 use super::worker::Shared;
 use crate::flags;
-use crate::store::jobs::{ClaimSpec, Claimed, Outcome, Report};
+use crate::store::jobs::{ClaimCursor, ClaimSpec, Claimed, Outcome, Report};
 
 type Attempt = Result<Result<(), JobFailure>, tokio::time::error::Elapsed>;
 
@@ -33,6 +33,10 @@ struct Runner {
     tasks: JoinSet<Attempt>,
     running: HashMap<tokio::task::Id, Running>,
     reports: Vec<Report>,
+    /// Where the last claim ended, while claims keep coming back full.
+    cursor: Option<ClaimCursor>,
+    /// When the runner last claimed without a cursor.
+    full_claim_at: Instant,
 }
 
 pub(crate) async fn run(
@@ -50,6 +54,8 @@ pub(crate) async fn run(
         tasks: JoinSet::new(),
         running: HashMap::new(),
         reports: Vec::new(),
+        cursor: None,
+        full_claim_at: Instant::now(),
     };
     let mut poll_due = true;
     let mut last_full = false;
@@ -121,6 +127,9 @@ impl Runner {
     /// Writes pending outcomes and claims up to `limit` jobs; returns how many were claimed.
     async fn write_and_claim(&mut self, limit: usize) -> Result<usize, ()> {
         let now = self.shared.clock.now();
+        let after = self
+            .cursor
+            .filter(|_| limit > 0 && self.full_claim_at.elapsed() < ClaimCursor::MAX_AGE);
         let spec = ClaimSpec {
             queue: &self.queue,
             worker: &self.shared.id,
@@ -128,6 +137,7 @@ impl Runner {
             lease_until: now
                 + chrono::Duration::from_std(self.shared.config.lease).unwrap_or_default(),
             limit: limit as i64,
+            after,
         };
         match self
             .shared
@@ -138,6 +148,20 @@ impl Runner {
             Ok(claimed) => {
                 self.forget_reported();
                 let taken = claimed.len();
+                if limit > 0 {
+                    if after.is_none() {
+                        self.full_claim_at = Instant::now();
+                    }
+                    self.cursor =
+                        claimed
+                            .last()
+                            .filter(|_| taken == limit)
+                            .map(|last| ClaimCursor {
+                                priority: last.priority,
+                                run_at: last.run_at,
+                                id: last.id,
+                            });
+                }
                 for job in claimed {
                     self.start(job);
                 }

@@ -31,6 +31,13 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// Connections a worker with this configuration uses at most: one per claim lane, plus the
+    /// listener, heartbeats and rescue.
+    pub fn connections(&self, db: &Db) -> u32 {
+        let lanes: usize = self.queues.iter().map(|(_, c)| lanes(*c, db).len()).sum();
+        lanes as u32 + 4
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         let default = settings.jobs.concurrency as usize;
         let mut queues: Vec<(String, usize)> = vec![(super::DEFAULT_QUEUE.to_string(), default)];

@@ -75,6 +75,7 @@ pub struct Enqueued {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
+    pub priority: i16,
     pub queue: String,
     pub kind: String,
     pub args: serde_json::Value,
@@ -144,6 +145,24 @@ pub struct ClaimSpec<'a> {
     pub now: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
     pub limit: i64,
+    /// Claim only jobs ordered after this one (see [`ClaimCursor`]).
+    pub after: Option<ClaimCursor>,
+}
+
+/// The sort key of the last job a runner claimed. While a runner drains a backlog, claiming
+/// after it skips the index entries of jobs claimed a moment ago, which Postgres keeps until it
+/// vacuums them. Jobs that sort before the cursor (a released job, a new job of a lower
+/// priority value) are found by the next claim without one, which runners make at least every
+/// [`ClaimCursor::MAX_AGE`] and whenever a cursor claim comes back short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimCursor {
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl ClaimCursor {
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_millis(250);
 }
 
 /// Breaker accounting: after `threshold` consecutive failures a key is deferred for `cooldown`.

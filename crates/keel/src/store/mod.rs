@@ -80,6 +80,18 @@ impl Db {
         }
     }
 
+    /// The pool a worker claims and completes jobs through (see
+    /// `postgres::connect_lazy_worker`); on SQLite, this pool.
+    pub fn worker_pool(&self, settings: &DatabaseSettings, size: u32) -> Result<Db, StoreError> {
+        match self {
+            Db::Sqlite(_) => Ok(self.clone()),
+            Db::Postgres(_) => {
+                postgres::connect_lazy_worker(settings.url.expose_secret(), settings, size)
+                    .map(Db::Postgres)
+            }
+        }
+    }
+
     /// The engine a database URL names, if any.
     pub fn engine_of(url: &secrecy::SecretString) -> Option<Engine> {
         let url = url.expose_secret();

@@ -112,6 +112,50 @@ fn bind_channel(
     }
 }
 
+/// Writes outcomes and claims the next jobs in one statement. `{AFTER}` is empty, or the cursor
+/// condition, which the index `(queue, priority, run_at, id)` serves as a seek.
+const CLAIM_TEMPLATE: &str = "WITH reported AS (
+                    UPDATE jobs j SET
+                        state = r.state,
+                        run_at = COALESCE(r.run_at, j.run_at),
+                        last_error = COALESCE(r.error, j.last_error),
+                        finished_at = CASE WHEN r.state IN ('completed', 'discarded') THEN $5 ELSE NULL END,
+                        locked_by = NULL,
+                        lease_expires_at = NULL
+                    FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, state, run_at, error)
+                    WHERE j.id = ANY($1) AND j.id = r.id AND j.state = 'running' AND j.locked_by = $6
+                    RETURNING j.id
+                ),
+                next AS (
+                    SELECT id FROM jobs
+                    WHERE state IN ('available', 'scheduled', 'retryable') AND queue = $7 AND run_at <= $5
+                      {AFTER}
+                      AND (breaker_key IS NULL OR NOT EXISTS (
+                          SELECT 1 FROM job_breakers b WHERE b.key = jobs.breaker_key AND b.open_until > $5))
+                    ORDER BY priority, run_at, id
+                    LIMIT $8
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
+                    lease_expires_at = $9, locked_by = $6
+                FROM next WHERE j.id = next.id
+                RETURNING j.id, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.timeout_ms,
+                    j.breaker_key, j.run_at, j.priority";
+
+static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    CLAIM_TEMPLATE.replace(
+        "{AFTER}",
+        "AND $10::smallint IS NULL AND $11::timestamptz IS NULL AND $12::bigint IS NULL",
+    )
+});
+
+static CLAIM_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    CLAIM_TEMPLATE.replace(
+        "{AFTER}",
+        "AND (priority, run_at, id) > ($10::smallint, $11::timestamptz, $12::bigint)",
+    )
+});
+
 fn state_for(job: &NewJob, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
     match job.run_at {
         Some(at) if at > now => (JobState::Scheduled.as_str(), at),
@@ -242,45 +286,27 @@ pub(crate) async fn report_and_claim(
         run_ats.push(run_at);
         errors.push(error);
     }
+    let sql = if spec.after.is_some() {
+        &*CLAIM_AFTER
+    } else {
+        &*CLAIM
+    };
+    let cursor = spec.after;
     let rows = conn
         .fetch_all(
-            sqlx::query(
-                "WITH reported AS (
-                    UPDATE jobs j SET
-                        state = r.state,
-                        run_at = COALESCE(r.run_at, j.run_at),
-                        last_error = COALESCE(r.error, j.last_error),
-                        finished_at = CASE WHEN r.state IN ('completed', 'discarded') THEN $5 ELSE NULL END,
-                        locked_by = NULL,
-                        lease_expires_at = NULL
-                    FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, state, run_at, error)
-                    WHERE j.id = r.id AND j.state = 'running' AND j.locked_by = $6
-                    RETURNING j.id
-                ),
-                next AS (
-                    SELECT id FROM jobs
-                    WHERE state IN ('available', 'scheduled', 'retryable') AND queue = $7 AND run_at <= $5
-                      AND (breaker_key IS NULL OR NOT EXISTS (
-                          SELECT 1 FROM job_breakers b WHERE b.key = jobs.breaker_key AND b.open_until > $5))
-                    ORDER BY priority, run_at, id
-                    LIMIT $8
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
-                    lease_expires_at = $9, locked_by = $6
-                FROM next WHERE j.id = next.id
-                RETURNING j.id, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.timeout_ms,
-                    j.breaker_key, j.run_at, j.priority",
-            )
-            .bind(&ids)
-            .bind(&states)
-            .bind(&run_ats)
-            .bind(&errors)
-            .bind(spec.now)
-            .bind(spec.worker)
-            .bind(spec.queue)
-            .bind(spec.limit)
-            .bind(spec.lease_until),
+            sqlx::query(sql)
+                .bind(&ids)
+                .bind(&states)
+                .bind(&run_ats)
+                .bind(&errors)
+                .bind(spec.now)
+                .bind(spec.worker)
+                .bind(spec.queue)
+                .bind(spec.limit)
+                .bind(spec.lease_until)
+                .bind(cursor.map(|c| c.priority))
+                .bind(cursor.map(|c| c.run_at))
+                .bind(cursor.map(|c| c.id)),
         )
         .await?;
     let mut claimed: Vec<(i16, Claimed)> = rows
@@ -290,6 +316,7 @@ pub(crate) async fn report_and_claim(
                 row.try_get("priority")?,
                 Claimed {
                     id: row.try_get("id")?,
+                    priority: row.try_get("priority")?,
                     queue: row.try_get("queue")?,
                     kind: row.try_get("kind")?,
                     args: row.try_get("args")?,

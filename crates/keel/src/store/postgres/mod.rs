@@ -15,13 +15,38 @@ use super::StoreError;
 use crate::config::DatabaseSettings;
 
 pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, StoreError> {
+    pool(url, settings, settings.pool_size, false)
+}
+
+/// The pool a worker writes job outcomes and claims through. Its commits do not wait for the WAL
+/// flush (`synchronous_commit = off`): a Postgres crash can forget the last moments of state
+/// changes, and those jobs then run again (delivery is at least once). Enqueues never go through
+/// this pool, so an accepted job is always durable.
+pub(crate) fn connect_lazy_worker(
+    url: &str,
+    settings: &DatabaseSettings,
+    size: u32,
+) -> Result<PgPool, StoreError> {
+    pool(url, settings, size, true)
+}
+
+fn pool(
+    url: &str,
+    settings: &DatabaseSettings,
+    size: u32,
+    async_commit: bool,
+) -> Result<PgPool, StoreError> {
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let mut parameters = vec![("statement_timeout", timeout_ms.as_str())];
+    if async_commit {
+        parameters.push(("synchronous_commit", "off"));
+    }
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Url(redact(&e.to_string())))?
-        .options([("statement_timeout", timeout_ms.as_str())])
-        .application_name("keel");
+        .options(parameters)
+        .application_name(if async_commit { "keel-worker" } else { "keel" });
     Ok(PgPoolOptions::new()
-        .max_connections(settings.pool_size)
+        .max_connections(size)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options))

@@ -226,6 +226,7 @@ async fn claim(
                 row.try_get("priority")?,
                 Claimed {
                     id: row.try_get("id")?,
+                    priority: row.try_get::<i64, _>("priority")? as i16,
                     queue: row.try_get("queue")?,
                     kind: row.try_get("kind")?,
                     args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
