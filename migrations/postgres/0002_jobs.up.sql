@@ -23,9 +23,23 @@ CREATE INDEX jobs_fetch_idx ON jobs (queue, priority, run_at, id)
     WHERE state IN ('available', 'scheduled', 'retryable');
 CREATE UNIQUE INDEX jobs_unique_live_idx ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable');
-CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
-CREATE INDEX jobs_finished_idx ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+-- A queue table churns: every job is inserted, updated twice and deleted within a day. Vacuum it
+-- early and without throttling, so dead index entries do not pile up ahead of the claims.
+ALTER TABLE jobs SET (
+    autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 1000,
+    autovacuum_vacuum_insert_scale_factor = 0.05,
+    autovacuum_analyze_scale_factor = 0.02,
+    autovacuum_vacuum_cost_delay = 0
+);
 CREATE INDEX jobs_failed_idx ON jobs (queue, kind) WHERE state IN ('retryable', 'discarded');
+
+-- One lease per worker process, renewed while it lives: when one expires, the jobs its worker
+-- held are returned. (A lease per job would cost an index entry on every claim.)
+CREATE TABLE job_leases (
+    worker      TEXT PRIMARY KEY,
+    expires_at  TIMESTAMPTZ NOT NULL
+);
 
 CREATE TABLE job_breakers (
     key         TEXT PRIMARY KEY,

@@ -62,7 +62,8 @@ pub(crate) async fn run(
     let mut last_poll = Instant::now();
     loop {
         runner.collect_finished();
-        if *stop.borrow() {
+        // Stopped, or the owner dropped the stop sender: either way, wind down.
+        if *stop.borrow() || stop.has_changed().is_err() {
             break;
         }
         let open = runner.shared.flags.enabled(flags::WORKERS).await
@@ -175,11 +176,6 @@ impl Runner {
     }
 
     fn forget_reported(&mut self) {
-        if let Ok(mut running) = self.shared.running.lock() {
-            for report in &self.reports {
-                running.remove(&report.id);
-            }
-        }
         self.reports.clear();
     }
 
@@ -197,9 +193,6 @@ impl Runner {
         let handle = self
             .tasks
             .spawn(async move { tokio::time::timeout(timeout, future).await });
-        if let Ok(mut running) = self.shared.running.lock() {
-            running.insert(job.id);
-        }
         self.running.insert(
             handle.id(),
             Running {
@@ -293,11 +286,6 @@ impl Runner {
                 }
                 Err(e) => {
                     tracing::error!(queue = %self.queue, error = %e, "cannot release jobs; their leases will expire and they will be rescued")
-                }
-            }
-            if let Ok(mut running) = self.shared.running.lock() {
-                for id in &unfinished {
-                    running.remove(id);
                 }
             }
         }

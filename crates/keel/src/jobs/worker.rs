@@ -1,8 +1,7 @@
 //! The worker: one runner per queue, plus the process-wide duties — lease heartbeats, rescue of
 //! jobs whose process died, and (Postgres) `LISTEN` for new jobs.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -71,8 +70,6 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     pub config: WorkerConfig,
     pub id: String,
-    /// Jobs this process runs now, for heartbeats.
-    pub running: Mutex<HashSet<i64>>,
 }
 
 pub struct Worker {
@@ -95,7 +92,6 @@ impl Worker {
                 registry: Arc::new(registry),
                 config,
                 id: format!("worker-{}", uuid::Uuid::now_v7().simple()),
-                running: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -109,8 +105,15 @@ impl Worker {
     pub fn spawn(self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
         let shared = self.shared;
         tokio::spawn(async move {
+            if let Err(e) = shared
+                .db
+                .renew_worker_lease(&shared.id, lease_until(&shared))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record the worker lease yet; the heartbeat retries");
+            }
             let mut duties = Vec::new();
-            duties.push(tokio::spawn(heartbeat(shared.clone(), stop.clone())));
+            duties.push(tokio::spawn(heartbeat(shared.clone())));
             duties.push(tokio::spawn(rescue(shared.clone(), stop.clone())));
             if shared.config.listen {
                 if let Db::Postgres(pool) = &shared.db {
@@ -137,6 +140,9 @@ impl Worker {
             for duty in duties {
                 duty.abort();
             }
+            if let Err(e) = shared.db.end_worker_lease(&shared.id).await {
+                tracing::warn!(error = %e, "cannot remove the worker lease; it will expire");
+            }
             tracing::info!(worker = %shared.id, "worker stopped");
         })
     }
@@ -155,40 +161,46 @@ fn lanes(concurrency: usize, db: &Db) -> Vec<usize> {
     }
 }
 
-async fn heartbeat(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+fn lease_until(shared: &Shared) -> chrono::DateTime<chrono::Utc> {
+    shared.clock.now() + chrono::Duration::from_std(shared.config.lease).unwrap_or_default()
+}
+
+/// Renews this worker's lease every third of its length, until the runners have stopped.
+async fn heartbeat(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(500));
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => {}
-        }
-        let ids: Vec<i64> = shared
-            .running
-            .lock()
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default();
-        if ids.is_empty() {
-            if *stop.borrow() {
-                // Keep renewing while jobs finish during shutdown; stop once none run.
-                return;
-            }
-            continue;
-        }
-        let until = shared.clock.now()
-            + chrono::Duration::from_std(shared.config.lease).unwrap_or_default();
-        if let Err(e) = shared.db.heartbeat_jobs(&shared.id, &ids, until).await {
-            tracing::warn!(error = %e, jobs = ids.len(), "lease heartbeat failed");
+        tokio::time::sleep(every).await;
+        if let Err(e) = shared
+            .db
+            .renew_worker_lease(&shared.id, lease_until(&shared))
+            .await
+        {
+            tracing::warn!(error = %e, "lease heartbeat failed");
         }
     }
 }
 
+/// Every few seconds, returns the jobs of workers whose lease expired; once a minute (and at
+/// start) also sweeps for running jobs that no live lease holds.
 async fn rescue(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    const SWEEP_EVERY: u32 = 12;
+    let mut round = 0u32;
     loop {
-        match shared.db.rescue_jobs(shared.clock.now()).await {
+        let now = shared.clock.now();
+        let result = if round % SWEEP_EVERY == 0 {
+            shared.db.rescue_jobs(now).await
+        } else {
+            shared.db.rescue_dead_workers(now).await
+        };
+        match result {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(jobs = n, "rescued jobs whose lease expired"),
+            Ok(n) => tracing::warn!(
+                jobs = n,
+                "rescued jobs whose worker stopped renewing its lease"
+            ),
             Err(e) => tracing::warn!(error = %e, "rescue of expired leases failed"),
         }
+        round = round.wrapping_add(1);
         tokio::select! {
             () = tokio::time::sleep(shared.config.rescue_interval) => {}
             _ = stop.changed() => return,

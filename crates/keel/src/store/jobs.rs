@@ -210,18 +210,28 @@ impl Db {
         Ok(on_engine!(self, report_and_claim, reports, spec, breakers)?)
     }
 
-    /// Extends the lease of jobs this worker still runs.
-    pub async fn heartbeat_jobs(
+    /// Records that `worker` lives until `until`; its running jobs stay its own meanwhile.
+    pub async fn renew_worker_lease(
         &self,
         worker: &str,
-        ids: &[i64],
-        lease_until: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        Ok(on_engine!(self, heartbeat, worker, ids, lease_until)?)
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(on_engine!(self, renew_lease, worker, until)?)
     }
 
-    /// Returns jobs whose lease expired (their process died) to `available`, or `discarded` when
-    /// they have no attempts left.
+    /// Forgets `worker`'s lease (it stopped after releasing its jobs).
+    pub async fn end_worker_lease(&self, worker: &str) -> Result<(), StoreError> {
+        Ok(on_engine!(self, end_lease, worker)?)
+    }
+
+    /// Returns the running jobs of workers whose lease expired (their process died) to
+    /// `available`, or `discarded` when they have no attempts left.
+    pub async fn rescue_dead_workers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(on_engine!(self, rescue_dead_workers, now)?)
+    }
+
+    /// [`Db::rescue_dead_workers`], plus running jobs held by no live worker lease whose own
+    /// lease ran out. Scans the running jobs.
     pub async fn rescue_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(on_engine!(self, rescue, now)?)
     }
@@ -296,5 +306,14 @@ impl Db {
                 .await?
                 .rows_affected(),
         })
+    }
+
+    /// Vacuums and analyzes the jobs table (Postgres; SQLite needs none), so a measurement starts
+    /// from the state steady autovacuum keeps, not from the dead rows of the previous one.
+    pub async fn vacuum_jobs(&self) -> Result<(), StoreError> {
+        if let Db::Postgres(pool) = self {
+            sqlx::query("VACUUM (ANALYZE) jobs").execute(pool).await?;
+        }
+        Ok(())
     }
 }

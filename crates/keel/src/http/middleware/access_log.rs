@@ -39,7 +39,8 @@ pub async fn layer(State(role): State<Role>, req: Request, next: Next) -> Respon
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let request_id = request_id::current().unwrap_or_default();
-    if status >= 500 {
+    // 503 is an answer the service means (not ready, switched off, timed out), not a failure.
+    if status >= 500 && status != 503 {
         tracing::error!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");
     } else {
         tracing::info!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");

@@ -112,6 +112,10 @@ fn bind_channel(
     }
 }
 
+/// A job is running exactly while `locked_by` names a worker (claims set it; outcomes, releases
+/// and rescues clear it), so statements on a worker's own jobs match `id` and `locked_by` only:
+/// the primary key serves them, never a scan of the running jobs' index.
+///
 /// Writes outcomes and claims the next jobs in one statement. `{AFTER}` is empty, or the cursor
 /// condition, which the index `(queue, priority, run_at, id)` serves as a seek.
 const CLAIM_TEMPLATE: &str = "WITH reported AS (
@@ -123,7 +127,7 @@ const CLAIM_TEMPLATE: &str = "WITH reported AS (
                         locked_by = NULL,
                         lease_expires_at = NULL
                     FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, state, run_at, error)
-                    WHERE j.id = ANY($1) AND j.id = r.id AND j.state = 'running' AND j.locked_by = $6
+                    WHERE j.id = ANY($1) AND j.id = r.id AND j.locked_by = $6
                     RETURNING j.id
                 ),
                 next AS (
@@ -371,42 +375,85 @@ async fn record_breakers(
     Ok(())
 }
 
-pub(crate) async fn heartbeat(
+/// What a rescued job becomes: available again, or discarded when that was its last attempt.
+const RESCUED: &str =
+    "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END,
+    run_at = $1,
+    last_error = 'lease expired: the process running this job stopped',
+    locked_by = NULL,
+    lease_expires_at = NULL";
+
+pub(crate) async fn renew_lease(
     pool: &PgPool,
     worker: &str,
-    ids: &[i64],
-    lease_until: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    pool.execute(
+        sqlx::query(
+            "INSERT INTO job_leases (worker, expires_at) VALUES ($1, $2)
+             ON CONFLICT (worker) DO UPDATE SET expires_at = $2",
+        )
+        .bind(worker)
+        .bind(until),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn end_lease(pool: &PgPool, worker: &str) -> Result<(), sqlx::Error> {
+    pool.execute(sqlx::query("DELETE FROM job_leases WHERE worker = $1").bind(worker))
+        .await
+        .map(|_| ())
+}
+
+/// Returns the jobs of workers whose lease expired, and forgets those leases. Costs one probe of
+/// the small lease table unless a worker died.
+pub(crate) async fn rescue_dead_workers(
+    pool: &PgPool,
+    now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let done = pool
+    let mut tx = pool.begin().await?;
+    let dead: Vec<String> = tx
+        .fetch_all(
+            sqlx::query("DELETE FROM job_leases WHERE expires_at < $1 RETURNING worker").bind(now),
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if dead.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let done = tx
         .execute(
-            sqlx::query(
-                "UPDATE jobs SET lease_expires_at = $1 WHERE id = ANY($2) AND locked_by = $3 AND state = 'running'",
-            )
-            .bind(lease_until)
-            .bind(ids)
-            .bind(worker),
+            sqlx::query(&format!(
+                "UPDATE jobs SET {RESCUED} WHERE state = 'running' AND locked_by = ANY($2)"
+            ))
+            .bind(now)
+            .bind(&dead),
         )
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 
+/// Also returns running jobs held by no live lease whose own lease ran out (a worker that never
+/// recorded one). Scans the running jobs; workers run it rarely.
 pub(crate) async fn rescue(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let dead = rescue_dead_workers(pool, now).await?;
     let done = pool
         .execute(
-            sqlx::query(
-                "UPDATE jobs SET
-                    state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-                    finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END,
-                    run_at = $1,
-                    last_error = 'lease expired: the process running this job stopped',
-                    locked_by = NULL,
-                    lease_expires_at = NULL
-                 WHERE state = 'running' AND lease_expires_at < $1",
-            )
+            sqlx::query(&format!(
+                "UPDATE jobs SET {RESCUED}
+                 WHERE state = 'running' AND lease_expires_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.worker = jobs.locked_by AND l.expires_at >= $1)"
+            ))
             .bind(now),
         )
         .await?;
-    Ok(done.rows_affected())
+    Ok(dead + done.rows_affected())
 }
 
 pub(crate) async fn release(pool: &PgPool, worker: &str, ids: &[i64]) -> Result<u64, sqlx::Error> {
@@ -415,7 +462,7 @@ pub(crate) async fn release(pool: &PgPool, worker: &str, ids: &[i64]) -> Result<
             sqlx::query(
                 "UPDATE jobs SET state = 'available', attempt = GREATEST(attempt - 1, 0), locked_by = NULL,
                     lease_expires_at = NULL
-                 WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'",
+                 WHERE id = ANY($1) AND locked_by = $2",
             )
             .bind(ids)
             .bind(worker),

@@ -245,43 +245,85 @@ async fn claim(
     Ok(claimed.into_iter().map(|(_, c)| c).collect())
 }
 
-pub(crate) async fn heartbeat(
+/// What a rescued job becomes: available again, or discarded when that was its last attempt.
+const RESCUED: &str =
+    "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
+    run_at = ?1,
+    last_error = 'lease expired: the process running this job stopped',
+    locked_by = NULL,
+    lease_expires_at = NULL";
+
+pub(crate) async fn renew_lease(
     pool: &SqlitePool,
     worker: &str,
-    ids: &[i64],
-    lease_until: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    pool.execute(
+        sqlx::query(
+            "INSERT INTO job_leases (worker, expires_at) VALUES (?1, ?2)
+             ON CONFLICT (worker) DO UPDATE SET expires_at = ?2",
+        )
+        .bind(worker)
+        .bind(ts(until)),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn end_lease(pool: &SqlitePool, worker: &str) -> Result<(), sqlx::Error> {
+    pool.execute(sqlx::query("DELETE FROM job_leases WHERE worker = ?1").bind(worker))
+        .await
+        .map(|_| ())
+}
+
+/// Returns the jobs of workers whose lease expired, and forgets those leases.
+pub(crate) async fn rescue_dead_workers(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let done = pool
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let dead: Vec<String> = tx
+        .fetch_all(
+            sqlx::query("DELETE FROM job_leases WHERE expires_at < ?1 RETURNING worker")
+                .bind(ts(now)),
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if dead.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let done = tx
         .execute(
-            sqlx::query(
-                "UPDATE jobs SET lease_expires_at = ?1
-                 WHERE id IN (SELECT value FROM json_each(?2)) AND locked_by = ?3 AND state = 'running'",
-            )
-            .bind(ts(lease_until))
-            .bind(serde_json::to_string(ids).unwrap_or_default())
-            .bind(worker),
+            sqlx::query(&format!(
+                "UPDATE jobs SET {RESCUED}
+                 WHERE state = 'running' AND locked_by IN (SELECT value FROM json_each(?2))"
+            ))
+            .bind(ts(now))
+            .bind(serde_json::to_string(&dead).unwrap_or_default()),
         )
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 
+/// Also returns running jobs held by no live lease whose own lease ran out.
 pub(crate) async fn rescue(pool: &SqlitePool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let dead = rescue_dead_workers(pool, now).await?;
     let done = pool
         .execute(
-            sqlx::query(
-                "UPDATE jobs SET
-                    state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-                    finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
-                    run_at = ?1,
-                    last_error = 'lease expired: the process running this job stopped',
-                    locked_by = NULL,
-                    lease_expires_at = NULL
-                 WHERE state = 'running' AND lease_expires_at < ?1",
-            )
+            sqlx::query(&format!(
+                "UPDATE jobs SET {RESCUED}
+                 WHERE state = 'running' AND lease_expires_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.worker = jobs.locked_by AND l.expires_at >= ?1)"
+            ))
             .bind(ts(now)),
         )
         .await?;
-    Ok(done.rows_affected())
+    Ok(dead + done.rows_affected())
 }
 
 pub(crate) async fn release(
