@@ -44,6 +44,8 @@ enum Command {
     Report,
     /// Built-in load generators.
     Bench(commands::bench::Args),
+    /// Development helpers.
+    Dev(commands::dev::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Schedules(args) => commands::schedules::run(args, out).await,
             Command::Report => commands::report::run(out).await,
             Command::Bench(args) => commands::bench::run(args, out).await,
+            Command::Dev(args) => commands::dev::run(args, out),
         }
     });
     result.into()

@@ -3,10 +3,12 @@
 
 mod app;
 mod db;
+mod idp;
 mod process;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use db::{postgres_url, redis_url, TestDb};
+pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::KeelProcess;
 
 /// Generates one test per engine from one async body. `db` is a fresh [`TestDb`]:

@@ -1,6 +1,7 @@
 //! Keel: the production backend for subscription apps. API, worker and scheduler in one binary,
 //! usable as a library by Rust applications.
 
+pub mod auth;
 pub mod bench;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod schedule;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod users;
 
 pub use config::Settings;
 pub use runtime::Server;

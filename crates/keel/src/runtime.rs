@@ -35,8 +35,8 @@ pub enum RuntimeError {
     Migrate(#[from] MigrateError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
-    #[error("schedules: {0}")]
-    Schedule(#[from] crate::schedule::CronError),
+    #[error(transparent)]
+    Services(#[from] crate::services::ServicesError),
 }
 
 /// A Keel process being built: settings, plus any application routes.
@@ -109,6 +109,9 @@ impl Server {
             "keel listening"
         );
 
+        if settings.role.serves_api() {
+            state.verifier.start();
+        }
         tokio::pin!(shutdown);
         let started = tokio::select! {
             result = prepare(&state) => Some(result),
@@ -162,6 +165,7 @@ impl Server {
             }
         };
         tokio::join!(http, jobs);
+        state.verifier.stop();
         db.close().await;
         tracing::info!("keel stopped");
         Ok(())

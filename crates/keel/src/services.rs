@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use crate::auth::Verifier;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::flags::Flags;
 use crate::jobs::Queue;
 use crate::schedule::{self, CronError, Scheduler};
 use crate::store::Db;
+use crate::users::Users;
 
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -18,10 +20,20 @@ pub struct Services {
     pub flags: Flags,
     pub queue: Queue,
     pub scheduler: Scheduler,
+    pub verifier: Verifier,
+    pub users: Users,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    #[error("schedules: {0}")]
+    Schedule(#[from] CronError),
+    #[error("authentication: {0}")]
+    Auth(String),
 }
 
 impl Services {
-    pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, CronError> {
+    pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
         let jobs = &settings.jobs;
         let flags = Flags::new(
             db.clone(),
@@ -37,6 +49,9 @@ impl Services {
             flags.clone(),
             schedule::declared(&settings)?,
         );
+        let verifier =
+            Verifier::from_settings(&settings, clock.clone()).map_err(ServicesError::Auth)?;
+        let users = Users::new(db.clone(), clock.clone());
         Ok(Self {
             settings,
             db,
@@ -44,6 +59,8 @@ impl Services {
             flags,
             queue,
             scheduler,
+            verifier,
+            users,
         })
     }
 }

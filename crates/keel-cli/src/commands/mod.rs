@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod config;
+pub mod dev;
 pub mod flags;
 pub mod migrate;
 pub mod queue;

@@ -31,6 +31,13 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
             "no token verifier is configured: set AUTH_JWKS_URL or AUTH_HS256_SECRET",
         );
     }
+    if s.auth
+        .jwks_url
+        .as_deref()
+        .is_some_and(|u| !u.starts_with("https://"))
+    {
+        p.push("AUTH_JWKS_URL", "must be an https:// URL in production");
+    }
     if s.http.metrics_token.is_none() {
         p.push("METRICS_TOKEN", "is required in production");
     }

@@ -50,6 +50,9 @@ pub struct Checks {
     pub database: Check,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<Check>,
+    /// The token verifier's keys, when they come from a JWKS URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Check>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,7 +73,23 @@ async fn run_checks(state: &AppState) -> Checks {
         )),
         None => None,
     };
-    Checks { database, redis }
+    let auth = if state.settings.role.serves_api() {
+        state.verifier.keys_status().await.map(|keys| Check {
+            status: if keys.loaded { "ok" } else { "fail" },
+            latency_ms: None,
+            error: (!keys.loaded).then(|| {
+                keys.last_error
+                    .unwrap_or_else(|| "the issuer's keys have not been fetched yet".into())
+            }),
+        })
+    } else {
+        None
+    };
+    Checks {
+        database,
+        redis,
+        auth,
+    }
 }
 
 /// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
@@ -78,7 +97,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let checks = run_checks(&state).await;
     let status = if !checks.database.ok() {
         "fail"
-    } else if checks.redis.as_ref().is_some_and(|r| !r.ok()) {
+    } else if checks.redis.as_ref().is_some_and(|r| !r.ok())
+        || checks.auth.as_ref().is_some_and(|a| !a.ok())
+    {
         "degraded"
     } else {
         "ok"
@@ -135,7 +156,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         return report_response(StatusCode::SERVICE_UNAVAILABLE, report);
     }
     let checks = run_checks(&state).await;
-    let ok = checks.database.ok() && checks.redis.as_ref().is_none_or(Check::ok);
+    let ok = checks.database.ok()
+        && checks.redis.as_ref().is_none_or(Check::ok)
+        && checks.auth.as_ref().is_none_or(Check::ok);
     let report = ReadinessReport {
         status: if ok { "ok" } else { "unavailable" },
         phase: phase.as_str(),

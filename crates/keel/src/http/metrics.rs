@@ -37,6 +37,23 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     body.push_str("# TYPE keel_ready gauge\n");
     let ready = state.readiness.phase() == super::state::Phase::Ready;
     body.push_str(&format!("keel_ready {}\n", u8::from(ready)));
+    body.push_str("# HELP keel_auth_failures_total Refused bearer tokens by reason.\n");
+    body.push_str("# TYPE keel_auth_failures_total counter\n");
+    for (reason, n) in state.verifier.stats().failures() {
+        body.push_str(&format!(
+            "keel_auth_failures_total{{reason=\"{}\"}} {n}\n",
+            reason.as_str()
+        ));
+    }
+    let (verified, from_cache) = state.verifier.stats().verified_total();
+    body.push_str("# HELP keel_auth_verified_total Accepted bearer tokens.\n");
+    body.push_str("# TYPE keel_auth_verified_total counter\n");
+    body.push_str(&format!("keel_auth_verified_total {verified}\n"));
+    body.push_str(
+        "# HELP keel_auth_cache_hits_total Accepted bearer tokens answered from the cache.\n",
+    );
+    body.push_str("# TYPE keel_auth_cache_hits_total counter\n");
+    body.push_str(&format!("keel_auth_cache_hits_total {from_cache}\n"));
     let mut response = body.into_response();
     response
         .headers_mut()

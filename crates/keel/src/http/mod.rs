@@ -1,9 +1,11 @@
 //! The HTTP edge: routes per role and the middleware stack every response passes through.
 
 pub mod admin;
+pub mod auth;
 mod convert;
 pub mod extract;
 pub mod health;
+mod me;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
@@ -18,6 +20,8 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use auth::Tenant;
+pub use me::entitlement_required;
 pub use problem::{ApiError, FieldError};
 pub use state::{AppState, Phase, Readiness};
 
@@ -34,7 +38,10 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics));
     if settings.role.serves_api() {
-        routes = routes.merge(admin::routes());
+        routes = routes
+            .merge(admin::routes())
+            .route("/v1/me", get(me::me))
+            .route("/v1/auth/check", get(me::check));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
         }

@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::schedule::CronError;
-use crate::services::Services;
+use crate::services::{Services, ServicesError};
 use crate::store::Db;
 
 /// Where the process is in its life; `/health/ready` answers 200 only in `Ready`.
@@ -57,7 +56,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, CronError> {
+    pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
         Ok(Self {
             services: Services::new(settings, db, clock)?,
             readiness: Readiness::default(),

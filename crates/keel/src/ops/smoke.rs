@@ -67,6 +67,15 @@ const CHECKS: &[Check] = &[
         },
     },
     Check {
+        name: "protected route needs a token",
+        method: Method::GET,
+        path: "/v1/me",
+        expect: |r| {
+            status_is(r, StatusCode::UNAUTHORIZED)?;
+            header_present(r, "www-authenticate")
+        },
+    },
+    Check {
         name: "unknown route is a problem",
         method: Method::GET,
         path: "/keel-smoke-no-such-route",

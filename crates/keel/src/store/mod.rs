@@ -9,6 +9,7 @@ mod migrations;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 mod tx;
+pub mod users;
 
 use std::time::{Duration, Instant};
 

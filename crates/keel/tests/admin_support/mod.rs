@@ -65,13 +65,25 @@ impl Resp {
         &self.body
     }
 
+    /// 401: `unauthorized` with a bare `Bearer` challenge when no token was sent,
+    /// `invalid-token` with `error="invalid_token"` when one was (RFC 6750 §3.1).
     pub fn unauthorized(&self) {
-        self.problem(401, "unauthorized");
+        assert_eq!(self.status, 401, "{}", self.body);
         let challenge = self
             .headers
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap());
-        assert_eq!(challenge, Some("Bearer"), "{:?}", self.headers);
+        if self.body["type"] == format!("{PROBLEMS}unauthorized") {
+            assert_eq!(challenge, Some("Bearer"), "{:?}", self.headers);
+        } else {
+            self.problem(401, "invalid-token");
+            assert_eq!(
+                challenge,
+                Some("Bearer error=\"invalid_token\""),
+                "{:?}",
+                self.headers
+            );
+        }
     }
 
     pub fn fields(&self) -> BTreeSet<String> {

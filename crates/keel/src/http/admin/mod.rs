@@ -9,15 +9,18 @@ mod schedules;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
 use secrecy::ExposeSecret;
 
+use super::auth::{authenticate, refusal};
 use super::metrics::bearer_matches;
 use super::problem::ApiError;
 use super::state::AppState;
 
-/// The caller is an administrator (bearer `ADMIN_TOKEN`); `actor` names them in audit rows.
+/// The caller is an administrator: bearer `ADMIN_TOKEN`, or a verified token whose user has the
+/// admin role (`ADMIN_USER_IDS`). `actor` names them in audit rows.
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub actor: String,
@@ -27,13 +30,25 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = state.settings.auth.admin_token.as_ref();
-        match token {
-            Some(token) if bearer_matches(&parts.headers, token.expose_secret()) => Ok(Admin {
-                actor: "admin-token".into(),
-            }),
-            _ => Err(ApiError::from_status(axum::http::StatusCode::UNAUTHORIZED)
-                .with_www_authenticate("Bearer")),
+        if let Some(token) = state.settings.auth.admin_token.as_ref() {
+            if bearer_matches(&parts.headers, token.expose_secret()) {
+                return Ok(Admin {
+                    actor: "admin-token".into(),
+                });
+            }
+        }
+        let principal = authenticate(&parts.headers, state).await.map_err(refusal)?;
+        if principal.is_admin() {
+            Ok(Admin {
+                actor: format!("user:{}", principal.user_id),
+            })
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "admin-required",
+                "Admin required",
+                "This route is for administrators.",
+            ))
         }
     }
 }

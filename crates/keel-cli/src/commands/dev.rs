@@ -1,0 +1,78 @@
+use clap::Subcommand;
+use keel::auth::dev::{self, DevClaims};
+use keel::config::AppEnv;
+use serde_json::json;
+
+use crate::exit::{Exit, Output};
+use crate::settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: DevCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Mint a token the local instance accepts (APP_ENV=development with AUTH_DEV_MODE=true).
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Give the token the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: i64,
+    },
+}
+
+pub fn run(args: Args, out: Output) -> Exit {
+    let DevCommand::Token {
+        user,
+        tenant,
+        admin,
+        ttl,
+    } = args.command;
+    let src = match settings::source() {
+        Ok(src) => src,
+        Err(exit) => return exit,
+    };
+    let (settings, _) = keel::Settings::load_lenient(&src);
+    if settings.app_env != AppEnv::Development {
+        eprintln!("error: development tokens exist only with APP_ENV=development");
+        return Exit::Usage;
+    }
+    if user.is_empty() || user.len() > 255 || !(1..=31_536_000).contains(&ttl) {
+        eprintln!("error: --user must be 1 to 255 characters and --ttl 1 to 31536000 seconds");
+        return Exit::Usage;
+    }
+    let key = match dev::load_or_create(&settings.data_dir) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Failed;
+        }
+    };
+    let claims = DevClaims {
+        user: &user,
+        tenant: tenant.as_deref(),
+        tenant_claim: &settings.auth.tenant_claim,
+        admin,
+        ttl_s: ttl,
+    };
+    let token = dev::mint(&key, &claims, chrono::Utc::now().timestamp());
+    if out.json {
+        out.print_json(
+            &json!({ "token": token, "user_id": user, "tenant_id": tenant, "admin": admin }),
+        );
+    } else {
+        println!("{token}");
+    }
+    if !settings.auth.dev_mode {
+        eprintln!("note: the server accepts this token only with AUTH_DEV_MODE=true");
+    }
+    Exit::Ok
+}

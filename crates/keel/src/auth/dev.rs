@@ -1,0 +1,86 @@
+//! Development tokens: HS256 under a key generated once into the data directory. They verify only
+//! with `AUTH_DEV_MODE=true` in development (production refuses to start with it on).
+
+use std::path::{Path, PathBuf};
+
+use ring::rand::SecureRandom;
+
+use super::jws;
+
+/// The `kid` development tokens carry; a token with it is checked against the development key.
+pub const DEV_KID: &str = "keel-dev";
+const ISSUER: &str = "keel-dev";
+
+pub fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev-token.key")
+}
+
+/// The development key, created (32 random bytes, hex, owner-only) on first use.
+pub fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, String> {
+    let path = key_path(data_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return decode_hex(text.trim())
+            .ok_or_else(|| format!("{} is not a development key", path.display()));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let mut key = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| "no randomness available".to_string())?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(key.to_vec())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// What a development token says about its holder.
+#[derive(Debug, Clone)]
+pub struct DevClaims<'a> {
+    pub user: &'a str,
+    pub tenant: Option<&'a str>,
+    pub tenant_claim: &'a str,
+    pub admin: bool,
+    pub ttl_s: i64,
+}
+
+pub fn mint(key: &[u8], claims: &DevClaims<'_>, now: i64) -> String {
+    let mut body = serde_json::json!({
+        "sub": claims.user,
+        "iss": ISSUER,
+        "iat": now,
+        "nbf": now,
+        "exp": now + claims.ttl_s,
+        "keel_admin": claims.admin,
+    });
+    if let (Some(tenant), Some(map)) = (claims.tenant, body.as_object_mut()) {
+        map.insert(claims.tenant_claim.to_string(), serde_json::json!(tenant));
+    }
+    jws::sign_hs256(key, DEV_KID, &body)
+}

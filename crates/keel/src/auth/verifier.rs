@@ -1,0 +1,180 @@
+//! Token verification: the configured verifiers (JWKS, HS256, development), the claim rules and
+//! the cache of verified tokens, behind one `verify`.
+
+use std::sync::{Arc, Mutex};
+
+use super::cache::{digest, TokenCache};
+use super::jwks::{KeyStore, KeysStatus};
+use super::jws::{self, VerifyingKey};
+use super::principal::Rules;
+use super::{dev, AuthStats, Principal, Reason};
+use crate::clock::Clock;
+use crate::config::{AppEnv, Settings};
+
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    hs256: Option<VerifyingKey>,
+    jwks: Option<Arc<KeyStore>>,
+    dev: Option<VerifyingKey>,
+    rules: Rules,
+    dev_rules: Rules,
+    cache: TokenCache,
+    stats: AuthStats,
+    clock: Clock,
+    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Verifier {
+    pub fn from_settings(settings: &Settings, clock: Clock) -> Result<Self, String> {
+        use secrecy::ExposeSecret;
+        let auth = &settings.auth;
+        let rules = Rules {
+            issuers: auth.issuers.clone(),
+            audiences: auth.audiences.clone(),
+            authorized_parties: auth.authorized_parties.clone(),
+            leeway_s: auth.leeway.as_secs() as i64,
+            required: auth.required_claims.clone(),
+            tenant_claim: auth.tenant_claim.clone(),
+            admin_user_ids: auth.admin_user_ids.iter().cloned().collect(),
+        };
+        let dev_rules = Rules {
+            issuers: vec![],
+            audiences: vec![],
+            authorized_parties: vec![],
+            ..rules.clone()
+        };
+        let dev = if auth.dev_mode && settings.app_env == AppEnv::Development {
+            Some(VerifyingKey::hs256(&dev::load_or_create(
+                &settings.data_dir,
+            )?))
+        } else {
+            None
+        };
+        let jwks = match &auth.jwks_url {
+            Some(url) => Some(Arc::new(KeyStore::new(url.clone())?)),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hs256: auth
+                    .hs256_secret
+                    .as_ref()
+                    .map(|s| VerifyingKey::hs256(s.expose_secret().as_bytes())),
+                jwks,
+                dev,
+                rules,
+                dev_rules,
+                cache: TokenCache::default(),
+                stats: AuthStats::default(),
+                clock,
+                refresher: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Starts fetching the issuer's keys in the background (once).
+    pub fn start(&self) {
+        let Some(jwks) = &self.inner.jwks else { return };
+        if let Ok(mut refresher) = self.inner.refresher.lock() {
+            if refresher.is_none() {
+                *refresher = Some(jwks.clone().spawn_refresher());
+            }
+        }
+    }
+
+    /// Stops the background fetching.
+    pub fn stop(&self) {
+        if let Ok(mut refresher) = self.inner.refresher.lock() {
+            if let Some(task) = refresher.take() {
+                task.abort();
+            }
+        }
+    }
+
+    pub fn configured(&self) -> bool {
+        self.inner.hs256.is_some() || self.inner.jwks.is_some() || self.inner.dev.is_some()
+    }
+
+    pub fn stats(&self) -> &AuthStats {
+        &self.inner.stats
+    }
+
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// The JWKS keys' state, when a JWKS URL is configured.
+    pub async fn keys_status(&self) -> Option<KeysStatus> {
+        match &self.inner.jwks {
+            Some(jwks) => Some(jwks.status().await),
+            None => None,
+        }
+    }
+
+    /// The caller a bearer token names, or why it does not.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, Reason> {
+        let result = self.verify_uncounted(token).await;
+        match &result {
+            Ok(_) => {}
+            Err(reason) => self.inner.stats.failure(*reason),
+        }
+        result
+    }
+
+    async fn verify_uncounted(&self, token: &str) -> Result<Arc<Principal>, Reason> {
+        let inner = &self.inner;
+        if token.len() > jws::MAX_TOKEN_BYTES {
+            return Err(Reason::TooLarge);
+        }
+        let now = inner.clock.now().timestamp();
+        let key = digest(token);
+        if let Some(principal) = inner.cache.get(&key, now) {
+            inner.stats.verified(true);
+            return Ok(principal);
+        }
+        if !self.configured() {
+            // No verifier accepts any algorithm: the token is refused, as a client error.
+            return Err(Reason::UnsupportedAlgorithm);
+        }
+        let parsed = jws::parse(token)?;
+        let principal = match parsed.alg.as_str() {
+            "HS256" if parsed.kid.as_deref() == Some(dev::DEV_KID) && inner.dev.is_some() => {
+                let key = inner.dev.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                key.verify(&parsed)?;
+                let admin = parsed.claims.get("keel_admin").and_then(|v| v.as_bool()) == Some(true);
+                inner.dev_rules.principal(&parsed.claims, now, admin)?
+            }
+            "HS256" => {
+                let key = inner.hs256.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                key.verify(&parsed)?;
+                inner.rules.principal(&parsed.claims, now, false)?
+            }
+            "RS256" | "ES256" | "EdDSA" => {
+                let jwks = inner.jwks.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                let key = jwks.key(parsed.kid.as_deref()).await?;
+                key.verify(&parsed)?;
+                inner.rules.principal(&parsed.claims, now, false)?
+            }
+            _ => return Err(Reason::UnsupportedAlgorithm),
+        };
+        let principal = Arc::new(principal);
+        inner.cache.insert(key, principal.clone(), now);
+        inner.stats.verified(false);
+        Ok(principal)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut refresher) = self.refresher.lock() {
+            if let Some(task) = refresher.take() {
+                task.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Bearer tokens at the edge: the `Principal` and `Tenant` extractors, so that who may call a
+//! handler reads in its signature. Refusals are 401 problems naming the reason class (never the
+//! token or its claims), counted and logged with the request id.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+
+use super::middleware::request_id;
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::auth::{Principal, Reason, MAX_TOKEN_BYTES};
+
+/// The bearer token of a request: exactly one `Authorization` header with the `Bearer` scheme
+/// (matched case-insensitively, RFC 9110 §11.1) and a non-empty token.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Reason> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(Reason::Missing),
+        (Some(_), Some(_)) => return Err(Reason::Malformed),
+        (Some(value), None) => value,
+    };
+    if value.len() > MAX_TOKEN_BYTES + 16 {
+        return Err(Reason::TooLarge);
+    }
+    let value = value.to_str().map_err(|_| Reason::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Reason::Malformed)?;
+    let token = token.trim_start_matches(' ');
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(Reason::Malformed);
+    }
+    Ok(token)
+}
+
+/// The problem answered for `reason`: 401 with `www-authenticate: Bearer` (plus
+/// `error="invalid_token"` when a token was sent, RFC 6750 §3.1), or 503 when no verifier can work.
+pub fn refusal(reason: Reason) -> ApiError {
+    match reason {
+        Reason::Unavailable => ApiError::unavailable(
+            "auth-unavailable",
+            "Authentication unavailable",
+            reason.message(),
+        ),
+        Reason::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            reason.message(),
+        )
+        .with_www_authenticate("Bearer"),
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "Invalid token",
+            reason.message(),
+        )
+        .with_www_authenticate("Bearer error=\"invalid_token\""),
+    }
+}
+
+/// Verifies the request's bearer token, counting and logging a refusal.
+pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Arc<Principal>, Reason> {
+    let result = match bearer_token(headers) {
+        Ok(token) => state.verifier.verify(token).await,
+        Err(reason) => {
+            state.verifier.stats().failure(reason);
+            Err(reason)
+        }
+    };
+    if let Err(reason) = result {
+        tracing::info!(
+            request_id = request_id::current().unwrap_or_default(),
+            reason = reason.as_str(),
+            "authentication refused"
+        );
+    }
+    result
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(principal) = parts.extensions.get::<Arc<Principal>>() {
+            return Ok(principal.as_ref().clone());
+        }
+        let principal = authenticate(&parts.headers, state).await.map_err(refusal)?;
+        parts.extensions.insert(principal.clone());
+        Ok(principal.as_ref().clone())
+    }
+}
+
+/// The caller's tenant, from the verified token only (never from the path or body); 403 when the
+/// token names none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.tenant_id.map(Tenant).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tenant-required",
+                "Tenant required",
+                "This route needs a token that names a tenant.",
+            )
+        })
+    }
+}
