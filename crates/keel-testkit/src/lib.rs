@@ -2,6 +2,7 @@
 //! over real HTTP, and the built `keel` binary as a child process.
 
 mod app;
+pub mod bench_http;
 mod db;
 mod idp;
 mod process;

@@ -26,19 +26,98 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Requests per second through the full edge stack: a trivial route against GET /v1/me with
+    /// a valid RS256 token, on an in-process server (SQLite in a temporary directory).
+    Http {
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per scenario per round.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
+    match args.command {
+        BenchCommand::Queue {
+            jobs,
+            concurrency,
+            rate,
+            seconds,
+        } => {
+            queue(
+                QueueBench {
+                    jobs,
+                    concurrency,
+                    rate,
+                    seconds,
+                },
+                out,
+            )
+            .await
+        }
+        BenchCommand::Http {
+            connections,
+            seconds,
+            rounds,
+        } => http(connections, seconds, rounds, out).await,
+    }
+}
+
+async fn http(connections: usize, seconds: f64, rounds: usize, out: Output) -> Exit {
+    if !(1..=1000).contains(&connections)
+        || !(0.1..=600.0).contains(&seconds)
+        || !(1..=50).contains(&rounds)
+    {
+        eprintln!("error: --connections 1 to 1000, --seconds 0.1 to 600, --rounds 1 to 50");
+        return Exit::Usage;
+    }
+    let opts = keel_testkit::bench_http::HttpBench {
+        connections,
+        seconds,
+        rounds,
+    };
+    let result = match keel_testkit::bench_http::run(opts).await {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    if out.json {
+        match serde_json::to_value(&result) {
+            Ok(v) => println!("{v}"),
+            Err(e) => return failed(e),
+        }
+        return Exit::Ok;
+    }
+    println!(
+        "keel HTTP benchmark: {} connections, {} rounds of {} s per scenario",
+        result.connections, result.rounds, result.seconds_per_round
+    );
+    for s in &result.scenarios {
+        println!(
+            "  {:<22} {:>9.0} req/s (median)  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+            s.name, s.requests_per_s, s.p50_ms, s.p99_ms, s.errors
+        );
+    }
+    println!(
+        "  /v1/me keeps {:.0}% of the trivial route's throughput",
+        result.me_over_trivial * 100.0
+    );
+    Exit::Ok
+}
+
+async fn queue(opts: QueueBench, out: Output) -> Exit {
     let services = match context::services() {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let BenchCommand::Queue {
+    let QueueBench {
         jobs,
         concurrency,
         rate,
         seconds,
-    } = args.command;
+    } = opts;
     if jobs == 0 || concurrency == 0 || rate == 0 || jobs > 5_000_000 || concurrency > 10_000 {
         eprintln!(
             "error: --jobs (1 to 5000000), --concurrency (1 to 10000) and --rate must be positive"
