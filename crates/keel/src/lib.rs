@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod flags;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod ops;
 pub mod probe;
 pub mod runtime;

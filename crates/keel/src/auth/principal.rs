@@ -65,13 +65,13 @@ impl Rules {
             }
         };
         let exp = time("exp")?;
-        if exp.is_some_and(|exp| now > exp + self.leeway_s) {
+        if exp.is_some_and(|exp| now > exp.saturating_add(self.leeway_s)) {
             return Err(Reason::Expired);
         }
-        if time("nbf")?.is_some_and(|nbf| now + self.leeway_s < nbf) {
+        if time("nbf")?.is_some_and(|nbf| now.saturating_add(self.leeway_s) < nbf) {
             return Err(Reason::NotYetValid);
         }
-        if time("iat")?.is_some_and(|iat| now + self.leeway_s < iat) {
+        if time("iat")?.is_some_and(|iat| now.saturating_add(self.leeway_s) < iat) {
             return Err(Reason::IssuedInFuture);
         }
         if !self.issuers.is_empty() {
@@ -98,14 +98,17 @@ impl Rules {
             }
         }
         let user_id = match claims.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() && sub.len() <= 255 => sub.clone(),
+            Some(Value::String(sub)) if is_identifier(sub) => sub.clone(),
             Some(_) => return Err(Reason::Malformed),
             None => return Err(Reason::MissingClaim),
         };
         let tenant_id = lookup(claims, &self.tenant_claim).and_then(|v| match v {
-            Value::String(s) if !s.is_empty() && s.len() <= 255 => Some(s.clone()),
+            Value::String(s) => Some(s.clone()),
             _ => None,
         });
+        if tenant_id.as_deref().is_some_and(|t| !is_identifier(t)) {
+            return Err(Reason::Malformed);
+        }
         let session_id = ["sid", "session_id"]
             .iter()
             .find_map(|c| claims.get(*c).and_then(Value::as_str))
@@ -119,9 +122,16 @@ impl Rules {
             tenant_id,
             roles,
             session_id,
-            expires_at: exp.map_or(now + NO_EXP_CACHE_S, |exp| exp + self.leeway_s),
+            expires_at: exp.map_or(now + NO_EXP_CACHE_S, |exp| {
+                exp.saturating_add(self.leeway_s)
+            }),
         })
     }
+}
+
+/// An id that can travel in a header and a log line: 1 to 255 characters, no control characters.
+fn is_identifier(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
 }
 
 fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {

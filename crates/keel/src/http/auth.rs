@@ -26,9 +26,13 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Reason> {
         return Err(Reason::TooLarge);
     }
     let value = value.to_str().map_err(|_| Reason::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(Reason::Malformed)?;
-    let token = token.trim_start_matches(' ');
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let token = token.trim_matches(' ');
+    // Another scheme, or `Bearer` with no token, is no bearer credential at all (RFC 6750 §3.1).
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(Reason::Missing);
+    }
+    if token.contains(' ') {
         return Err(Reason::Malformed);
     }
     Ok(token)

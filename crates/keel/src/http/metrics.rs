@@ -54,6 +54,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     );
     body.push_str("# TYPE keel_auth_cache_hits_total counter\n");
     body.push_str(&format!("keel_auth_cache_hits_total {from_cache}\n"));
+    body.push_str(&crate::metrics::render());
+    queue_depth(&state, &mut body).await;
     let mut response = body.into_response();
     response
         .headers_mut()
@@ -75,4 +77,54 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     };
     scheme.eq_ignore_ascii_case("bearer")
         && constant_time_eq(token.trim().as_bytes(), expected.as_bytes())
+}
+
+/// Jobs per queue and state, and the age of each queue's oldest due job, read at scrape time
+/// (bounded, so a slow database cannot hold the scrape).
+async fn queue_depth(state: &AppState, body: &mut String) {
+    use std::fmt::Write;
+    let read = async {
+        let counts = state.db.job_counts().await?;
+        let oldest = state.db.oldest_waiting(state.clock.now()).await?;
+        Ok::<_, crate::store::StoreError>((counts, oldest))
+    };
+    let Ok(Ok((counts, oldest))) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), read).await
+    else {
+        return;
+    };
+    body.push_str("# HELP keel_jobs Jobs by queue and state.\n# TYPE keel_jobs gauge\n");
+    for (queue, states) in &counts {
+        for state_name in crate::jobs::JobState::ALL {
+            let n = states.get(&state_name).copied().unwrap_or(0);
+            let _ = writeln!(
+                body,
+                "keel_jobs{{queue=\"{}\",state=\"{}\"}} {n}",
+                escape(queue),
+                state_name.as_str()
+            );
+        }
+    }
+    body.push_str(
+        "# HELP keel_queue_oldest_waiting_seconds Age of the oldest due job no worker holds.\n",
+    );
+    body.push_str("# TYPE keel_queue_oldest_waiting_seconds gauge\n");
+    let now = state.clock.now();
+    for queue in counts.keys() {
+        let age = oldest.get(queue).map_or(0.0, |at| {
+            (now - *at).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        let _ = writeln!(
+            body,
+            "keel_queue_oldest_waiting_seconds{{queue=\"{}\"}} {age}",
+            escape(queue)
+        );
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -64,6 +64,7 @@ impl Queue {
     pub async fn enqueue(&self, spec: JobSpec) -> Result<Enqueued, JobError> {
         let jobs = self.check(std::slice::from_ref(&spec)).await?;
         let out = self.db.insert_jobs(self.clock.now(), &jobs).await?;
+        enqueued(&jobs);
         super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
         out.into_iter()
             .next()
@@ -79,6 +80,7 @@ impl Queue {
         for chunk in jobs.chunks(BATCH) {
             out.extend(self.db.insert_jobs(self.clock.now(), chunk).await?);
         }
+        enqueued(&jobs);
         super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
         Ok(out)
     }
@@ -120,6 +122,7 @@ impl Queue {
             tx.commit().await?;
             out.extend(inserted);
         }
+        enqueued(&jobs);
         super::wake::queues(jobs.iter().map(|j| j.queue.as_str()));
         Ok(out)
     }
@@ -173,6 +176,15 @@ impl Queue {
             .set(&flags::queue_flag(queue), !paused, actor)
             .await
             .map_err(JobError::from)
+    }
+}
+
+/// Counts enqueued jobs by queue and kind (a transaction's jobs count once it commits: see
+/// `enqueue_in`, whose caller commits).
+fn enqueued(jobs: &[NewJob]) {
+    let metrics = crate::metrics::global();
+    for job in jobs {
+        metrics.jobs_enqueued.inc(&[&job.queue, &job.kind]);
     }
 }
 

@@ -227,14 +227,20 @@ impl Runner {
             }
             Err(_) => Some(JobFailure::retry("cancelled")),
         };
-        let elapsed_ms = job.started.elapsed().as_millis() as u64;
+        let elapsed = job.started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let metrics = crate::metrics::global();
+        let labels = [self.queue.as_str(), job.kind.as_str()];
+        metrics.job_duration.observe(&labels, elapsed.as_secs_f64());
         let outcome = match failure {
             None => {
                 tracing::debug!(job = job.id, kind = %job.kind, elapsed_ms, "job completed");
+                metrics.jobs_completed.inc(&labels);
                 Outcome::Completed
             }
             Some(failure) if failure.retryable && job.attempt < job.max_attempts => {
                 let delay = super::backoff::delay(job.id, job.attempt);
+                metrics.jobs_failed.inc(&labels);
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, retry_in_s = delay.as_secs(), "job failed; will retry");
                 Outcome::Retry {
                     run_at: self.shared.clock.now()
@@ -243,6 +249,7 @@ impl Runner {
                 }
             }
             Some(failure) => {
+                metrics.jobs_discarded.inc(&labels);
                 tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, "job failed for the last time; discarded");
                 Outcome::Discard {
                     error: failure.message,

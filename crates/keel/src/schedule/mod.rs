@@ -264,6 +264,11 @@ impl Scheduler {
                 Ok(fired) => {
                     seen.insert(schedule.name.clone(), due);
                     if !fired.deduplicated {
+                        let metrics = crate::metrics::global();
+                        metrics.schedule_firings.inc(&[&schedule.name]);
+                        metrics
+                            .schedule_last_fired
+                            .set(&[&schedule.name], due.timestamp());
                         tracing::info!(schedule = %schedule.name, fire_at = %due, job = fired.job_id, "schedule fired");
                     }
                 }

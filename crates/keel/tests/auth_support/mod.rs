@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use keel_testkit::{FakeIdp, TestApp, TestAppBuilder, TestDb};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::RequestBuilder;
@@ -236,4 +238,107 @@ where
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+// The attack matrix: cases, each run on both routes.
+
+pub const SUB: &str = "attacker-7f3a9c";
+pub const ROUTES: [&str; 2] = ["/v1/me", "/v1/auth/check"];
+
+pub enum Expect {
+    Accepted,
+    Refused(Challenge),
+    /// Either answer is defensible; a 5xx is not.
+    AcceptedOrRefused,
+}
+
+pub struct Case {
+    pub name: String,
+    pub auth: Vec<HeaderValue>,
+    pub expect: Expect,
+    pub secrets: Vec<String>,
+}
+
+pub fn raw(name: &str, auth: Vec<HeaderValue>, expect: Expect) -> Case {
+    let secrets = auth
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|s| s.len() >= 8)
+        .collect();
+    Case {
+        name: name.into(),
+        auth,
+        expect,
+        secrets,
+    }
+}
+
+/// A case sending `Bearer <token>` once, signed over `claims`.
+pub fn tok(name: &str, token: String, claims: &Value, expect: Expect) -> Case {
+    Case {
+        name: name.into(),
+        auth: vec![bearer(&token)],
+        expect,
+        secrets: secrets_of(&token, claims),
+    }
+}
+
+pub fn refused(name: &str, token: String, claims: &Value) -> Case {
+    tok(name, token, claims, Expect::Refused(Challenge::Invalid))
+}
+
+pub fn accepted(name: &str, token: String, claims: &Value) -> Case {
+    tok(name, token, claims, Expect::Accepted)
+}
+
+/// Every case on both routes: accepted ones answer the caller, refused ones a clean 401.
+pub async fn run(app: &TestApp, cases: &[Case]) {
+    let failed = run_all(app, cases).await;
+    assert!(
+        failed.is_empty(),
+        "{} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+/// Runs every case and names the ones that failed.
+pub async fn run_all(app: &TestApp, cases: &[Case]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for case in cases {
+        for path in ROUTES {
+            let r = get_with(app, path, &case.auth).await;
+            let what = format!("{} on {path}", case.name);
+            let check = || match case.expect {
+                Expect::Accepted if path == "/v1/me" => {
+                    assert_eq!(r.status, 200, "{what}: {}", r.text);
+                    assert_eq!(r.body["user_id"], SUB, "{what}");
+                }
+                Expect::Accepted => {
+                    assert_eq!(r.status, 200, "{what}: {}", r.text);
+                    assert_eq!(r.header("x-user-id"), Some(SUB), "{what}");
+                }
+                Expect::Refused(challenge) => r.refused(challenge, &case.secrets, &what),
+                Expect::AcceptedOrRefused if r.status == 401 => {
+                    r.refused(Challenge::Invalid, &case.secrets, &what)
+                }
+                Expect::AcceptedOrRefused => assert_eq!(r.status, 200, "{what}: {}", r.text),
+            };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err() {
+                failed.push(format!(
+                    "{what} ({} {})",
+                    r.status,
+                    r.header("www-authenticate").unwrap_or("-")
+                ));
+            }
+        }
+    }
+    failed
+}
+
+/// The token with its payload replaced by `claims`, header and signature kept.
+pub fn tampered(token: &str, claims: &Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{}.{payload}.{}", parts[0], parts[2])
 }

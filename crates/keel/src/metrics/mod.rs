@@ -1,0 +1,103 @@
+//! Process-wide metrics in the Prometheus text format: counters, gauges and histograms keyed by
+//! label values, cheap on the hot path (a read lock and atomic adds once a series exists).
+
+mod process;
+mod registry;
+
+pub use registry::{Counter, Histogram, Registry};
+
+use std::sync::OnceLock;
+
+/// Request duration buckets, in seconds.
+pub const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Job duration buckets, in seconds.
+pub const JOB_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+];
+
+/// The families every process registers.
+pub struct Metrics {
+    pub http_requests: Counter,
+    pub http_duration: Histogram,
+    pub http_in_flight: Counter,
+    pub jobs_enqueued: Counter,
+    pub jobs_completed: Counter,
+    pub jobs_failed: Counter,
+    pub jobs_discarded: Counter,
+    pub job_duration: Histogram,
+    pub schedule_firings: Counter,
+    pub schedule_last_fired: Counter,
+    pub registry: Registry,
+}
+
+/// The metrics of this process.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let registry = Registry::default();
+        Metrics {
+            http_requests: registry.counter(
+                "keel_http_requests_total",
+                "HTTP requests by method, matched route and status.",
+                &["method", "route", "status"],
+            ),
+            http_duration: registry.histogram(
+                "keel_http_request_duration_seconds",
+                "HTTP request duration by method and matched route.",
+                &["method", "route"],
+                HTTP_BUCKETS,
+            ),
+            http_in_flight: registry.gauge(
+                "keel_http_requests_in_flight",
+                "HTTP requests being served.",
+                &[],
+            ),
+            jobs_enqueued: registry.counter(
+                "keel_jobs_enqueued_total",
+                "Jobs enqueued by queue and kind.",
+                &["queue", "kind"],
+            ),
+            jobs_completed: registry.counter(
+                "keel_jobs_completed_total",
+                "Jobs completed by queue and kind.",
+                &["queue", "kind"],
+            ),
+            jobs_failed: registry.counter(
+                "keel_jobs_failed_total",
+                "Failed attempts that will be retried, by queue and kind.",
+                &["queue", "kind"],
+            ),
+            jobs_discarded: registry.counter(
+                "keel_jobs_discarded_total",
+                "Jobs discarded after their last attempt, by queue and kind.",
+                &["queue", "kind"],
+            ),
+            job_duration: registry.histogram(
+                "keel_job_duration_seconds",
+                "Job attempt duration by queue and kind.",
+                &["queue", "kind"],
+                JOB_BUCKETS,
+            ),
+            schedule_firings: registry.counter(
+                "keel_schedule_firings_total",
+                "Schedule firings by this process.",
+                &["schedule"],
+            ),
+            schedule_last_fired: registry.gauge(
+                "keel_schedule_last_fired_timestamp_seconds",
+                "When this process last fired each schedule (Unix seconds).",
+                &["schedule"],
+            ),
+            registry,
+        }
+    })
+}
+
+/// Everything registered, plus process CPU and memory, in the text exposition format.
+pub fn render() -> String {
+    let mut out = global().registry.render();
+    process::render(&mut out);
+    out
+}

@@ -1,0 +1,291 @@
+//! A small metrics registry: families of series keyed by label values.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+type Labels = Vec<String>;
+
+#[derive(Debug)]
+struct Family<S> {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    label_names: &'static [&'static str],
+    /// Keyed by the label values joined with a unit separator (one allocation per lookup).
+    series: RwLock<BTreeMap<String, (Labels, Arc<S>)>>,
+}
+
+const SEPARATOR: char = '\u{1f}';
+
+impl<S: Default> Family<S> {
+    fn get(&self, labels: &[&str]) -> Arc<S> {
+        let key = labels.join(&SEPARATOR.to_string());
+        if let Ok(series) = self.series.read() {
+            if let Some((_, s)) = series.get(&key) {
+                return s.clone();
+            }
+        }
+        match self.series.write() {
+            Ok(mut series) => {
+                let values = labels.iter().map(|l| l.to_string()).collect();
+                series
+                    .entry(key)
+                    .or_insert_with(|| (values, Arc::default()))
+                    .1
+                    .clone()
+            }
+            Err(_) => Arc::new(S::default()),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(Labels, Arc<S>)> {
+        self.series
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A counter or gauge family (gauges may go down).
+#[derive(Debug, Clone)]
+pub struct Counter(Arc<Family<AtomicI64>>);
+
+/// A histogram family with fixed buckets.
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<Family<HistogramSeries>>, Arc<Vec<f64>>);
+
+#[derive(Debug, Default)]
+pub struct HistogramSeries {
+    buckets: Mutex<Vec<u64>>,
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Counter {
+    pub fn inc(&self, labels: &[&str]) {
+        self.add(labels, 1);
+    }
+
+    pub fn add(&self, labels: &[&str], n: i64) {
+        self.0.get(labels).fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn set(&self, labels: &[&str], value: i64) {
+        self.0.get(labels).store(value, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, labels: &[&str]) -> i64 {
+        self.0.get(labels).load(Ordering::Relaxed)
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, labels: &[&str], seconds: f64) {
+        let series = self.0.get(labels);
+        let index = self
+            .1
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(self.1.len());
+        if let Ok(mut buckets) = series.buckets.lock() {
+            if buckets.len() != self.1.len() + 1 {
+                buckets.resize(self.1.len() + 1, 0);
+            }
+            buckets[index] += 1;
+        }
+        series.count.fetch_add(1, Ordering::Relaxed);
+        series
+            .sum_micros
+            .fetch_add((seconds.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    counters: Mutex<Vec<Counter>>,
+    histograms: Mutex<Vec<Histogram>>,
+}
+
+fn family<S>(
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    labels: &'static [&'static str],
+) -> Family<S> {
+    Family {
+        name,
+        help,
+        kind,
+        label_names: labels,
+        series: RwLock::new(BTreeMap::new()),
+    }
+}
+
+impl Registry {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Counter {
+        let c = Counter(Arc::new(family(name, help, "counter", labels)));
+        if let Ok(mut all) = self.counters.lock() {
+            all.push(c.clone());
+        }
+        c
+    }
+
+    pub fn gauge(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Counter {
+        let c = Counter(Arc::new(family(name, help, "gauge", labels)));
+        if let Ok(mut all) = self.counters.lock() {
+            all.push(c.clone());
+        }
+        c
+    }
+
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        buckets: &[f64],
+    ) -> Histogram {
+        let h = Histogram(
+            Arc::new(family(name, help, "histogram", labels)),
+            Arc::new(buckets.to_vec()),
+        );
+        if let Ok(mut all) = self.histograms.lock() {
+            all.push(h.clone());
+        }
+        h
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in self.counters.lock().map(|v| v.clone()).unwrap_or_default() {
+            let f = &c.0;
+            header(&mut out, f.name, f.help, f.kind);
+            for (labels, value) in f.snapshot() {
+                let _ = writeln!(
+                    out,
+                    "{}{} {}",
+                    f.name,
+                    label_text(f.label_names, &labels, None),
+                    value.load(Ordering::Relaxed)
+                );
+            }
+        }
+        for h in self
+            .histograms
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+        {
+            let f = &h.0;
+            header(&mut out, f.name, f.help, f.kind);
+            for (labels, series) in f.snapshot() {
+                let counts = series.buckets.lock().map(|b| b.clone()).unwrap_or_default();
+                let mut cumulative = 0u64;
+                for (i, bound) in h.1.iter().enumerate() {
+                    cumulative += counts.get(i).copied().unwrap_or(0);
+                    let le = format_float(*bound);
+                    let _ = writeln!(
+                        out,
+                        "{}_bucket{} {cumulative}",
+                        f.name,
+                        label_text(f.label_names, &labels, Some(&le))
+                    );
+                }
+                let count = series.count.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{}_bucket{} {count}",
+                    f.name,
+                    label_text(f.label_names, &labels, Some("+Inf"))
+                );
+                let sum = series.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+                let _ = writeln!(
+                    out,
+                    "{}_sum{} {sum}",
+                    f.name,
+                    label_text(f.label_names, &labels, None)
+                );
+                let _ = writeln!(
+                    out,
+                    "{}_count{} {count}",
+                    f.name,
+                    label_text(f.label_names, &labels, None)
+                );
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn format_float(v: f64) -> String {
+    let s = format!("{v}");
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// `{a="x",b="y"}` with values escaped as the format requires; empty when there are none.
+pub(crate) fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String {
+    let mut parts: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let r = Registry::default();
+        let c = r.counter("t_total", "help", &["a"]);
+        c.inc(&["x\"y"]);
+        c.add(&["x\"y"], 2);
+        let h = r.histogram("t_seconds", "help", &[], &[0.1, 1.0]);
+        h.observe(&[], 0.05);
+        h.observe(&[], 0.5);
+        h.observe(&[], 5.0);
+        let text = r.render();
+        assert!(text.contains("t_total{a=\"x\\\"y\"} 3"), "{text}");
+        assert!(text.contains("t_seconds_bucket{le=\"0.1\"} 1"), "{text}");
+        assert!(text.contains("t_seconds_bucket{le=\"1.0\"} 2"), "{text}");
+        assert!(text.contains("t_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("t_seconds_count 3"), "{text}");
+    }
+}
