@@ -1,7 +1,14 @@
-//! `keel bench http`: requests per second through the full edge stack, a trivial route against
-//! `GET /v1/me` with a valid RS256 token, on one in-process server (SQLite in a temporary
-//! directory, keys from a [`FakeIdp`]). Scenarios alternate for several rounds; the machine's
-//! noise hits both alike, and the report gives medians.
+//! `keel bench http`: requests per second on one machine, three scenarios alternating for several
+//! rounds (the machine's noise hits all alike; the report gives medians):
+//!
+//! - `bare route`: the same trivial handler with no edge stack at all (same accept loop);
+//! - `trivial route`: that handler behind Keel's full edge stack (request id, security headers,
+//!   access log and metrics, problem bodies, limits, panic capture, rate limiting);
+//! - `GET /v1/me (RS256)`: with a valid RS256 token from a [`FakeIdp`], on SQLite.
+//!
+//! Rate limiting is measured, never refused: the routes are under a policy far above what one
+//! machine can send. With `KEEL_BENCH_REDIS_URL` set, two more scenarios alternate in rounds of
+//! their own: the trivial route with the in-memory rate limiter and with the Redis one.
 
 use std::time::{Duration, Instant};
 
@@ -37,19 +44,24 @@ pub struct HttpBenchResult {
     pub scenarios: Vec<Scenario>,
     /// `GET /v1/me` throughput as a share of the trivial route's.
     pub me_over_trivial: f64,
+    /// The full edge stack's throughput as a share of the bare route's.
+    pub edge_over_bare: f64,
 }
 
 const TRIVIAL: &str = "/bench/trivial";
+const BARE: &str = "/bench/bare";
 const ME: &str = "/v1/me";
 
 pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
     let idp = FakeIdp::start().await;
+    let limits = tempfile::tempdir().map_err(|e| e.to_string())?;
     let routes = Router::new().route(TRIVIAL, get(|| async { "ok" }));
     let app = TestApp::builder(TestDb::sqlite())
         .env("AUTH_JWKS_URL", &idp.jwks_url())
         .env("AUTH_ISSUER", &idp.issuer())
         .env("AUTH_AUDIENCE", "keel-test")
         .env("LOG_LEVEL", "error")
+        .env("KEEL_CONFIG", &limits_config(limits.path(), "bench")?)
         .routes(routes)
         .spawn()
         .await;
@@ -69,14 +81,16 @@ pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
             warm.status()
         ));
     }
-    let mut results: Vec<(Vec<f64>, Vec<u32>, u64)> =
-        vec![(vec![], vec![], 0), (vec![], vec![], 0)];
+    let bare = bare_server().await?;
+    let targets = [
+        (format!("http://{bare}{BARE}"), None),
+        (app.url(TRIVIAL), None),
+        (app.url(ME), Some(token.as_str())),
+    ];
+    let mut results: Vec<(Vec<f64>, Vec<u32>, u64)> = vec![(vec![], vec![], 0); 3];
     for _ in 0..opts.rounds {
-        for (i, (path, auth)) in [(TRIVIAL, None), (ME, Some(token.as_str()))]
-            .into_iter()
-            .enumerate()
-        {
-            let (rps, latencies, errors) = load(&app.url(path), auth, opts).await;
+        for (i, (url, auth)) in targets.iter().enumerate() {
+            let (rps, latencies, errors) = load(url, *auth, opts).await;
             results[i].0.push(rps);
             results[i].1.extend(latencies);
             results[i].2 += errors;
@@ -85,7 +99,11 @@ pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
     let _ = app.shutdown().await;
     let scenarios: Vec<Scenario> = results
         .into_iter()
-        .zip([("trivial route", TRIVIAL), ("GET /v1/me (RS256)", ME)])
+        .zip([
+            ("bare route", BARE),
+            ("trivial route", TRIVIAL),
+            ("GET /v1/me (RS256)", ME),
+        ])
         .map(|((rounds, mut latencies, errors), (name, path))| {
             latencies.sort_unstable();
             Scenario {
@@ -99,14 +117,117 @@ pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
             }
         })
         .collect();
-    let me_over_trivial = scenarios[1].requests_per_s / scenarios[0].requests_per_s.max(1.0);
+    let mut scenarios = scenarios;
+    scenarios.extend(limiter_scenarios(opts).await?);
+    let edge_over_bare = scenarios[1].requests_per_s / scenarios[0].requests_per_s.max(1.0);
+    let me_over_trivial = scenarios[2].requests_per_s / scenarios[1].requests_per_s.max(1.0);
     Ok(HttpBenchResult {
         connections: opts.connections,
         seconds_per_round: opts.seconds,
         rounds: opts.rounds,
         scenarios,
         me_over_trivial,
+        edge_over_bare,
     })
+}
+
+/// Set to a Redis URL, `keel bench http` also compares the in-memory and Redis rate limiters.
+pub const REDIS_ENV: &str = "KEEL_BENCH_REDIS_URL";
+
+/// A `keel.toml` putting the bench routes under one policy far above what one machine can send:
+/// every request is checked, none refused. Returns its path.
+fn limits_config(dir: &std::path::Path, name: &str) -> Result<String, String> {
+    let path = dir.join(format!("{name}.toml"));
+    let toml = format!(
+        "[[rate_limits]]\nname = \"{name}\"\nlimit = 1000000\nperiod = \"1s\"\nkey = \"user\"\nroutes = [\"GET {TRIVIAL}\", \"GET {ME}\"]\n"
+    );
+    std::fs::write(&path, toml).map_err(|e| e.to_string())?;
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| "temporary path is not UTF-8".into())
+}
+
+/// With [`REDIS_ENV`] set: the trivial route on a server with the in-memory rate limiter against
+/// one with the Redis limiter (the same policy, a name of its own so no key meets another run's),
+/// alternating in rounds. Nothing without it.
+async fn limiter_scenarios(opts: HttpBench) -> Result<Vec<Scenario>, String> {
+    let Some(url) = std::env::var(REDIS_ENV).ok().filter(|v| !v.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let spawn = |config: String, env: Vec<(&'static str, String)>| async move {
+        let mut builder = TestApp::builder(TestDb::sqlite())
+            .env("LOG_LEVEL", "error")
+            .env("KEEL_CONFIG", &config)
+            .routes(Router::new().route(TRIVIAL, get(|| async { "ok" })));
+        for (name, value) in env {
+            builder = builder.env(name, &value);
+        }
+        builder.spawn().await
+    };
+    let memory = spawn(limits_config(dir.path(), "bench")?, vec![]).await;
+    let name = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let redis_env = vec![("RATE_LIMIT_BACKEND", "redis".into()), ("REDIS_URL", url)];
+    let redis = spawn(limits_config(dir.path(), &name)?, redis_env).await;
+    let plan = [
+        ("trivial (memory limit)", &memory),
+        ("trivial (Redis limit)", &redis),
+    ];
+    for (name, app) in plan {
+        let r = reqwest::get(app.url(TRIVIAL))
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 200 || r.headers().get("ratelimit").is_none() {
+            return Err(format!(
+                "{name}: answered {} without a working rate limiter (is {REDIS_ENV} reachable?)",
+                r.status()
+            ));
+        }
+    }
+    let mut results: Vec<(Vec<f64>, Vec<u32>, u64)> = vec![(vec![], vec![], 0); plan.len()];
+    for _ in 0..opts.rounds {
+        for (i, (_, app)) in plan.iter().enumerate() {
+            let (rps, latencies, errors) = load(&app.url(TRIVIAL), None, opts).await;
+            results[i].0.push(rps);
+            results[i].1.extend(latencies);
+            results[i].2 += errors;
+        }
+    }
+    let names = plan.map(|(name, _)| name);
+    let _ = memory.shutdown().await;
+    let _ = redis.shutdown().await;
+    Ok(results
+        .into_iter()
+        .zip(names)
+        .map(|((rounds, mut latencies, errors), name)| {
+            latencies.sort_unstable();
+            Scenario {
+                name,
+                path: TRIVIAL,
+                requests_per_s: median(&rounds),
+                rounds_requests_per_s: rounds,
+                p50_ms: percentile(&latencies, 0.50),
+                p99_ms: percentile(&latencies, 0.99),
+                errors,
+            }
+        })
+        .collect())
+}
+
+/// The trivial handler with no middleware, served by Keel's own accept loop (so the comparison
+/// isolates the edge stack), on a port of its own. It runs until the process ends.
+async fn bare_server() -> Result<std::net::SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = Router::new().route(BARE, get(|| async { "ok" }));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        keel::http::serve::serve(listener, router, stopped).await;
+        drop(stop);
+    });
+    Ok(addr)
 }
 
 /// `connections` keep-alive clients request `url` in a loop for `opts.seconds`.

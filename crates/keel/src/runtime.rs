@@ -94,6 +94,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RuntimeError> {
         let settings = self.settings;
+        crate::sentry::init(&settings);
         let db = Db::connect_lazy(&settings.database)?;
         let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
         let router = http::router(state.clone(), self.extra);

@@ -126,6 +126,13 @@ impl Verifier {
         result
     }
 
+    /// The caller a bearer token names, like [`Verifier::verify`] except that a refusal is not
+    /// counted: for layers that look at the caller before the handler runs (rate limiting), so
+    /// that a refused token is counted once, by the handler that refuses it.
+    pub async fn identify(&self, token: &str) -> Option<Arc<Principal>> {
+        self.verify_uncounted(token).await.ok()
+    }
+
     async fn verify_uncounted(&self, token: &str) -> Result<Arc<Principal>, Reason> {
         let inner = &self.inner;
         if token.len() > jws::MAX_TOKEN_BYTES {

@@ -21,6 +21,30 @@ pub struct FileSettings {
     pub schedules: Vec<ScheduleDecl>,
     #[serde(default)]
     pub rate_limits: Vec<RateLimitDecl>,
+    #[serde(default)]
+    pub health: HealthThresholds,
+}
+
+/// When `/health/deep` turns `degraded`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthThresholds {
+    /// Jobs waiting (scheduled, available, retryable) across queues.
+    pub max_backlog: i64,
+    /// Age of the oldest due job no worker holds.
+    pub max_oldest_waiting_seconds: f64,
+    /// Jobs discarded (failed for good) in the last hour.
+    pub max_discarded_per_hour: i64,
+}
+
+impl Default for HealthThresholds {
+    fn default() -> Self {
+        Self {
+            max_backlog: 10_000,
+            max_oldest_waiting_seconds: 300.0,
+            max_discarded_per_hour: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

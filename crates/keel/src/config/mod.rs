@@ -16,7 +16,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Serialize;
 
-pub use file::{FileSettings, Missed, QueueSettings, RateLimitDecl, RateLimitKey, ScheduleDecl};
+pub use file::{
+    FileSettings, HealthThresholds, Missed, QueueSettings, RateLimitDecl, RateLimitKey,
+    ScheduleDecl,
+};
 pub use keys::DataKey;
 pub use problems::{ConfigError, Problem};
 pub use source::Source;
@@ -157,6 +160,16 @@ pub struct TelemetrySettings {
     pub sentry_release: String,
 }
 
+/// Rate limiting beyond the backend choice (`RATE_LIMIT_BACKEND`): the policies (`keel.toml`
+/// over the built-ins), the proxies whose `X-Forwarded-For` is believed, and what a request meets
+/// when the backend cannot answer.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub fail_closed: bool,
+    pub trusted_proxies: Vec<crate::ratelimit::IpNet>,
+    pub policies: Vec<crate::ratelimit::Policy>,
+}
+
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
     pub url: String,
@@ -184,6 +197,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub telemetry: TelemetrySettings,
     pub rate_limit_backend: RateLimitBackend,
+    pub rate_limit: RateLimitSettings,
     pub data_keys: Vec<DataKey>,
     pub storage: StorageSettings,
     pub shutdown: ShutdownSettings,
@@ -247,6 +261,7 @@ fn read_all(r: &mut Reader<'_>) -> Settings {
             ("redis", RateLimitBackend::Redis),
         ],
     );
+    let rate_limit = read_rate_limit(r, &file, config_file.as_deref(), rate_limit_backend);
     let data_keys = keys::parse(r.src.get("DATA_ENCRYPTION_KEYS"), &mut r.problems);
     let data_dir = data_dir_of(r.src, &database.url);
     Settings {
@@ -262,6 +277,7 @@ fn read_all(r: &mut Reader<'_>) -> Settings {
         jobs: read_jobs(r),
         telemetry,
         rate_limit_backend,
+        rate_limit,
         data_keys,
         storage: StorageSettings {
             url: r
@@ -274,6 +290,39 @@ fn read_all(r: &mut Reader<'_>) -> Settings {
             drain: r.seconds("SHUTDOWN_DRAIN_SECONDS", 0, 0, 600),
         },
         data_dir,
+    }
+}
+
+fn read_rate_limit(
+    r: &mut Reader<'_>,
+    file: &FileSettings,
+    origin: Option<&std::path::Path>,
+    backend: RateLimitBackend,
+) -> RateLimitSettings {
+    use crate::ratelimit::{ip, policy, redis::RedisTarget};
+    let policies = policy::resolve(&file.rate_limits).unwrap_or_else(|problems| {
+        let origin = origin.map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
+        for message in problems {
+            r.problems
+                .push("KEEL_CONFIG", format!("{origin}: {message}"));
+        }
+        policy::builtin()
+    });
+    let trusted_proxies = ip::parse_list(&r.list("TRUSTED_PROXIES")).unwrap_or_else(|errors| {
+        for message in errors {
+            r.problems.push("TRUSTED_PROXIES", message);
+        }
+        Vec::new()
+    });
+    if backend == RateLimitBackend::Redis {
+        if let Some(Err(message)) = r.src.get("REDIS_URL").map(RedisTarget::parse) {
+            r.problems.push("REDIS_URL", message);
+        }
+    }
+    RateLimitSettings {
+        fail_closed: r.bool("RATE_LIMIT_FAIL_CLOSED", false),
+        trusted_proxies,
+        policies,
     }
 }
 

@@ -218,6 +218,16 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("RATE_LIMIT_BACKEND", "memory", "memory or redis"),
     var(
+        "RATE_LIMIT_FAIL_CLOSED",
+        "false",
+        "refuse requests (503) instead of letting them through when the rate-limit backend is unreachable",
+    ),
+    var(
+        "TRUSTED_PROXIES",
+        "unset (X-Forwarded-For is ignored)",
+        "proxy IPs/CIDRs (comma-separated) whose X-Forwarded-For names the client",
+    ),
+    var(
         "DATA_ENCRYPTION_KEYS",
         "development: a generated key",
         "kid:base64-32-bytes list, newest first",

@@ -73,6 +73,9 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Arc<P
             Err(reason)
         }
     };
+    if let Ok(principal) = &result {
+        request_id::set_user(&principal.user_id);
+    }
     if let Err(reason) = result {
         tracing::info!(
             request_id = request_id::current().unwrap_or_default(),
@@ -88,6 +91,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(principal) = parts.extensions.get::<Arc<Principal>>() {
+            request_id::set_user(&principal.user_id);
             return Ok(principal.as_ref().clone());
         }
         let principal = authenticate(&parts.headers, state).await.map_err(refusal)?;

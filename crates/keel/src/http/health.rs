@@ -65,7 +65,8 @@ pub struct HealthReport {
     pub checks: Checks,
 }
 
-async fn run_checks(state: &AppState) -> Checks {
+/// The checks `/health` runs (also the base of `/health/deep`).
+pub async fn checks(state: &AppState) -> Checks {
     let database = Check::from_result(state.db.ping(DATABASE_TIMEOUT).await);
     let redis = match &state.settings.redis_url {
         Some(url) => Some(Check::from_result(
@@ -94,7 +95,7 @@ async fn run_checks(state: &AppState) -> Checks {
 
 /// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let checks = run_checks(&state).await;
+    let checks = checks(&state).await;
     let status = if !checks.database.ok() {
         "fail"
     } else if checks.redis.as_ref().is_some_and(|r| !r.ok())
@@ -155,7 +156,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         };
         return report_response(StatusCode::SERVICE_UNAVAILABLE, report);
     }
-    let checks = run_checks(&state).await;
+    let checks = checks(&state).await;
     let ok = checks.database.ok()
         && checks.redis.as_ref().is_none_or(Check::ok)
         && checks.auth.as_ref().is_none_or(Check::ok);

@@ -1,17 +1,25 @@
 //! `/metrics` in the Prometheus text format, behind bearer `METRICS_TOKEN` whenever it is set.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use secrecy::ExposeSecret;
 
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::crypto::constant_time_eq;
+use crate::ratelimit::RateLimiter;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn metrics(
+    State(state): State<AppState>,
+    limiter: Option<Extension<Arc<RateLimiter>>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = &state.settings.http.metrics_token {
         if !bearer_matches(&headers, token.expose_secret()) {
             return ApiError::from_status(StatusCode::UNAUTHORIZED)
@@ -54,6 +62,34 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     );
     body.push_str("# TYPE keel_auth_cache_hits_total counter\n");
     body.push_str(&format!("keel_auth_cache_hits_total {from_cache}\n"));
+    if let Some(Extension(limiter)) = limiter {
+        body.push_str("# HELP keel_rate_limited_total Requests refused with 429, by policy.\n");
+        body.push_str("# TYPE keel_rate_limited_total counter\n");
+        for (policy, n) in limiter.limited_total() {
+            body.push_str(&format!(
+                "keel_rate_limited_total{{policy=\"{policy}\"}} {n}\n"
+            ));
+        }
+        body.push_str("# HELP keel_rate_limit_backend_errors_total Rate-limit checks the backend could not answer (let through, or 503 with RATE_LIMIT_FAIL_CLOSED).\n");
+        body.push_str("# TYPE keel_rate_limit_backend_errors_total counter\n");
+        body.push_str(&format!(
+            "keel_rate_limit_backend_errors_total{{backend=\"{}\"}} {}\n",
+            limiter.backend_name(),
+            limiter.backend_errors_total()
+        ));
+        if let Some((keys, evicted)) = limiter.memory_stats() {
+            body.push_str(
+                "# HELP keel_rate_limit_memory_keys Keys the in-memory rate limiter holds.\n",
+            );
+            body.push_str("# TYPE keel_rate_limit_memory_keys gauge\n");
+            body.push_str(&format!("keel_rate_limit_memory_keys {keys}\n"));
+            body.push_str("# HELP keel_rate_limit_memory_evictions_total Active keys forgotten to stay within the in-memory bound.\n");
+            body.push_str("# TYPE keel_rate_limit_memory_evictions_total counter\n");
+            body.push_str(&format!(
+                "keel_rate_limit_memory_evictions_total {evicted}\n"
+            ));
+        }
+    }
     body.push_str(&crate::metrics::render());
     queue_depth(&state, &mut body).await;
     let mut response = body.into_response();

@@ -3,11 +3,13 @@
 pub mod admin;
 pub mod auth;
 mod convert;
+mod deep_health;
 pub mod extract;
 pub mod health;
 mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod problem;
 mod scheduler;
 pub mod serve;
@@ -26,7 +28,7 @@ pub use problem::{ApiError, FieldError};
 pub use state::{AppState, Phase, Readiness};
 
 use crate::config::{AppEnv, Settings};
-use middleware::{access_log, errors, limits, panic, request_id, security};
+use middleware::{access_log, limits, panic, request_id, security};
 
 /// The complete router for the process's role. `extra` holds application routes (library users'
 /// own handlers); they are served only by roles that serve the API.
@@ -40,7 +42,10 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     if settings.role.serves_api() {
         routes = routes
             .merge(admin::routes())
+            .route("/health/deep", get(deep_health::deep))
             .route("/v1/me", get(me::me))
+            .route("/openapi.json", get(openapi::document))
+            .route("/docs", get(openapi::page))
             .route("/v1/auth/check", get(me::check));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
@@ -49,35 +54,30 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
             routes = routes.merge(extra);
         }
     }
-    let routes = routes
+    // Inside record_route, so a 429 still names its route in the access log.
+    let routes = middleware::rate_limit::install(routes, &state)
         .route_layer(axum::middleware::from_fn(access_log::record_route))
         .with_state(state);
     with_edge(routes, &settings)
 }
 
-/// Wraps `routes` in the edge stack (outermost last here).
+/// Wraps `routes` in the edge stack.
 fn with_edge(routes: Router, settings: &Settings) -> Router {
-    let limits = limits::Limits {
-        body_bytes: settings.http.body_limit_bytes,
-        timeout: settings.http.request_timeout,
+    let edge = middleware::edge::Edge {
+        role: settings.role,
+        hsts: security::Hsts(settings.app_env != AppEnv::Development),
+        limits: limits::Limits {
+            body_bytes: settings.http.body_limit_bytes,
+            timeout: settings.http.request_timeout,
+        },
     };
     let mut routes = routes.layer(DefaultBodyLimit::max(settings.http.body_limit_bytes));
     if let Some(cors) = cors(settings) {
         routes = routes.layer(cors);
     }
-    routes
-        .layer(CatchPanicLayer::custom(panic::respond))
-        .layer(axum::middleware::from_fn_with_state(limits, limits::layer))
-        .layer(axum::middleware::from_fn(errors::layer))
-        .layer(axum::middleware::from_fn_with_state(
-            settings.role,
-            access_log::layer,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            security::Hsts(settings.app_env != AppEnv::Development),
-            security::layer,
-        ))
-        .layer(axum::middleware::from_fn(request_id::layer))
+    routes.layer(CatchPanicLayer::custom(panic::respond)).layer(
+        axum::middleware::from_fn_with_state(std::sync::Arc::new(edge), middleware::edge::layer),
+    )
 }
 
 fn cors(settings: &Settings) -> Option<CorsLayer> {

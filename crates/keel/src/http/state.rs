@@ -47,9 +47,15 @@ impl Readiness {
     }
 }
 
-/// What every handler can reach: the process's services, plus its place in its life.
+/// What every handler can reach: the process's services, plus its place in its life. Cloned for
+/// every request and extractor, so it is one `Arc`.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    inner: Arc<AppStateInner>,
+}
+
+#[derive(Debug)]
+pub struct AppStateInner {
     pub services: Services,
     pub readiness: Readiness,
     pub started: Instant,
@@ -58,14 +64,24 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
         Ok(Self {
-            services: Services::new(settings, db, clock)?,
-            readiness: Readiness::default(),
-            started: Instant::now(),
+            inner: Arc::new(AppStateInner {
+                services: Services::new(settings, db, clock)?,
+                readiness: Readiness::default(),
+                started: Instant::now(),
+            }),
         })
     }
 }
 
 impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.inner
+    }
+}
+
+impl std::ops::Deref for AppStateInner {
     type Target = Services;
 
     fn deref(&self) -> &Services {

@@ -250,6 +250,16 @@ impl Runner {
             }
             Some(failure) => {
                 metrics.jobs_discarded.inc(&labels);
+                crate::sentry::capture(crate::sentry::ErrorEvent {
+                    message: format!(
+                        "job {} ({}) failed its last attempt: {}",
+                        job.id, job.kind, failure.message
+                    ),
+                    kind: "job_failed",
+                    job_kind: Some(job.kind.clone()),
+                    queue: Some(self.queue.clone()),
+                    ..Default::default()
+                });
                 tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, "job failed for the last time; discarded");
                 Outcome::Discard {
                     error: failure.message,

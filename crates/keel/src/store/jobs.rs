@@ -316,4 +316,26 @@ impl Db {
         }
         Ok(())
     }
+
+    /// Jobs discarded since `since` (served by the index of failed jobs).
+    pub async fn discarded_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM jobs WHERE state = 'discarded' AND finished_at >= ?1",
+                )
+                .bind(ts(since))
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM jobs WHERE state = 'discarded' AND finished_at >= $1",
+                )
+                .bind(since)
+                .fetch_one(pool)
+                .await?
+            }
+        })
+    }
 }

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -12,14 +13,14 @@ use crate::config::Role;
 
 /// The route template a request matched, carried from the router out to the access log.
 #[derive(Debug, Clone)]
-pub struct Route(pub String);
+pub struct Route(pub MatchedPath);
 
 /// Applied with `Router::route_layer`: records the matched route on the response.
 pub async fn record_route(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| Route(p.as_str().to_string()));
+        .map(|p| Route(p.clone()));
     let mut response = next.run(req).await;
     if let Some(route) = route {
         response.extensions_mut().insert(route);
@@ -27,33 +28,63 @@ pub async fn record_route(req: Request, next: Next) -> Response {
     response
 }
 
-pub async fn layer(State(role): State<Role>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
+/// Logs the request and records its metrics (and reports a 5xx to error tracking).
+pub fn record(method: &Method, response: &Response, started: Instant, role: Role) {
     let metrics = crate::metrics::global();
-    metrics.http_in_flight.add(&[], 1);
-    let response = next.run(req).await;
-    metrics.http_in_flight.add(&[], -1);
     let route = response
         .extensions()
         .get::<Route>()
         .map(|r| r.0.as_str())
         .unwrap_or("unmatched");
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let request_id = request_id::current().unwrap_or_default();
-    let status_text = status.to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency_ms = elapsed * 1000.0;
     metrics
         .http_requests
-        .inc(&[method.as_str(), route, &status_text]);
+        .inc(&[method.as_str(), route, status_str(status).as_ref()]);
     metrics
         .http_duration
-        .observe(&[method.as_str(), route], latency_ms / 1000.0);
+        .observe(&[method.as_str(), route], elapsed);
+    let request_id = request_id::current().unwrap_or_default();
     // 503 is an answer the service means (not ready, switched off, timed out), not a failure.
-    if status >= 500 && status != 503 {
+    let failed = status >= 500 && status != 503;
+    if failed
+        && response
+            .extensions()
+            .get::<super::panic::Panicked>()
+            .is_none()
+    {
+        crate::sentry::capture(crate::sentry::ErrorEvent {
+            message: format!("{method} {route} answered {status}"),
+            kind: "http_5xx",
+            request_id: Some(request_id.clone()),
+            route: Some(route.to_string()),
+            status: Some(status),
+            user_id: request_id::current_user(),
+            ..Default::default()
+        });
+    }
+    if failed {
         tracing::error!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");
     } else {
         tracing::info!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");
     }
-    response
+}
+
+/// The status as label text, without allocating for the common ones.
+fn status_str(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        200 => "200".into(),
+        201 => "201".into(),
+        202 => "202".into(),
+        204 => "204".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        429 => "429".into(),
+        500 => "500".into(),
+        503 => "503".into(),
+        other => other.to_string().into(),
+    }
 }

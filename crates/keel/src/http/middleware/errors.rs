@@ -3,9 +3,7 @@
 //! `allow`, `retry-after` and `www-authenticate` are kept.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::problem::{ApiError, PROBLEM_CONTENT_TYPE};
@@ -15,8 +13,8 @@ use crate::http::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 #[derive(Debug, Clone, Copy)]
 pub struct OwnBody;
 
-pub async fn layer(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+/// `response` as a problem when it is an error without a problem body.
+pub fn to_problem(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || is_problem(&response)

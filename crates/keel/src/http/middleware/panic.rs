@@ -7,6 +7,10 @@ use axum::response::{IntoResponse, Response};
 use super::request_id;
 use crate::http::problem::ApiError;
 
+/// Marks the answer to a panic (already reported as such).
+#[derive(Debug, Clone, Copy)]
+pub struct Panicked;
+
 pub fn respond(payload: Box<dyn Any + Send + 'static>) -> Response {
     let message = payload
         .downcast_ref::<&str>()
@@ -18,5 +22,15 @@ pub fn respond(payload: Box<dyn Any + Send + 'static>) -> Response {
         panic = %message,
         "handler panicked"
     );
-    ApiError::internal().into_response()
+    crate::sentry::capture(crate::sentry::ErrorEvent {
+        message: format!("handler panicked: {message}"),
+        kind: "panic",
+        request_id: request_id::current(),
+        user_id: request_id::current_user(),
+        status: Some(500),
+        ..Default::default()
+    });
+    let mut response = ApiError::internal().into_response();
+    response.extensions_mut().insert(Panicked);
+    response
 }

@@ -1,8 +1,6 @@
 //! Security headers on every response.
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// Whether `strict-transport-security` is sent (everywhere but development).
@@ -11,8 +9,8 @@ pub struct Hsts(pub bool);
 
 const CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub async fn layer(State(hsts): State<Hsts>, req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
+/// Adds the security headers to `response`.
+pub fn apply(response: &mut Response, hsts: Hsts) {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -35,5 +33,4 @@ pub async fn layer(State(hsts): State<Hsts>, req: Request, next: Next) -> Respon
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    response
 }

@@ -1,0 +1,159 @@
+//! `GET /health/deep`: `/health`, plus the token verifier's keys (reachable and fresh) and the
+//! job system against thresholds (`[health]` in `keel.toml`). Bearer `METRICS_TOKEN` whenever it
+//! is set. 200 `ok` or `degraded`, 503 `fail` (the database does not answer).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::health::{checks, Checks};
+use super::metrics::bearer_matches;
+use super::middleware::errors::OwnBody;
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::auth::KeysStatus;
+use crate::config::HealthThresholds;
+
+#[derive(Debug, Serialize)]
+pub struct QueueCheck {
+    pub status: &'static str,
+    pub backlog: i64,
+    pub oldest_waiting_s: f64,
+    pub discarded_last_hour: i64,
+    pub thresholds: HealthThresholdsView,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exceeded: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthThresholdsView {
+    pub max_backlog: i64,
+    pub max_oldest_waiting_seconds: f64,
+    pub max_discarded_per_hour: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeepReport {
+    pub status: &'static str,
+    pub role: &'static str,
+    pub version: &'static str,
+    pub uptime_s: u64,
+    pub checks: Checks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<KeysStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueCheck>,
+}
+
+pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.settings.http.metrics_token {
+        if !bearer_matches(&headers, token.expose_secret()) {
+            return ApiError::from_status(StatusCode::UNAUTHORIZED)
+                .with_www_authenticate("Bearer")
+                .into_response();
+        }
+    }
+    let checks = checks(&state).await;
+    let verifier = state.verifier.keys_status().await;
+    let queue = if checks.database.status == "ok" {
+        queue_check(&state, &state.settings.file.health).await
+    } else {
+        None
+    };
+    let status = if checks.database.status != "ok" {
+        "fail"
+    } else if checks.redis.as_ref().is_some_and(|c| c.status != "ok")
+        || checks.auth.as_ref().is_some_and(|c| c.status != "ok")
+        || verifier.as_ref().is_some_and(|k| !k.fresh)
+        || queue.as_ref().is_none_or(|q| q.status != "ok")
+    {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if status == "fail" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let report = DeepReport {
+        status,
+        role: state.settings.role.as_str(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs(),
+        checks,
+        verifier,
+        queue,
+    };
+    let mut response = (code, Json(report)).into_response();
+    response.extensions_mut().insert(OwnBody);
+    response
+}
+
+async fn queue_check(state: &AppState, limits: &HealthThresholds) -> Option<QueueCheck> {
+    let now = state.clock.now();
+    let read = async {
+        let counts = state.db.job_counts().await?;
+        let oldest = state.db.oldest_waiting(now).await?;
+        let discarded = state
+            .db
+            .discarded_since(now - chrono::Duration::hours(1))
+            .await?;
+        Ok::<_, crate::store::StoreError>((counts, oldest, discarded))
+    };
+    let (counts, oldest, discarded) = tokio::time::timeout(Duration::from_secs(3), read)
+        .await
+        .ok()?
+        .ok()?;
+    let backlog: i64 = counts
+        .values()
+        .flat_map(|states| {
+            states
+                .iter()
+                .filter(|(s, _)| {
+                    matches!(
+                        s,
+                        crate::jobs::JobState::Scheduled
+                            | crate::jobs::JobState::Available
+                            | crate::jobs::JobState::Retryable
+                    )
+                })
+                .map(|(_, n)| *n)
+        })
+        .sum();
+    let oldest_waiting_s = oldest
+        .values()
+        .map(|at| (now - *at).num_milliseconds().max(0) as f64 / 1000.0)
+        .fold(0.0, f64::max);
+    let mut exceeded = Vec::new();
+    if backlog > limits.max_backlog {
+        exceeded.push("max_backlog");
+    }
+    if oldest_waiting_s > limits.max_oldest_waiting_seconds {
+        exceeded.push("max_oldest_waiting_seconds");
+    }
+    if discarded > limits.max_discarded_per_hour {
+        exceeded.push("max_discarded_per_hour");
+    }
+    Some(QueueCheck {
+        status: if exceeded.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        backlog,
+        oldest_waiting_s,
+        discarded_last_hour: discarded,
+        thresholds: HealthThresholdsView {
+            max_backlog: limits.max_backlog,
+            max_oldest_waiting_seconds: limits.max_oldest_waiting_seconds,
+            max_discarded_per_hour: limits.max_discarded_per_hour,
+        },
+        exceeded,
+    })
+}
