@@ -1,11 +1,14 @@
 //! A small metrics registry: families of series keyed by label values.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 type Labels = Vec<String>;
+/// One series: its label values and its value.
+type Series<S> = (Labels, Arc<S>);
 
 #[derive(Debug)]
 struct Family<S> {
@@ -13,38 +16,57 @@ struct Family<S> {
     help: &'static str,
     kind: &'static str,
     label_names: &'static [&'static str],
-    /// Keyed by the label values joined with a unit separator (one allocation per lookup).
-    series: RwLock<BTreeMap<String, (Labels, Arc<S>)>>,
+    /// Keyed by a hash of the label values; a hit allocates nothing.
+    series: RwLock<HashMap<u64, Vec<Series<S>>>>,
 }
 
-const SEPARATOR: char = '\u{1f}';
+fn hash(labels: &[&str]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in labels {
+        l.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn same(stored: &Labels, labels: &[&str]) -> bool {
+    stored.len() == labels.len() && stored.iter().zip(labels).all(|(a, b)| a == b)
+}
 
 impl<S: Default> Family<S> {
     fn get(&self, labels: &[&str]) -> Arc<S> {
-        let key = labels.join(&SEPARATOR.to_string());
+        let key = hash(labels);
         if let Ok(series) = self.series.read() {
-            if let Some((_, s)) = series.get(&key) {
+            if let Some((_, s)) = series
+                .get(&key)
+                .and_then(|v| v.iter().find(|(l, _)| same(l, labels)))
+            {
                 return s.clone();
             }
         }
         match self.series.write() {
             Ok(mut series) => {
-                let values = labels.iter().map(|l| l.to_string()).collect();
-                series
-                    .entry(key)
-                    .or_insert_with(|| (values, Arc::default()))
-                    .1
-                    .clone()
+                let bucket = series.entry(key).or_default();
+                if let Some((_, s)) = bucket.iter().find(|(l, _)| same(l, labels)) {
+                    return s.clone();
+                }
+                let values: Labels = labels.iter().map(|l| l.to_string()).collect();
+                let s = Arc::new(S::default());
+                bucket.push((values, s.clone()));
+                s
             }
             Err(_) => Arc::new(S::default()),
         }
     }
 
-    fn snapshot(&self) -> Vec<(Labels, Arc<S>)> {
-        self.series
+    /// Every series, in label order.
+    fn snapshot(&self) -> Vec<Series<S>> {
+        let mut all: Vec<Series<S>> = self
+            .series
             .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default()
+            .map(|s| s.values().flatten().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 }
 
@@ -56,9 +78,12 @@ pub struct Counter(Arc<Family<AtomicI64>>);
 #[derive(Debug, Clone)]
 pub struct Histogram(Arc<Family<HistogramSeries>>, Arc<Vec<f64>>);
 
+/// At most this many buckets per histogram (the last one is `+Inf`).
+const MAX_BUCKETS: usize = 24;
+
 #[derive(Debug, Default)]
 pub struct HistogramSeries {
-    buckets: Mutex<Vec<u64>>,
+    buckets: [AtomicU64; MAX_BUCKETS],
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
@@ -89,11 +114,8 @@ impl Histogram {
             .iter()
             .position(|b| seconds <= *b)
             .unwrap_or(self.1.len());
-        if let Ok(mut buckets) = series.buckets.lock() {
-            if buckets.len() != self.1.len() + 1 {
-                buckets.resize(self.1.len() + 1, 0);
-            }
-            buckets[index] += 1;
+        if let Some(bucket) = series.buckets.get(index) {
+            bucket.fetch_add(1, Ordering::Relaxed);
         }
         series.count.fetch_add(1, Ordering::Relaxed);
         series
@@ -119,7 +141,7 @@ fn family<S>(
         help,
         kind,
         label_names: labels,
-        series: RwLock::new(BTreeMap::new()),
+        series: RwLock::new(HashMap::new()),
     }
 }
 
@@ -157,6 +179,7 @@ impl Registry {
         labels: &'static [&'static str],
         buckets: &[f64],
     ) -> Histogram {
+        let buckets = &buckets[..buckets.len().min(MAX_BUCKETS - 1)];
         let h = Histogram(
             Arc::new(family(name, help, "histogram", labels)),
             Arc::new(buckets.to_vec()),
@@ -191,10 +214,12 @@ impl Registry {
             let f = &h.0;
             header(&mut out, f.name, f.help, f.kind);
             for (labels, series) in f.snapshot() {
-                let counts = series.buckets.lock().map(|b| b.clone()).unwrap_or_default();
                 let mut cumulative = 0u64;
                 for (i, bound) in h.1.iter().enumerate() {
-                    cumulative += counts.get(i).copied().unwrap_or(0);
+                    cumulative += series
+                        .buckets
+                        .get(i)
+                        .map_or(0, |b| b.load(Ordering::Relaxed));
                     let le = format_float(*bound);
                     let _ = writeln!(
                         out,
