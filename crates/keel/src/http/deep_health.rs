@@ -7,13 +7,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::health::{checks, Checks};
+use super::health::{checks, report_response, status_code, Checks};
 use super::metrics::bearer_matches;
-use super::middleware::errors::OwnBody;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::auth::KeysStatus;
@@ -65,22 +63,11 @@ pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response
     } else {
         None
     };
-    let status = if checks.database.status != "ok" {
-        "fail"
-    } else if checks.redis.as_ref().is_some_and(|c| c.status != "ok")
-        || checks.auth.as_ref().is_some_and(|c| c.status != "ok")
-        || verifier.as_ref().is_some_and(|k| !k.fresh)
-        || queue.as_ref().is_none_or(|q| q.status != "ok")
-    {
-        "degraded"
-    } else {
-        "ok"
-    };
-    let code = if status == "fail" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
+    let status = checks.overall(
+        verifier.as_ref().is_some_and(|k| !k.fresh)
+            || queue.as_ref().is_none_or(|q| q.status != "ok"),
+    );
+    let code = status_code(status);
     let report = DeepReport {
         status,
         role: state.settings.role.as_str(),
@@ -90,9 +77,7 @@ pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response
         verifier,
         queue,
     };
-    let mut response = (code, Json(report)).into_response();
-    response.extensions_mut().insert(OwnBody);
-    response
+    report_response(code, report)
 }
 
 async fn queue_check(state: &AppState, limits: &HealthThresholds) -> Option<QueueCheck> {

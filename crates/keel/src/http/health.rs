@@ -96,20 +96,8 @@ pub async fn checks(state: &AppState) -> Checks {
 /// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
 pub async fn health(State(state): State<AppState>) -> Response {
     let checks = checks(&state).await;
-    let status = if !checks.database.ok() {
-        "fail"
-    } else if checks.redis.as_ref().is_some_and(|r| !r.ok())
-        || checks.auth.as_ref().is_some_and(|a| !a.ok())
-    {
-        "degraded"
-    } else {
-        "ok"
-    };
-    let code = if status == "fail" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
+    let status = checks.overall(false);
+    let code = status_code(status);
     let report = HealthReport {
         status,
         role: state.settings.role.as_str(),
@@ -121,7 +109,34 @@ pub async fn health(State(state): State<AppState>) -> Response {
     report_response(code, report)
 }
 
-fn report_response<T: Serialize>(code: StatusCode, report: T) -> Response {
+impl Checks {
+    /// `fail` when the database does not answer; `degraded` when another check fails or
+    /// `more_degraded` says so; `ok` otherwise.
+    pub fn overall(&self, more_degraded: bool) -> &'static str {
+        if !self.database.ok() {
+            "fail"
+        } else if more_degraded
+            || self.redis.as_ref().is_some_and(|r| !r.ok())
+            || self.auth.as_ref().is_some_and(|a| !a.ok())
+        {
+            "degraded"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// 503 for `fail`, 200 otherwise.
+pub fn status_code(status: &str) -> StatusCode {
+    if status == "fail" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A health report as the answer, kept as is by the problem layer even on 503.
+pub fn report_response<T: Serialize>(code: StatusCode, report: T) -> Response {
     let mut response = (code, Json(report)).into_response();
     response.extensions_mut().insert(OwnBody);
     response
