@@ -38,7 +38,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// The app's settings; panics when they are invalid (a test harness).
     pub fn settings(&self) -> Settings {
+        match self.try_settings() {
+            Ok(settings) => settings,
+            Err(e) => panic!("test settings are invalid: {e}"),
+        }
+    }
+
+    pub fn try_settings(&self) -> Result<Settings, String> {
         let mut pairs = vec![
             ("DATABASE_URL".to_string(), self.db.url().to_string()),
             ("PORT".to_string(), "0".to_string()),
@@ -50,15 +58,24 @@ impl TestAppBuilder {
             .dir()
             .map(|d| d.to_path_buf())
             .unwrap_or_else(std::env::temp_dir);
-        Settings::load(&Source::from_pairs(pairs, dir)).expect("test settings are valid")
+        Settings::load(&Source::from_pairs(pairs, dir)).map_err(|e| e.to_string())
     }
 
+    /// Starts the app; panics when it cannot (a test harness).
     pub async fn spawn(self) -> TestApp {
-        let settings = self.settings();
+        match self.try_spawn().await {
+            Ok(app) => app,
+            Err(e) => panic!("cannot start the test app: {e}"),
+        }
+    }
+
+    /// Starts the app, or says why it cannot.
+    pub async fn try_spawn(self) -> Result<TestApp, String> {
+        let settings = self.try_settings()?;
         let listener = tokio::net::TcpListener::bind((settings.http.host, 0))
             .await
-            .expect("bind a test port");
-        let addr = listener.local_addr().expect("local address");
+            .map_err(|e| format!("cannot bind a port: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (stop, stopped) = oneshot::channel::<()>();
         let mut server = Server::new(settings);
         if let Some(routes) = self.routes {
@@ -74,10 +91,10 @@ impl TestAppBuilder {
             handle,
             db: self.db,
         };
-        if self.wait_ready {
-            app.wait_ready(Duration::from_secs(30)).await;
+        if self.wait_ready && !app.ready_within(Duration::from_secs(30)).await {
+            return Err("the app did not turn ready within 30 s".into());
         }
-        app
+        Ok(app)
     }
 }
 
@@ -126,14 +143,24 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self, limit: Duration) {
+        assert!(
+            self.ready_within(limit).await,
+            "app not ready within {limit:?}"
+        );
+    }
+
+    /// Whether `/health/ready` answers 200 within `limit`.
+    pub async fn ready_within(&self, limit: Duration) -> bool {
         let started = Instant::now();
         loop {
             if let Ok(r) = self.client.get(self.url("/health/ready")).send().await {
                 if r.status() == 200 {
-                    return;
+                    return true;
                 }
             }
-            assert!(started.elapsed() < limit, "app not ready within {limit:?}");
+            if started.elapsed() >= limit {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

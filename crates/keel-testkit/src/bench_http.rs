@@ -53,18 +53,18 @@ const BARE: &str = "/bench/bare";
 const ME: &str = "/v1/me";
 
 pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
-    let idp = FakeIdp::start().await;
+    let idp = FakeIdp::try_start().await.map_err(|e| e.to_string())?;
     let limits = tempfile::tempdir().map_err(|e| e.to_string())?;
     let routes = Router::new().route(TRIVIAL, get(|| async { "ok" }));
-    let app = TestApp::builder(TestDb::sqlite())
+    let app = TestApp::builder(TestDb::try_sqlite().map_err(|e| e.to_string())?)
         .env("AUTH_JWKS_URL", &idp.jwks_url())
         .env("AUTH_ISSUER", &idp.issuer())
         .env("AUTH_AUDIENCE", "keel-test")
         .env("LOG_LEVEL", "error")
         .env("KEEL_CONFIG", &limits_config(limits.path(), "bench")?)
         .routes(routes)
-        .spawn()
-        .await;
+        .try_spawn()
+        .await?;
     let mut claims = idp.claims("bench-user");
     claims["exp"] = serde_json::json!(chrono_now() + 3600);
     let token = idp.token(&claims);
@@ -156,19 +156,19 @@ async fn limiter_scenarios(opts: HttpBench) -> Result<Vec<Scenario>, String> {
     };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let spawn = |config: String, env: Vec<(&'static str, String)>| async move {
-        let mut builder = TestApp::builder(TestDb::sqlite())
+        let mut builder = TestApp::builder(TestDb::try_sqlite().map_err(|e| e.to_string())?)
             .env("LOG_LEVEL", "error")
             .env("KEEL_CONFIG", &config)
             .routes(Router::new().route(TRIVIAL, get(|| async { "ok" })));
         for (name, value) in env {
             builder = builder.env(name, &value);
         }
-        builder.spawn().await
+        builder.try_spawn().await
     };
-    let memory = spawn(limits_config(dir.path(), "bench")?, vec![]).await;
+    let memory = spawn(limits_config(dir.path(), "bench")?, vec![]).await?;
     let name = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let redis_env = vec![("RATE_LIMIT_BACKEND", "redis".into()), ("REDIS_URL", url)];
-    let redis = spawn(limits_config(dir.path(), &name)?, redis_env).await;
+    let redis = spawn(limits_config(dir.path(), &name)?, redis_env).await?;
     let plan = [
         ("trivial (memory limit)", &memory),
         ("trivial (Redis limit)", &redis),

@@ -56,10 +56,18 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A SQLite database in a new temporary directory; panics when none can be made.
     pub fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        match Self::try_sqlite() {
+            Ok(db) => db,
+            Err(e) => panic!("cannot make a temporary directory: {e}"),
+        }
+    }
+
+    pub fn try_sqlite() -> std::io::Result<TestDb> {
+        let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("keel.db").display());
-        TestDb::Sqlite { dir, url }
+        Ok(TestDb::Sqlite { dir, url })
     }
 
     /// A new schema on the test server, or `None` when Postgres tests are not configured.

@@ -118,7 +118,16 @@ pub struct FakeIdp {
 impl FakeIdp {
     /// Binds `127.0.0.1:0` and serves `GET /.well-known/jwks.json` on the current tokio runtime.
     /// The JWKS initially lists `rsa-1`, `ec-1`, `ed-1`, with no `Cache-Control` header.
+    /// Starts the fake on a free port; panics if none can be bound (a test harness).
     pub async fn start() -> FakeIdp {
+        match Self::try_start().await {
+            Ok(idp) => idp,
+            Err(e) => panic!("cannot start the fake IdP: {e}"),
+        }
+    }
+
+    /// Starts the fake on a free port.
+    pub async fn try_start() -> std::io::Result<FakeIdp> {
         let shared = Arc::new(Shared {
             state: Mutex::new(JwksState {
                 published: vec![KeyId::Rsa1, KeyId::Ec1, KeyId::Ed1],
@@ -127,10 +136,8 @@ impl FakeIdp {
             }),
             fetches: AtomicUsize::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind a port for the fake IdP");
-        let addr = listener.local_addr().expect("local address");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
         let router = Router::new()
             .route(JWKS_PATH, get(serve_jwks))
             .with_state(shared.clone());
@@ -142,13 +149,13 @@ impl FakeIdp {
                 })
                 .await;
         });
-        FakeIdp {
+        Ok(FakeIdp {
             inner: Arc::new(Inner {
                 shared,
                 addr,
                 _stop: stop,
             }),
-        }
+        })
     }
 
     /// `http://127.0.0.1:PORT/.well-known/jwks.json`.
@@ -239,7 +246,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, JwksState> {
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
+        .expect("clock after 1970") // invariant: the system clock is after 1970
         .as_secs()
 }
 
@@ -253,7 +260,7 @@ async fn serve_jwks(State(shared): State<Arc<Shared>>) -> Response {
     drop(state);
     let mut response = Json(json!({ "keys": keys })).into_response();
     if let Some(secs) = max_age {
-        let value = HeaderValue::from_str(&format!("max-age={secs}")).expect("valid header");
+        let value = HeaderValue::from_str(&format!("max-age={secs}")).expect("valid header"); // invariant: a number is a valid header value
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
     shared.fetches.fetch_add(1, Ordering::SeqCst);

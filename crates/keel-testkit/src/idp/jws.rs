@@ -36,16 +36,16 @@ pub(super) fn keys() -> &'static Keys {
     KEYS.get_or_init(|| {
         let rng = SystemRandom::new();
         Keys {
-            rsa1: RsaKeyPair::from_pkcs8(&pem_to_der(RSA1_PEM)).expect("rsa1.pem is PKCS#8 RSA"),
-            rsa2: RsaKeyPair::from_pkcs8(&pem_to_der(RSA2_PEM)).expect("rsa2.pem is PKCS#8 RSA"),
+            rsa1: RsaKeyPair::from_pkcs8(&pem_to_der(RSA1_PEM)).expect("rsa1.pem is PKCS#8 RSA"), // invariant: the keys are constants embedded in this crate
+            rsa2: RsaKeyPair::from_pkcs8(&pem_to_der(RSA2_PEM)).expect("rsa2.pem is PKCS#8 RSA"), // invariant: the keys are constants embedded in this crate
             ec1: EcdsaKeyPair::from_pkcs8(
                 &ECDSA_P256_SHA256_FIXED_SIGNING,
                 &pem_to_der(EC1_PEM),
                 &rng,
             )
-            .expect("ec1.pem is PKCS#8 P-256"),
+            .expect("ec1.pem is PKCS#8 P-256"), // invariant: the keys are constants embedded in this crate
             ed1: Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pem_to_der(ED1_PEM))
-                .expect("ed1.pem is PKCS#8 Ed25519"),
+                .expect("ed1.pem is PKCS#8 Ed25519"), // invariant: the keys are constants embedded in this crate
             rng,
         }
     })
@@ -54,7 +54,9 @@ pub(super) fn keys() -> &'static Keys {
 /// `public.json`: `{"rsa1":{"n","e"},"rsa2":{"n","e"},"ec1":{"x","y"},"ed1":{"x"}}`.
 fn public_params() -> &'static Value {
     static PUBLIC: OnceLock<Value> = OnceLock::new();
-    PUBLIC.get_or_init(|| serde_json::from_str(PUBLIC_JSON).expect("public.json is JSON"))
+    // invariant: public.json is a constant embedded in this crate
+    let parse = || serde_json::from_str(PUBLIC_JSON).expect("public.json is JSON"); // invariant: embedded constant
+    PUBLIC.get_or_init(parse)
 }
 
 /// One base64url public parameter of a key, as stored in `public.json`.
@@ -78,7 +80,7 @@ pub(super) fn pem_to_der(pem: &str) -> Vec<u8> {
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with("-----"))
         .collect();
-    STANDARD.decode(body).expect("PEM body is base64")
+    STANDARD.decode(body).expect("PEM body is base64") // invariant: the keys are constants embedded in this crate
 }
 
 pub(super) fn b64(bytes: &[u8]) -> String {
@@ -128,13 +130,13 @@ pub(super) fn signature(alg: &Alg, signing_input: &[u8]) -> Vec<u8> {
             };
             let mut sig = vec![0; pair.public().modulus_len()];
             pair.sign(&RSA_PKCS1_SHA256, &keys.rng, signing_input, &mut sig)
-                .expect("RSA signing");
+                .expect("RSA signing"); // invariant: signing with a valid key into a correctly sized buffer
             sig
         }
         Alg::Es256 => keys
             .ec1
             .sign(&keys.rng, signing_input)
-            .expect("ECDSA signing")
+            .expect("ECDSA signing") // invariant: signing with a valid key into a correctly sized buffer
             .as_ref()
             .to_vec(),
         Alg::EdDsa => keys.ed1.sign(signing_input).as_ref().to_vec(),
@@ -148,8 +150,8 @@ pub(super) fn signature(alg: &Alg, signing_input: &[u8]) -> Vec<u8> {
 
 /// A compact JWS: `b64(header).b64(claims).b64(signature)`.
 pub(super) fn compact(header: &Value, claims: &Value, alg: &Alg) -> String {
-    let header = serde_json::to_vec(header).expect("header serializes");
-    let claims = serde_json::to_vec(claims).expect("claims serialize");
+    let header = serde_json::to_vec(header).expect("header serializes"); // invariant: a serde_json::Value always serializes
+    let claims = serde_json::to_vec(claims).expect("claims serialize"); // invariant: a serde_json::Value always serializes
     let signing_input = format!("{}.{}", b64(&header), b64(&claims));
     let sig = signature(alg, signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&sig))
