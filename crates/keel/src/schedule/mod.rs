@@ -241,39 +241,30 @@ impl Scheduler {
 
     async fn tick(&self, now: DateTime<Utc>, seen: &mut HashMap<String, DateTime<Utc>>) {
         for schedule in self.schedules.iter() {
-            let Some(due) = schedule.cron.latest_at_or_before(now) else {
-                continue;
-            };
-            if seen.get(&schedule.name) == Some(&due) {
-                continue;
-            }
-            if !schedule.catch_up && now - due > ON_TIME {
-                seen.insert(schedule.name.clone(), due);
-                continue;
-            }
-            match self
-                .fire(
-                    schedule,
-                    &schedule.name,
-                    due,
-                    unique_key(&schedule.name, due),
-                    None,
-                )
-                .await
-            {
-                Ok(fired) => {
-                    seen.insert(schedule.name.clone(), due);
-                    if !fired.deduplicated {
-                        let metrics = crate::metrics::global();
-                        metrics.schedule_firings.inc(&[&schedule.name]);
-                        metrics
-                            .schedule_last_fired
-                            .set(&[&schedule.name], due.timestamp());
-                        tracing::info!(schedule = %schedule.name, fire_at = %due, job = fired.job_id, "schedule fired");
+            for due in due_ticks(schedule, seen.get(&schedule.name).copied(), now) {
+                let key = unique_key(&schedule.name, due);
+                match self.fire(schedule, &schedule.name, due, key, None).await {
+                    Ok(fired) => {
+                        seen.insert(schedule.name.clone(), due);
+                        if !fired.deduplicated {
+                            let metrics = crate::metrics::global();
+                            metrics.schedule_firings.inc(&[&schedule.name]);
+                            metrics
+                                .schedule_last_fired
+                                .set(&[&schedule.name], due.timestamp());
+                            tracing::info!(schedule = %schedule.name, fire_at = %due, job = fired.job_id, "schedule fired");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %schedule.name, error = %e, "schedule firing failed; will retry");
+                        break;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(schedule = %schedule.name, error = %e, "schedule firing failed; will retry")
+            }
+            if let Some(latest) = schedule.cron.latest_at_or_before(now) {
+                // Ticks too late to fire (`missed = "skip"`) count as handled.
+                if !schedule.catch_up && now - latest > ON_TIME {
+                    seen.insert(schedule.name.clone(), latest);
                 }
             }
         }
@@ -292,9 +283,104 @@ impl Scheduler {
     }
 }
 
+/// The ticks to fire now, oldest first: every tick after the last one this process handled that is
+/// still on time (a loop that woke late fires each second it slept through, not only the last);
+/// on a first pass, or for `missed = "once"` when none is on time, the latest tick alone.
+fn due_ticks(
+    schedule: &Schedule,
+    handled: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    const MAX_PER_PASS: usize = 120;
+    let Some(latest) = schedule.cron.latest_at_or_before(now) else {
+        return Vec::new();
+    };
+    if handled == Some(latest) {
+        return Vec::new();
+    }
+    let mut ticks = Vec::new();
+    // Nothing older than the on-time window can fire, so the walk starts there.
+    if let Some(mut t) = handled.map(|h| h.max(now - ON_TIME - chrono::Duration::seconds(1))) {
+        while let Some(next) = schedule.cron.next_after(t).filter(|n| *n <= now) {
+            if now - next <= ON_TIME {
+                ticks.push(next);
+            }
+            if ticks.len() >= MAX_PER_PASS {
+                break;
+            }
+            t = next;
+        }
+    }
+    if ticks.is_empty() && (schedule.catch_up || now - latest <= ON_TIME) {
+        ticks.push(latest);
+    }
+    ticks
+}
+
 pub fn unique_key(name: &str, fire_at: DateTime<Utc>) -> String {
     format!(
         "schedule:{name}:{}",
         fire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_second(missed: Missed) -> Schedule {
+        schedule(
+            "s",
+            "* * * * * *",
+            "diag.noop",
+            serde_json::json!({}),
+            missed,
+        )
+        .unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_late_loop_fires_every_second_it_slept_through() {
+        let s = every_second(Missed::Skip);
+        let ticks = due_ticks(
+            &s,
+            Some(at("2026-01-01T00:00:10Z")),
+            at("2026-01-01T00:00:13.5Z"),
+        );
+        assert_eq!(
+            ticks,
+            vec![
+                at("2026-01-01T00:00:11Z"),
+                at("2026-01-01T00:00:12Z"),
+                at("2026-01-01T00:00:13Z")
+            ]
+        );
+        assert!(due_ticks(
+            &s,
+            Some(at("2026-01-01T00:00:13Z")),
+            at("2026-01-01T00:00:13.5Z")
+        )
+        .is_empty());
+        assert_eq!(
+            due_ticks(&s, None, at("2026-01-01T00:00:13.5Z")),
+            vec![at("2026-01-01T00:00:13Z")]
+        );
+    }
+
+    #[test]
+    fn ticks_past_the_window_are_skipped_or_caught_up_once() {
+        let hourly = |missed| {
+            schedule("h", "0 * * * *", "diag.noop", serde_json::json!({}), missed).unwrap()
+        };
+        let now = at("2026-01-01T10:30:00Z");
+        assert!(due_ticks(&hourly(Missed::Skip), Some(at("2026-01-01T08:00:00Z")), now).is_empty());
+        assert_eq!(
+            due_ticks(&hourly(Missed::Once), Some(at("2026-01-01T08:00:00Z")), now),
+            vec![at("2026-01-01T10:00:00Z")]
+        );
+    }
 }
