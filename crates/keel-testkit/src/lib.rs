@@ -6,11 +6,13 @@ pub mod bench_http;
 mod db;
 mod idp;
 mod process;
+mod revenuecat;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use db::{postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::KeelProcess;
+pub use revenuecat::FakeRevenueCat;
 
 /// Generates one test per engine from one async body. `db` is a fresh [`TestDb`]:
 ///

@@ -124,6 +124,7 @@ impl Server {
             Some(Ok(())) => {
                 if settings.role.runs_jobs() {
                     background = start_jobs(&state, self.registry, jobs_stopped);
+                    reseal_after_rotation(&state).await;
                 }
                 state.readiness.set(Phase::Ready);
                 tracing::info!("keel ready");
@@ -173,6 +174,19 @@ impl Server {
     }
 }
 
+/// After a key rotation (more than one data key), payloads sealed under an older key are
+/// re-sealed under the newest by a job; the unique key keeps it to one at a time.
+async fn reseal_after_rotation(state: &AppState) {
+    if state.billing.sealer().key_ids().len() < 2 {
+        return;
+    }
+    let spec = crate::jobs::JobSpec::new(crate::billing::jobs::RESEAL_KIND, serde_json::json!({}))
+        .unique_key(crate::billing::jobs::RESEAL_KIND);
+    if let Err(e) = state.queue.enqueue(spec).await {
+        tracing::warn!(error = %e, "could not enqueue the re-seal job");
+    }
+}
+
 /// Starts the worker and the scheduler; returns their tasks.
 fn start_jobs(
     state: &AppState,
@@ -191,6 +205,7 @@ fn start_jobs(
             Ok(())
         }
     });
+    crate::billing::jobs::register(&mut registry, &state.billing);
     let config = WorkerConfig::from_settings(&state.settings);
     let db = state
         .db

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::auth::Verifier;
+use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crypto::{SealError, Sealer};
 use crate::flags::Flags;
 use crate::jobs::Queue;
 use crate::schedule::{self, CronError, Scheduler};
@@ -22,6 +24,7 @@ pub struct Services {
     pub scheduler: Scheduler,
     pub verifier: Verifier,
     pub users: Users,
+    pub billing: Billing,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum ServicesError {
     Schedule(#[from] CronError),
     #[error("authentication: {0}")]
     Auth(String),
+    #[error("DATA_ENCRYPTION_KEYS: {0}")]
+    Keys(#[from] SealError),
 }
 
 impl Services {
@@ -52,6 +57,13 @@ impl Services {
         let verifier =
             Verifier::from_settings(&settings, clock.clone()).map_err(ServicesError::Auth)?;
         let users = Users::new(db.clone(), clock.clone());
+        let billing = Billing::new(
+            settings.clone(),
+            db.clone(),
+            clock.clone(),
+            queue.clone(),
+            Sealer::from_settings(&settings)?,
+        );
         Ok(Self {
             settings,
             db,
@@ -61,6 +73,7 @@ impl Services {
             scheduler,
             verifier,
             users,
+            billing,
         })
     }
 }

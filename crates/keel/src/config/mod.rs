@@ -2,8 +2,8 @@
 //! Nothing reads the environment after [`Settings::load`].
 
 mod file;
-mod keys;
-mod problems;
+pub(crate) mod keys;
+pub(crate) mod problems;
 mod read;
 mod rules;
 mod source;
@@ -127,6 +127,10 @@ pub struct BillingSettings {
     pub revenuecat_api_key: Option<SecretString>,
     pub revenuecat_api_url: String,
     pub stripe_webhook_secrets: Vec<SecretString>,
+    /// How long a `past_due` Stripe subscription keeps access after its period ends.
+    pub stripe_past_due_grace: Duration,
+    /// Whether sandbox (RevenueCat) and test-mode (Stripe) purchases grant entitlements.
+    pub accept_sandbox: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -273,7 +277,7 @@ fn read_all(r: &mut Reader<'_>) -> Settings {
         config_file,
         file,
         auth: read_auth(r),
-        billing: read_billing(r),
+        billing: read_billing(r, app_env == AppEnv::Production),
         jobs: read_jobs(r),
         telemetry,
         rate_limit_backend,
@@ -404,7 +408,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
     }
 }
 
-fn read_billing(r: &mut Reader<'_>) -> BillingSettings {
+fn read_billing(r: &mut Reader<'_>, production: bool) -> BillingSettings {
     let revenuecat_webhook_secret = r.secret("REVENUECAT_WEBHOOK_SECRET");
     let stripe_webhook_secrets: Vec<SecretString> = r
         .list("STRIPE_WEBHOOK_SECRET")
@@ -445,6 +449,10 @@ fn read_billing(r: &mut Reader<'_>) -> BillingSettings {
             .string("REVENUECAT_API_URL")
             .unwrap_or_else(|| "https://api.revenuecat.com".into()),
         stripe_webhook_secrets,
+        stripe_past_due_grace: Duration::from_secs(
+            86_400 * r.number("STRIPE_PAST_DUE_GRACE_DAYS", 3u64, 0, 365),
+        ),
+        accept_sandbox: r.bool("BILLING_ACCEPT_SANDBOX", !production),
     }
 }
 

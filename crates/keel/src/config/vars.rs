@@ -136,6 +136,16 @@ pub const VARIABLES: &[Var] = &[
         "Stripe endpoint secrets (comma-separated during rotation)",
     ),
     var(
+        "STRIPE_PAST_DUE_GRACE_DAYS",
+        "3",
+        "days a past_due Stripe subscription keeps access after its period ends",
+    ),
+    var(
+        "BILLING_ACCEPT_SANDBOX",
+        "true outside production, false in production",
+        "whether sandbox and test-mode purchases grant entitlements",
+    ),
+    var(
         "SCHEDULER_SECRET_KEY",
         "unset",
         "bearer secret for external cron triggers",

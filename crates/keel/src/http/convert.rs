@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 
 use super::problem::{ApiError, FieldError};
+use crate::billing::BillingError;
 use crate::flags::FlagError;
 use crate::jobs::JobError;
 use crate::schedule::ScheduleError;
@@ -78,6 +79,54 @@ impl From<ScheduleError> for ApiError {
                 tracing::error!(error = %other, "schedule firing failed");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::Unauthorized(reason) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "webhook-unauthorized",
+                "Webhook authentication failed",
+                format!("The delivery is not authenticated: {reason}."),
+            ),
+            BillingError::Invalid(problems) => {
+                let errors: Vec<FieldError> = problems
+                    .into_iter()
+                    .map(|p| FieldError {
+                        field: p.field.to_string(),
+                        message: p.message,
+                    })
+                    .collect();
+                let detail = match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    many => format!("{} fields are invalid", many.len()),
+                };
+                ApiError {
+                    errors,
+                    ..ApiError::malformed(detail)
+                }
+            }
+            BillingError::NotConfigured(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-configured",
+                "Not configured",
+                format!("This needs {what}, which is not configured."),
+            ),
+            BillingError::Upstream(detail) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "revenuecat-unavailable",
+                "RevenueCat unavailable",
+                format!("RevenueCat could not be asked for the subscriber: {detail}. Try again shortly."),
+            ),
+            BillingError::Seal(e) => {
+                tracing::error!(error = %e, "sealing failed");
+                ApiError::internal()
+            }
+            BillingError::Job(e) => e.into(),
+            BillingError::Store(e) => e.into(),
         }
     }
 }

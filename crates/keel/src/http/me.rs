@@ -70,13 +70,12 @@ pub async fn check(
     Ok(response)
 }
 
-/// The entitlements active for the caller now. Billing grants them; until a provider or a manual
-/// grant does, there are none.
+/// The entitlements active for the caller now.
 async fn active_entitlements(
-    _state: &AppState,
-    _principal: &Principal,
+    state: &AppState,
+    principal: &Principal,
 ) -> Result<Vec<String>, ApiError> {
-    Ok(Vec::new())
+    Ok(state.billing.active(&principal.user_id).await?)
 }
 
 pub fn entitlement_required(name: &str) -> ApiError {

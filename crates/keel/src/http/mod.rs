@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 mod convert;
 mod deep_health;
+pub mod entitlements;
 pub mod extract;
 pub mod health;
 mod me;
@@ -14,6 +15,7 @@ pub mod problem;
 mod scheduler;
 pub mod serve;
 pub mod state;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -23,6 +25,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::Tenant;
+pub use entitlements::{Entitled, EntitlementName};
 pub use me::entitlement_required;
 pub use problem::{ApiError, FieldError};
 pub use state::{AppState, Phase, Readiness};
@@ -44,11 +47,19 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
             .merge(admin::routes())
             .route("/health/deep", get(deep_health::deep))
             .route("/v1/me", get(me::me))
+            .route("/v1/me/entitlements", get(entitlements::list))
+            .route("/v1/me/entitlements/sync", post(entitlements::sync))
             .route("/openapi.json", get(openapi::document))
             .route("/docs", get(openapi::page))
             .route("/v1/auth/check", get(me::check));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
+        }
+        if state.billing.enabled(crate::billing::Provider::RevenueCat) {
+            routes = routes.route("/webhooks/revenuecat", post(webhooks::revenuecat));
+        }
+        if state.billing.enabled(crate::billing::Provider::Stripe) {
+            routes = routes.route("/webhooks/stripe", post(webhooks::stripe));
         }
         if let Some(extra) = extra {
             routes = routes.merge(extra);

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub job_duration: Histogram,
     pub schedule_firings: Counter,
     pub schedule_last_fired: Counter,
+    pub webhooks: Counter,
     pub registry: Registry,
 }
 
@@ -89,6 +90,12 @@ pub fn global() -> &'static Metrics {
                 "keel_schedule_last_fired_timestamp_seconds",
                 "When this process last fired each schedule (Unix seconds).",
                 &["schedule"],
+            ),
+            webhooks: registry.counter(
+                "keel_webhooks_total",
+                "Billing webhook deliveries by provider and outcome (applied, ignored, duplicate, \
+                 sandbox-ignored, unauthorized, invalid, error).",
+                &["provider", "outcome"],
             ),
             registry,
         }

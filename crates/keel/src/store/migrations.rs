@@ -34,8 +34,10 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"));
-const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"));
+const SQLITE: &[Migration] =
+    migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"));
+const POSTGRES: &[Migration] =
+    migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"));
 
 pub fn for_engine(engine: Engine) -> &'static [Migration] {
     match engine {

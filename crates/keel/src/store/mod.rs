@@ -2,6 +2,7 @@
 //! several processes or machines. Each operation has one implementation per engine.
 
 pub mod audit;
+pub mod billing;
 mod error;
 pub mod jobs;
 pub mod migrate;

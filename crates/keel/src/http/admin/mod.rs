@@ -6,11 +6,12 @@ mod flags;
 mod jobs;
 mod queues;
 mod schedules;
+mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use secrecy::ExposeSecret;
 
@@ -70,4 +71,14 @@ pub fn routes() -> Router<AppState> {
             post(schedules::trigger),
         )
         .route("/admin/api/audit", get(audit::list))
+        .route("/admin/api/users/{id}", get(users::show))
+        .route(
+            "/admin/api/users/{id}/entitlements",
+            get(users::entitlements),
+        )
+        .route("/admin/api/users/{id}/grants", post(users::grant))
+        .route(
+            "/admin/api/users/{id}/grants/{entitlement}",
+            delete(users::revoke),
+        )
 }

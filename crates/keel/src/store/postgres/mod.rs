@@ -2,6 +2,7 @@
 //! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`.
 
 pub(crate) mod admin;
+pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
 

@@ -2,6 +2,7 @@
 //! interleave take `BEGIN IMMEDIATE`.
 
 pub(crate) mod admin;
+pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
 

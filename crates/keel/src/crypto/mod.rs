@@ -1,4 +1,9 @@
-//! Small cryptographic helpers shared across layers.
+//! Small cryptographic helpers shared across layers, and [`Sealer`] for data encrypted at rest.
+
+mod dev_key;
+mod seal;
+
+pub use seal::{SealError, Sealer};
 
 use sha2::{Digest, Sha256};
 

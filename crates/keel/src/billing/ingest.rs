@@ -1,0 +1,313 @@
+//! One webhook event into the database, in one transaction: the event (sealed), its effect on
+//! subscriptions, the audit row and the follow-up sync job.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::model::{BillingEvent, Effect, Environment, Provider, SubscriptionState};
+use super::{Billing, BillingError};
+use crate::jobs::{JobError, JobSpec};
+use crate::store::audit::AuditEntry;
+use crate::store::billing::EventRow;
+use crate::store::{StoreError, Tx};
+
+/// The answer to a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub duplicate: bool,
+    pub outcome: &'static str,
+}
+
+/// The job kind that asks RevenueCat's REST API for a subscriber after a webhook.
+pub const SYNC_KIND: &str = "billing.revenuecat.sync";
+
+/// Transfers are followed at most this far (A to B to C ...).
+const MAX_TRANSFER_CHAIN: usize = 16;
+
+/// Binds a sealed payload to its event, so it cannot be moved to another row.
+pub fn payload_aad(provider: &str, event_id: &str) -> Vec<u8> {
+    format!("billing_events:{provider}:{event_id}").into_bytes()
+}
+
+impl Billing {
+    /// Stores and applies one verified event. A second delivery of the same event id changes
+    /// nothing and answers `duplicate: true`.
+    pub async fn ingest(&self, event: BillingEvent, raw: &[u8]) -> Result<Ingested, BillingError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let provider = event.provider;
+        let sealed = inner
+            .sealer
+            .seal(raw, &payload_aad(provider.as_str(), &event.id))?;
+        let applies =
+            event.environment == Environment::Production || inner.settings.billing.accept_sandbox;
+        let outcome = match (applies, event.effects.is_empty()) {
+            (false, _) => "sandbox-ignored",
+            (true, true) => "ignored",
+            (true, false) => "applied",
+        };
+        let mut tx = inner.db.begin().await?;
+        let user_id = resolve_user(&mut tx, &event).await?;
+        lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
+        let row = EventRow {
+            provider,
+            event_id: &event.id,
+            event_type: &event.kind,
+            user_id: user_id.as_deref(),
+            product_id: event.product_id.as_deref(),
+            environment: event.environment.as_str(),
+            event_at: event.at,
+            received_at: now,
+            outcome,
+            key_id: inner.sealer.current_key_id(),
+            payload: &sealed,
+        };
+        if !tx.insert_billing_event(&row).await? {
+            tx.rollback().await?;
+            return Ok(Ingested {
+                duplicate: true,
+                outcome: "duplicate",
+            });
+        }
+        let mut touched = BTreeSet::new();
+        if applies {
+            if let (Provider::RevenueCat, Some(user)) = (provider, &user_id) {
+                for alias in event.aliases.iter().chain(std::iter::once(user)) {
+                    tx.insert_billing_link(provider, alias, user).await?;
+                }
+            }
+            for effect in &event.effects {
+                apply(&mut tx, &event, effect, now, &mut touched).await?;
+            }
+        }
+        let metadata = serde_json::json!({
+            "event_id": event.id,
+            "type": event.kind,
+            "outcome": outcome,
+        });
+        tx.audit(
+            &AuditEntry::new(
+                provider.as_str(),
+                "billing.event",
+                user_id.clone(),
+                metadata,
+            ),
+            now,
+        )
+        .await?;
+        if applies && provider == Provider::RevenueCat {
+            if let Some(user) = &user_id {
+                self.enqueue_sync(&mut tx, user).await?;
+            }
+        }
+        tx.commit().await?;
+        for user in &touched {
+            inner.cache.forget(user);
+        }
+        Ok(Ingested {
+            duplicate: false,
+            outcome,
+        })
+    }
+
+    async fn enqueue_sync(&self, tx: &mut Tx, user: &str) -> Result<(), BillingError> {
+        if self.inner.settings.billing.revenuecat_api_key.is_none() {
+            return Ok(());
+        }
+        let spec = JobSpec::new(SYNC_KIND, serde_json::json!({ "user_id": user }))
+            .unique_key(format!("{SYNC_KIND}:{user}"))
+            .max_attempts(8);
+        match self.inner.queue.enqueue_in(tx, spec).await {
+            Ok(_) => Ok(()),
+            // The event is stored either way; a switched-off enqueue must not refuse it.
+            Err(JobError::EnqueueDisabled) => {
+                tracing::warn!("enqueue is switched off; RevenueCat sync after a webhook skipped");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The Keel user an event concerns: the id it names, or the user an anonymous id or a Stripe
+/// customer was linked to.
+async fn resolve_user(tx: &mut Tx, event: &BillingEvent) -> Result<Option<String>, StoreError> {
+    match event.provider {
+        Provider::RevenueCat => {
+            let Some(user) = &event.user_id else {
+                return Ok(None);
+            };
+            if !user.starts_with("$RCAnonymousID:") {
+                return Ok(Some(user.clone()));
+            }
+            for id in std::iter::once(user).chain(event.aliases.iter()) {
+                if let Some(linked) = tx.billing_link(event.provider, id).await? {
+                    return Ok(Some(linked));
+                }
+            }
+            Ok(Some(user.clone()))
+        }
+        _ => {
+            if event.user_id.is_some() {
+                return Ok(event.user_id.clone());
+            }
+            match &event.subject {
+                Some(subject) => tx.billing_link(event.provider, subject).await,
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Takes the per-owner locks the event's effects need, in a fixed order.
+async fn lock_subjects(
+    tx: &mut Tx,
+    event: &BillingEvent,
+    user_id: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut subjects: BTreeSet<&str> = BTreeSet::new();
+    subjects.extend(user_id);
+    subjects.extend(event.subject.as_deref());
+    for effect in &event.effects {
+        match effect {
+            Effect::Subscription(s) => {
+                subjects.insert(&s.subject);
+            }
+            Effect::PaidThrough { subject, .. } => {
+                subjects.insert(subject);
+            }
+            Effect::Link { external_id, .. } => {
+                subjects.insert(external_id);
+            }
+            Effect::Transfer { from, to } => {
+                subjects.extend(from.iter().map(String::as_str));
+                subjects.insert(to);
+            }
+        }
+    }
+    for subject in subjects {
+        tx.lock_billing_subject(event.provider, subject).await?;
+    }
+    Ok(())
+}
+
+async fn apply(
+    tx: &mut Tx,
+    event: &BillingEvent,
+    effect: &Effect,
+    now: DateTime<Utc>,
+    touched: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let provider = event.provider;
+    match effect {
+        Effect::Subscription(state) => {
+            let owner = owner(tx, provider, &state.subject, event.at).await?;
+            if let Some(before) = tx.subscription_ownership(provider, &state.key).await? {
+                touched.extend(before.user_id);
+            }
+            tx.upsert_subscription(provider, state, owner.as_deref(), event.at, &event.id, now)
+                .await?;
+            touched.extend(owner);
+        }
+        Effect::PaidThrough {
+            key,
+            subject,
+            environment,
+            product_id,
+            entitlements,
+            until,
+        } => {
+            let owner = owner(tx, provider, subject, event.at).await?;
+            let placeholder = SubscriptionState {
+                key: key.clone(),
+                subject: subject.clone(),
+                environment: *environment,
+                platform: "web".into(),
+                product_id: product_id.clone(),
+                entitlements: entitlements.clone(),
+                grants: false,
+                expires_at: None,
+                grace_until: None,
+                will_renew: false,
+                rank: -1,
+            };
+            if let Some(before) = tx.subscription_ownership(provider, key).await? {
+                touched.extend(before.user_id);
+            }
+            tx.raise_paid_through(provider, &placeholder, owner.as_deref(), *until, now)
+                .await?;
+            touched.extend(owner);
+        }
+        Effect::Link {
+            external_id,
+            user_id,
+        } => {
+            tx.insert_billing_link(provider, external_id, user_id)
+                .await?;
+            reassign(tx, provider, std::slice::from_ref(external_id), touched).await?;
+        }
+        Effect::Transfer { from, to } => {
+            let to = linked(tx, provider, to).await?;
+            let mut sources = Vec::new();
+            for f in from {
+                let f = linked(tx, provider, f).await?;
+                tx.insert_billing_transfer(provider, &event.id, &f, &to, event.at)
+                    .await?;
+                sources.push(f);
+            }
+            touched.insert(to);
+            reassign(tx, provider, &sources, touched).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The user a provider-side id is linked to, or the id itself.
+async fn linked(tx: &mut Tx, provider: Provider, id: &str) -> Result<String, StoreError> {
+    Ok(tx
+        .billing_link(provider, id)
+        .await?
+        .unwrap_or_else(|| id.to_string()))
+}
+
+/// Who holds a subscription whose newest state names `subject` at `at`: for Stripe the user the
+/// customer is linked to; for RevenueCat the subject, followed through later transfers.
+async fn owner(
+    tx: &mut Tx,
+    provider: Provider,
+    subject: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    if provider == Provider::Stripe {
+        return tx.billing_link(provider, subject).await;
+    }
+    let (mut user, mut since) = (subject.to_string(), at);
+    for _ in 0..MAX_TRANSFER_CHAIN {
+        match tx.next_billing_transfer(provider, &user, since).await? {
+            Some((to, when)) => (user, since) = (to, when),
+            None => break,
+        }
+    }
+    Ok(Some(user))
+}
+
+/// Re-resolves the owner of every subscription whose subject or owner is one of `ids`.
+async fn reassign(
+    tx: &mut Tx,
+    provider: Provider,
+    ids: &[String],
+    touched: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    for sub in tx.subscriptions_touching(provider, ids).await? {
+        let owner = owner(tx, provider, &sub.subject, sub.state_at).await?;
+        if owner != sub.user_id {
+            tx.set_subscription_owner(provider, &sub.key, owner.as_deref())
+                .await?;
+            touched.extend(sub.user_id);
+            touched.extend(owner);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Billing rows: provider events, links, transfers, subscriptions and manual overrides.
+
+use chrono::{DateTime, Utc};
+
+use super::tx::Tx;
+use super::{postgres, sqlite, Db, StoreError};
+use crate::billing::entitlements::{Holdings, Override};
+use crate::billing::model::{Provider, SubscriptionState};
+
+/// A provider event as stored: the projection in clear, the raw payload sealed.
+#[derive(Debug, Clone)]
+pub struct EventRow<'a> {
+    pub provider: Provider,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub user_id: Option<&'a str>,
+    pub product_id: Option<&'a str>,
+    pub environment: &'a str,
+    pub event_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub outcome: &'a str,
+    pub key_id: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// A subscription's owner fields, for re-resolving who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    pub key: String,
+    pub subject: String,
+    pub user_id: Option<String>,
+    pub product_id: String,
+    pub environment: String,
+    pub state_at: DateTime<Utc>,
+}
+
+/// A sealed payload, for re-sealing under a newer key.
+#[derive(Debug, Clone)]
+pub struct SealedPayload {
+    pub provider: String,
+    pub event_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// The projection of a stored event (no payload).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventSummary {
+    pub provider: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub user_id: Option<String>,
+    pub product_id: Option<String>,
+    pub environment: String,
+    pub event_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub outcome: String,
+}
+
+macro_rules! on_tx {
+    ($tx:expr, $f:ident $(, $arg:expr)*) => {
+        match $tx {
+            Tx::Sqlite(tx) => sqlite::billing::$f(&mut *tx $(, $arg)*).await,
+            Tx::Postgres(tx) => postgres::billing::$f(&mut *tx $(, $arg)*).await,
+        }
+    };
+}
+
+impl Tx {
+    /// Stores the event; false when the provider already delivered this id.
+    pub async fn insert_billing_event(&mut self, row: &EventRow<'_>) -> Result<bool, StoreError> {
+        Ok(on_tx!(self, insert_event, row)?)
+    }
+
+    /// Serializes changes about one provider-side owner until the transaction ends (Postgres).
+    pub async fn lock_billing_subject(
+        &mut self,
+        provider: Provider,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(_) => Ok(()),
+            Tx::Postgres(tx) => {
+                Ok(postgres::billing::lock_subject(&mut *tx, provider, subject).await?)
+            }
+        }
+    }
+
+    pub async fn billing_link(
+        &mut self,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(on_tx!(self, link_of, provider, external_id)?)
+    }
+
+    /// Links a provider-side id to a user; the first link of an id stays.
+    pub async fn insert_billing_link(
+        &mut self,
+        provider: Provider,
+        external_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(self, insert_link, provider, external_id, user_id)?)
+    }
+
+    /// The owner fields of one subscription, when it exists.
+    pub async fn subscription_ownership(
+        &mut self,
+        provider: Provider,
+        key: &str,
+    ) -> Result<Option<Ownership>, StoreError> {
+        Ok(on_tx!(self, ownership, provider, key)?)
+    }
+
+    /// Writes `state` unless the stored state is newer (by rank, time, event id). True when written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_subscription(
+        &mut self,
+        provider: Provider,
+        state: &SubscriptionState,
+        user_id: Option<&str>,
+        at: DateTime<Utc>,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(on_tx!(
+            self,
+            upsert_subscription,
+            provider,
+            state,
+            user_id,
+            at,
+            event_id,
+            now
+        )?)
+    }
+
+    /// Raises the paid-through time of a subscription, creating a placeholder that grants
+    /// nothing when its state has not arrived yet.
+    pub async fn raise_paid_through(
+        &mut self,
+        provider: Provider,
+        placeholder: &SubscriptionState,
+        user_id: Option<&str>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(
+            self,
+            raise_paid_through,
+            provider,
+            placeholder,
+            user_id,
+            until,
+            now
+        )?)
+    }
+
+    pub async fn insert_billing_transfer(
+        &mut self,
+        provider: Provider,
+        event_id: &str,
+        from: &str,
+        to: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(
+            self,
+            insert_transfer,
+            provider,
+            event_id,
+            from,
+            to,
+            at
+        )?)
+    }
+
+    /// The first transfer away from `user` after `after`.
+    pub async fn next_billing_transfer(
+        &mut self,
+        provider: Provider,
+        user: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        Ok(on_tx!(self, next_transfer, provider, user, after)?)
+    }
+
+    /// Subscriptions whose subject or owner is one of `ids`.
+    pub async fn subscriptions_touching(
+        &mut self,
+        provider: Provider,
+        ids: &[String],
+    ) -> Result<Vec<Ownership>, StoreError> {
+        Ok(on_tx!(self, touching, provider, ids)?)
+    }
+
+    pub async fn set_subscription_owner(
+        &mut self,
+        provider: Provider,
+        key: &str,
+        user_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(self, set_owner, provider, key, user_id)?)
+    }
+
+    /// Records a manual grant or revocation, replacing the previous one.
+    pub async fn set_entitlement_override(
+        &mut self,
+        user_id: &str,
+        o: &Override,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(self, set_override, user_id, o, actor, now)?)
+    }
+
+    /// Sealed payloads not sealed under `current_key`, oldest first.
+    pub async fn payloads_not_under(
+        &mut self,
+        current_key: &str,
+        limit: i64,
+    ) -> Result<Vec<SealedPayload>, StoreError> {
+        Ok(on_tx!(self, payloads_not_under, current_key, limit)?)
+    }
+
+    pub async fn replace_payload(
+        &mut self,
+        provider: &str,
+        event_id: &str,
+        key_id: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(on_tx!(
+            self,
+            replace_payload,
+            provider,
+            event_id,
+            key_id,
+            payload
+        )?)
+    }
+}
+
+impl Db {
+    /// The subscriptions and overrides of one user.
+    pub async fn holdings(&self, user_id: &str) -> Result<Holdings, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => sqlite::billing::holdings(pool, user_id).await?,
+            Db::Postgres(pool) => postgres::billing::holdings(pool, user_id).await?,
+        })
+    }
+
+    /// One stored event's projection and sealed payload.
+    pub async fn billing_event(
+        &self,
+        provider: Provider,
+        event_id: &str,
+    ) -> Result<Option<(EventSummary, Option<Vec<u8>>)>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => sqlite::billing::event(pool, provider, event_id).await?,
+            Db::Postgres(pool) => postgres::billing::event(pool, provider, event_id).await?,
+        })
+    }
+}

@@ -1,0 +1,442 @@
+//! Billing rows on Postgres.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{Executor, PgConnection, PgPool, Row};
+
+use crate::billing::entitlements::{Holding, Holdings, Override};
+use crate::billing::model::{Environment, Provider, SubscriptionState};
+use crate::store::billing::{EventRow, EventSummary, Ownership, SealedPayload};
+
+pub(crate) async fn lock_subject(
+    conn: &mut PgConnection,
+    provider: Provider,
+    subject: &str,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))")
+            .bind(format!("keel.billing:{}:{subject}", provider.as_str())),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn insert_event(
+    conn: &mut PgConnection,
+    row: &EventRow<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = conn
+        .execute(
+            sqlx::query(
+                "INSERT INTO billing_events (provider, event_id, event_type, user_id, product_id,
+                    environment, event_at, received_at, outcome, key_id, payload)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (provider, event_id) DO NOTHING",
+            )
+            .bind(row.provider.as_str())
+            .bind(row.event_id)
+            .bind(row.event_type)
+            .bind(row.user_id)
+            .bind(row.product_id)
+            .bind(row.environment)
+            .bind(row.event_at)
+            .bind(row.received_at)
+            .bind(row.outcome)
+            .bind(row.key_id)
+            .bind(row.payload),
+        )
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn link_of(
+    conn: &mut PgConnection,
+    provider: Provider,
+    external_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = conn
+        .fetch_optional(
+            sqlx::query(
+                "SELECT user_id FROM billing_links WHERE provider = $1 AND external_id = $2",
+            )
+            .bind(provider.as_str())
+            .bind(external_id),
+        )
+        .await?;
+    row.map(|r| r.try_get("user_id")).transpose()
+}
+
+pub(crate) async fn insert_link(
+    conn: &mut PgConnection,
+    provider: Provider,
+    external_id: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO billing_links (provider, external_id, user_id) VALUES ($1, $2, $3)
+             ON CONFLICT (provider, external_id) DO NOTHING",
+        )
+        .bind(provider.as_str())
+        .bind(external_id)
+        .bind(user_id),
+    )
+    .await
+    .map(|_| ())
+}
+
+fn ownership_of(r: &PgRow) -> Result<Ownership, sqlx::Error> {
+    Ok(Ownership {
+        key: r.try_get("key")?,
+        subject: r.try_get("subject")?,
+        user_id: r.try_get("user_id")?,
+        product_id: r.try_get("product_id")?,
+        environment: r.try_get("environment")?,
+        state_at: r.try_get("state_at")?,
+    })
+}
+
+pub(crate) async fn ownership(
+    conn: &mut PgConnection,
+    provider: Provider,
+    key: &str,
+) -> Result<Option<Ownership>, sqlx::Error> {
+    let row = conn
+        .fetch_optional(
+            sqlx::query(
+                "SELECT key, subject, user_id, product_id, environment, state_at FROM subscriptions
+                 WHERE provider = $1 AND key = $2",
+            )
+            .bind(provider.as_str())
+            .bind(key),
+        )
+        .await?;
+    row.as_ref().map(ownership_of).transpose()
+}
+
+fn names(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) async fn upsert_subscription(
+    conn: &mut PgConnection,
+    provider: Provider,
+    s: &SubscriptionState,
+    user_id: Option<&str>,
+    at: DateTime<Utc>,
+    event_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = conn
+        .execute(
+            sqlx::query(
+                "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
+                    product_id, entitlements, grants, expires_at, grace_until, paid_through,
+                    will_renew, state_rank, state_at, state_event, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16)
+                 ON CONFLICT (provider, key) DO UPDATE SET user_id = excluded.user_id,
+                    subject = excluded.subject, environment = excluded.environment,
+                    platform = excluded.platform, product_id = excluded.product_id,
+                    entitlements = excluded.entitlements, grants = excluded.grants,
+                    expires_at = excluded.expires_at, grace_until = excluded.grace_until,
+                    will_renew = excluded.will_renew, state_rank = excluded.state_rank,
+                    state_at = excluded.state_at, state_event = excluded.state_event,
+                    updated_at = excluded.updated_at
+                 WHERE (excluded.state_rank, excluded.state_at, excluded.state_event)
+                     > (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)",
+            )
+            .bind(provider.as_str())
+            .bind(&s.key)
+            .bind(user_id)
+            .bind(&s.subject)
+            .bind(s.environment.as_str())
+            .bind(&s.platform)
+            .bind(&s.product_id)
+            .bind(names(&s.entitlements))
+            .bind(s.grants)
+            .bind(s.expires_at)
+            .bind(s.grace_until)
+            .bind(s.will_renew)
+            .bind(s.rank)
+            .bind(at)
+            .bind(event_id)
+            .bind(now),
+        )
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn raise_paid_through(
+    conn: &mut PgConnection,
+    provider: Provider,
+    s: &SubscriptionState,
+    user_id: Option<&str>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
+                product_id, entitlements, grants, expires_at, grace_until, paid_through,
+                will_renew, state_rank, state_at, state_event, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, NULL, NULL, $9, false, -1, to_timestamp(0), '', $10)
+             ON CONFLICT (provider, key) DO UPDATE
+                SET paid_through = GREATEST(subscriptions.paid_through, excluded.paid_through),
+                    updated_at = excluded.updated_at",
+        )
+        .bind(provider.as_str())
+        .bind(&s.key)
+        .bind(user_id)
+        .bind(&s.subject)
+        .bind(s.environment.as_str())
+        .bind(&s.platform)
+        .bind(&s.product_id)
+        .bind(names(&s.entitlements))
+        .bind(until)
+        .bind(now),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn insert_transfer(
+    conn: &mut PgConnection,
+    provider: Provider,
+    event_id: &str,
+    from: &str,
+    to: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO billing_transfers (provider, event_id, from_user, to_user, event_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(provider.as_str())
+        .bind(event_id)
+        .bind(from)
+        .bind(to)
+        .bind(at),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn next_transfer(
+    conn: &mut PgConnection,
+    provider: Provider,
+    user: &str,
+    after: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>, sqlx::Error> {
+    let row = conn
+        .fetch_optional(
+            sqlx::query(
+                "SELECT to_user, event_at FROM billing_transfers
+                 WHERE provider = $1 AND from_user = $2 AND event_at > $3
+                 ORDER BY event_at, event_id LIMIT 1",
+            )
+            .bind(provider.as_str())
+            .bind(user)
+            .bind(after),
+        )
+        .await?;
+    row.map(|r| Ok((r.try_get("to_user")?, r.try_get("event_at")?)))
+        .transpose()
+}
+
+pub(crate) async fn touching(
+    conn: &mut PgConnection,
+    provider: Provider,
+    ids: &[String],
+) -> Result<Vec<Ownership>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "SELECT key, subject, user_id, product_id, environment, state_at FROM subscriptions
+                 WHERE provider = $1 AND (subject = ANY($2) OR user_id = ANY($2))
+                 ORDER BY key",
+            )
+            .bind(provider.as_str())
+            .bind(ids),
+        )
+        .await?;
+    rows.iter().map(ownership_of).collect()
+}
+
+pub(crate) async fn set_owner(
+    conn: &mut PgConnection,
+    provider: Provider,
+    key: &str,
+    user_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query("UPDATE subscriptions SET user_id = $3 WHERE provider = $1 AND key = $2")
+            .bind(provider.as_str())
+            .bind(key)
+            .bind(user_id),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn set_override(
+    conn: &mut PgConnection,
+    user_id: &str,
+    o: &Override,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "INSERT INTO entitlement_overrides (user_id, entitlement, revoked, expires_at, reason,
+                actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id, entitlement) DO UPDATE SET revoked = excluded.revoked,
+                expires_at = excluded.expires_at, reason = excluded.reason,
+                actor = excluded.actor, created_at = excluded.created_at",
+        )
+        .bind(user_id)
+        .bind(&o.entitlement)
+        .bind(o.revoked)
+        .bind(o.expires_at)
+        .bind(&o.reason)
+        .bind(actor)
+        .bind(now),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn payloads_not_under(
+    conn: &mut PgConnection,
+    current_key: &str,
+    limit: i64,
+) -> Result<Vec<SealedPayload>, sqlx::Error> {
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "SELECT provider, event_id, payload FROM billing_events
+                 WHERE payload IS NOT NULL AND key_id <> $1 ORDER BY received_at LIMIT $2",
+            )
+            .bind(current_key)
+            .bind(limit),
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SealedPayload {
+                provider: r.try_get("provider")?,
+                event_id: r.try_get("event_id")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn replace_payload(
+    conn: &mut PgConnection,
+    provider: &str,
+    event_id: &str,
+    key_id: &str,
+    payload: &[u8],
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        sqlx::query(
+            "UPDATE billing_events SET key_id = $3, payload = $4 WHERE provider = $1 AND event_id = $2",
+        )
+        .bind(provider)
+        .bind(event_id)
+        .bind(key_id)
+        .bind(payload),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn holdings(pool: &PgPool, user_id: &str) -> Result<Holdings, sqlx::Error> {
+    let subs = pool
+        .fetch_all(
+            sqlx::query(
+                "SELECT provider, environment, product_id, entitlements, grants, expires_at,
+                    grace_until, paid_through, will_renew
+                 FROM subscriptions WHERE user_id = $1 ORDER BY provider, key",
+            )
+            .bind(user_id),
+        )
+        .await?;
+    let overrides = pool
+        .fetch_all(
+            sqlx::query(
+                "SELECT entitlement, revoked, expires_at, reason FROM entitlement_overrides
+                 WHERE user_id = $1 ORDER BY entitlement",
+            )
+            .bind(user_id),
+        )
+        .await?;
+    Ok(Holdings {
+        subscriptions: subs
+            .iter()
+            .map(|r| {
+                let provider: String = r.try_get("provider")?;
+                let environment: String = r.try_get("environment")?;
+                let entitlements: String = r.try_get("entitlements")?;
+                Ok(Holding {
+                    provider: Provider::parse(&provider).unwrap_or(Provider::Manual),
+                    environment: Environment::parse(&environment),
+                    product_id: r.try_get("product_id")?,
+                    entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
+                    grants: r.try_get("grants")?,
+                    expires_at: r.try_get("expires_at")?,
+                    grace_until: r.try_get("grace_until")?,
+                    paid_through: r.try_get("paid_through")?,
+                    will_renew: r.try_get("will_renew")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?,
+        overrides: overrides
+            .iter()
+            .map(|r| {
+                Ok(Override {
+                    entitlement: r.try_get("entitlement")?,
+                    revoked: r.try_get("revoked")?,
+                    expires_at: r.try_get("expires_at")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?,
+    })
+}
+
+pub(crate) async fn event(
+    pool: &PgPool,
+    provider: Provider,
+    event_id: &str,
+) -> Result<Option<(EventSummary, Option<Vec<u8>>)>, sqlx::Error> {
+    let row = pool
+        .fetch_optional(
+            sqlx::query(
+                "SELECT provider, event_id, event_type, user_id, product_id, environment,
+                    event_at, received_at, outcome, payload
+                 FROM billing_events WHERE provider = $1 AND event_id = $2",
+            )
+            .bind(provider.as_str())
+            .bind(event_id),
+        )
+        .await?;
+    row.map(|r| {
+        Ok((
+            EventSummary {
+                provider: r.try_get("provider")?,
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                user_id: r.try_get("user_id")?,
+                product_id: r.try_get("product_id")?,
+                environment: r.try_get("environment")?,
+                event_at: r.try_get("event_at")?,
+                received_at: r.try_get("received_at")?,
+                outcome: r.try_get("outcome")?,
+            },
+            r.try_get("payload")?,
+        ))
+    })
+    .transpose()
+}
