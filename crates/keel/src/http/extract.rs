@@ -31,6 +31,24 @@ where
     }
 }
 
+/// The raw bytes of a JSON body, for handlers that verify a signature over them before parsing.
+#[derive(Debug, Clone)]
+pub struct RawJson(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        Bytes::from_request(req, state)
+            .await
+            .map(RawJson)
+            .map_err(|rejection| ApiError::from_status(rejection.status()))
+    }
+}
+
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)

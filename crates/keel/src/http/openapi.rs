@@ -9,6 +9,7 @@
 
 mod admin;
 mod admin_schemas;
+mod billing;
 mod components;
 mod op;
 mod paths;
@@ -103,6 +104,7 @@ fn build() -> Value {
     let mut paths = Map::new();
     paths::add(&mut paths);
     admin::add(&mut paths);
+    billing::add(&mut paths);
     rate_limited(&mut paths);
     json!({
         "openapi": "3.1.0",
@@ -170,6 +172,11 @@ fn tags() -> Value {
         { "name": "Flags", "description": "Admin: kill switches." },
         { "name": "Schedules", "description": "Admin: schedules with their firings." },
         { "name": "Audit", "description": "Admin: who did what, newest first." },
+        {
+            "name": "Webhooks",
+            "description": "Billing providers' deliveries; present only for enabled providers."
+        },
+        { "name": "Billing", "description": "Admin: users, their entitlements, manual grants." },
         { "name": "Documentation", "description": "This document and its page." }
     ])
 }

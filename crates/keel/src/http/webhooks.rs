@@ -1,12 +1,12 @@
 //! `POST /webhooks/revenuecat` and `POST /webhooks/stripe`: authenticated over the raw body,
 //! answered 200 once the event is durably stored.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde::Serialize;
 
+use super::extract::RawJson;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::billing::{BillingError, Provider};
@@ -20,7 +20,7 @@ pub struct Received {
 pub async fn revenuecat(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawJson(body): RawJson,
 ) -> Result<Json<Received>, ApiError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -31,7 +31,7 @@ pub async fn revenuecat(
 pub async fn stripe(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawJson(body): RawJson,
 ) -> Result<Json<Received>, ApiError> {
     let signature = headers
         .get("stripe-signature")

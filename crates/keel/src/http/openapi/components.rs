@@ -57,6 +57,7 @@ fn schemas() -> Value {
     add("Me", me());
     add("Fired", fired());
     super::admin_schemas::add(&mut all);
+    super::billing::schemas(&mut all);
     Value::Object(all)
 }
 
@@ -300,13 +301,26 @@ fn security_schemes() -> Value {
             "type": "http",
             "scheme": "bearer",
             "description": "`SCHEDULER_SECRET_KEY`."
+        },
+        "revenuecatWebhook": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`REVENUECAT_WEBHOOK_SECRET`, with or without `Bearer `."
+        },
+        "stripeSignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Stripe-Signature",
+            "description": "`t=UNIX_SECONDS,v1=HEX` (HMAC-SHA256 over `t.body` under a secret of \
+                `STRIPE_WEBHOOK_SECRET`)."
         }
     })
 }
 
 /// The shared problem answers, referenced by status from every operation (which may give its
 /// own description of when it happens there).
-pub(super) const PROBLEMS: [(u16, &str, &str); 10] = [
+pub(super) const PROBLEMS: [(u16, &str, &str); 11] = [
     (
         400,
         "BadRequest",
@@ -347,6 +361,12 @@ pub(super) const PROBLEMS: [(u16, &str, &str); 10] = [
         "TooManyRequests",
         "Rate limited (`rate-limited`): the route's limit is used up; `retry-after` says when to \
          try again.",
+    ),
+    (
+        502,
+        "BadGateway",
+        "A provider Keel asked on the caller's behalf failed or did not answer \
+         (`revenuecat-unavailable`).",
     ),
     (
         503,
