@@ -72,7 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Schedules(args) => commands::schedules::run(args, out).await,
             Command::Report => commands::report::run(out).await,
             Command::Bench(args) => commands::bench::run(args, out).await,
-            Command::Dev(args) => commands::dev::run(args, out),
+            Command::Dev(args) => commands::dev::run(args, out).await,
         }
     });
     result.into()

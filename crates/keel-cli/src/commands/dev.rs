@@ -27,15 +27,53 @@ enum DevCommand {
         #[arg(long, default_value_t = 86_400)]
         ttl: i64,
     },
+    /// Send a correctly signed sample event of a billing provider to a running instance.
+    Webhook {
+        /// revenuecat or stripe
+        provider: String,
+        /// The event type, e.g. INITIAL_PURCHASE or customer.subscription.created.
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        user: String,
+        /// The store product (RevenueCat) or Stripe product id.
+        #[arg(long)]
+        product: Option<String>,
+        /// Base URL of the instance; default: HOST and PORT of this configuration.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
-pub fn run(args: Args, out: Output) -> Exit {
-    let DevCommand::Token {
-        user,
-        tenant,
-        admin,
-        ttl,
-    } = args.command;
+pub async fn run(args: Args, out: Output) -> Exit {
+    match args.command {
+        DevCommand::Token {
+            user,
+            tenant,
+            admin,
+            ttl,
+        } => token(user, tenant, admin, ttl, out),
+        DevCommand::Webhook {
+            provider,
+            event,
+            user,
+            product,
+            url,
+        } => {
+            webhook(
+                &provider,
+                &event,
+                &user,
+                product.as_deref(),
+                url.as_deref(),
+                out,
+            )
+            .await
+        }
+    }
+}
+
+fn token(user: String, tenant: Option<String>, admin: bool, ttl: i64, out: Output) -> Exit {
     let src = match settings::source() {
         Ok(src) => src,
         Err(exit) => return exit,
@@ -75,4 +113,57 @@ pub fn run(args: Args, out: Output) -> Exit {
         eprintln!("note: the server accepts this token only with AUTH_DEV_MODE=true");
     }
     Exit::Ok
+}
+
+async fn webhook(
+    provider: &str,
+    event: &str,
+    user: &str,
+    product: Option<&str>,
+    url: Option<&str>,
+    out: Output,
+) -> Exit {
+    let src = match settings::source() {
+        Ok(src) => src,
+        Err(exit) => return exit,
+    };
+    let (settings, _) = keel::Settings::load_lenient(&src);
+    if settings.app_env == AppEnv::Production {
+        eprintln!("error: sample webhooks are for development and staging, not production");
+        return Exit::Usage;
+    }
+    if user.is_empty() || user.len() > 255 || user.chars().any(char::is_control) {
+        eprintln!("error: --user must be 1 to 255 characters without control characters");
+        return Exit::Usage;
+    }
+    match keel::ops::dev_webhook::send(&settings, provider, event, user, product, url).await {
+        Ok(delivery) => {
+            let ok = (200..300).contains(&delivery.status);
+            if out.json {
+                out.print_json(&json!(delivery));
+            } else {
+                println!(
+                    "{} {} {} -> {} {}",
+                    delivery.event_type,
+                    delivery.event_id,
+                    delivery.url,
+                    delivery.status,
+                    delivery.body
+                );
+            }
+            if ok {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            }
+        }
+        Err(keel::ops::dev_webhook::DevWebhookError::Usage(e)) => {
+            eprintln!("error: {e}");
+            Exit::Usage
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Failed
+        }
+    }
 }

@@ -1,4 +1,5 @@
 //! Operations run from the command line against a database or a running instance.
 
+pub mod dev_webhook;
 pub mod queues;
 pub mod smoke;

@@ -1,0 +1,118 @@
+//! `keel dev webhook`: a realistic provider event, authenticated the way the provider would,
+//! sent to a running instance.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::billing::{samples, stripe};
+use crate::config::Settings;
+
+/// What the instance answered.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    pub url: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// Why nothing could be sent: bad usage (exit 2) or a failed request (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum DevWebhookError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Sends one `kind` event of `provider` (`revenuecat` or `stripe`) for `user` to `url` (default:
+/// this configuration's own address), authenticated with the configured secret.
+pub async fn send(
+    settings: &Settings,
+    provider: &str,
+    kind: &str,
+    user: &str,
+    product: Option<&str>,
+    url: Option<&str>,
+) -> Result<Delivery, DevWebhookError> {
+    let now = chrono::Utc::now();
+    let base = url.map(str::to_string).unwrap_or_else(|| {
+        let host = if settings.http.host.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            settings.http.host.to_string()
+        };
+        format!("http://{host}:{}", settings.http.port)
+    });
+    let billing = &settings.billing;
+    let (event, path, header) = match provider {
+        "revenuecat" => {
+            let product = product.unwrap_or("premium_monthly");
+            let event = samples::revenuecat(kind, user, product, now)
+                .ok_or_else(|| unknown(kind, samples::REVENUECAT_TYPES))?;
+            let secret = billing.revenuecat_webhook_secret.as_ref().ok_or_else(|| {
+                DevWebhookError::Usage("REVENUECAT_WEBHOOK_SECRET is not set".into())
+            })?;
+            let header = ("authorization", secret.expose_secret().to_string());
+            (event, "/webhooks/revenuecat", header)
+        }
+        "stripe" => {
+            let product = product.unwrap_or("prod_premium");
+            let event = samples::stripe(kind, user, product, now)
+                .ok_or_else(|| unknown(kind, samples::STRIPE_TYPES))?;
+            let secret = billing
+                .stripe_webhook_secrets
+                .first()
+                .ok_or_else(|| DevWebhookError::Usage("STRIPE_WEBHOOK_SECRET is not set".into()))?;
+            let body = event.to_string();
+            let t = now.timestamp();
+            let signature = stripe::sign(secret.expose_secret(), t, body.as_bytes());
+            (
+                event,
+                "/webhooks/stripe",
+                ("stripe-signature", format!("t={t},v1={signature}")),
+            )
+        }
+        other => {
+            return Err(DevWebhookError::Usage(format!(
+                "unknown provider {other:?} (revenuecat or stripe)"
+            )))
+        }
+    };
+    let event_id = event
+        .pointer("/event/id")
+        .or_else(|| event.get("id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .timeout(Duration::from_secs(10))
+        .header("content-type", "application/json")
+        .header(header.0, header.1)
+        .body(event.to_string())
+        .send()
+        .await
+        .map_err(|e| DevWebhookError::Failed(format!("{url} did not answer: {e}")))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok(Delivery {
+        url,
+        event_id,
+        event_type: kind.to_string(),
+        status,
+        body,
+    })
+}
+
+fn unknown(kind: &str, known: &[&str]) -> DevWebhookError {
+    DevWebhookError::Usage(format!(
+        "unknown event type {kind:?}; one of: {}",
+        known.join(", ")
+    ))
+}
