@@ -26,6 +26,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Signed RevenueCat webhooks through the HTTP API into the configured database, beside
+    /// single-job inserts measured in the same run.
+    Webhooks {
+        #[arg(long, default_value_t = 5_000)]
+        events: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Requests per second through the full edge stack: a trivial route against GET /v1/me with
     /// a valid RS256 token, on an in-process server (SQLite in a temporary directory).
     Http {
@@ -63,6 +71,76 @@ pub async fn run(args: Args, out: Output) -> Exit {
             seconds,
             rounds,
         } => http(connections, seconds, rounds, out).await,
+        BenchCommand::Webhooks {
+            events,
+            concurrency,
+        } => webhooks(events, concurrency, out).await,
+    }
+}
+
+async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
+    if !(1..=1_000_000).contains(&events) || !(1..=1000).contains(&concurrency) {
+        eprintln!("error: --events 1 to 1000000, --concurrency 1 to 1000");
+        return Exit::Usage;
+    }
+    let services = match context::services() {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    if let Err(exit) = migrated(&services).await {
+        return exit;
+    }
+    let opts = keel::bench::webhooks::WebhookBench {
+        events,
+        concurrency,
+    };
+    let result = match keel::bench::webhooks::run(&services.settings, opts).await {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    if out.json {
+        match serde_json::to_value(&result) {
+            Ok(v) => println!("{v}"),
+            Err(e) => return failed(e),
+        }
+        return Exit::Ok;
+    }
+    println!(
+        "keel webhook benchmark on {:?}: {} signed RevenueCat events, {} connections",
+        result.engine, result.events, result.concurrency
+    );
+    println!(
+        "  webhooks     {:>9.0} /s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+        result.webhooks_per_s, result.webhook_p50_ms, result.webhook_p99_ms, result.errors
+    );
+    println!(
+        "  job inserts  {:>9.0} /s (one per transaction)",
+        result.job_inserts_per_s
+    );
+    println!(
+        "  a webhook costs {:.2} job inserts",
+        1.0 / result.webhooks_over_job_inserts.max(f64::MIN_POSITIVE)
+    );
+    if result.errors > 0 {
+        return Exit::Failed;
+    }
+    Exit::Ok
+}
+
+/// Refuses to measure a database with pending migrations.
+async fn migrated(services: &keel::services::Services) -> Result<(), Exit> {
+    let migrator = Migrator::new(
+        &services.settings.database.url,
+        services.settings.database.migration_timeout,
+    )
+    .map_err(failed)?;
+    match migrator.status().await {
+        Ok(status) if status.iter().all(|s| s.state == State::Applied) => Ok(()),
+        Ok(_) => {
+            eprintln!("error: migrations are pending; run `keel migrate up` first");
+            Err(Exit::Failed)
+        }
+        Err(e) => Err(failed(e)),
     }
 }
 
@@ -125,19 +203,8 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
         );
         return Exit::Usage;
     }
-    match Migrator::new(
-        &services.settings.database.url,
-        services.settings.database.migration_timeout,
-    ) {
-        Ok(m) => match m.status().await {
-            Ok(status) if status.iter().all(|s| s.state == State::Applied) => {}
-            Ok(_) => {
-                eprintln!("error: migrations are pending; run `keel migrate up` first");
-                return Exit::Failed;
-            }
-            Err(e) => return failed(e),
-        },
-        Err(e) => return failed(e),
+    if let Err(exit) = migrated(&services).await {
+        return exit;
     }
     let result = match queue::run(
         &services,

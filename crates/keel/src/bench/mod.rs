@@ -2,3 +2,4 @@
 //! results and the commands that produced them.
 
 pub mod queue;
+pub mod webhooks;

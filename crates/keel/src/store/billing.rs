@@ -262,3 +262,36 @@ impl Db {
         })
     }
 }
+
+impl Db {
+    /// Deletes every billing row of the users whose id starts with `prefix` (benchmark data).
+    pub async fn delete_billing_users(&self, prefix: &str) -> Result<u64, StoreError> {
+        const TABLES: [(&str, &str); 4] = [
+            ("billing_events", "user_id"),
+            ("subscriptions", "subject"),
+            ("billing_links", "user_id"),
+            ("audit_log", "target"),
+        ];
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        let mut deleted = 0;
+        for (table, column) in TABLES {
+            deleted += match self {
+                Db::Sqlite(pool) => sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {column} LIKE ?1 ESCAPE '\\'"
+                ))
+                .bind(&pattern)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+                Db::Postgres(pool) => sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {column} LIKE $1 ESCAPE '\\'"
+                ))
+                .bind(&pattern)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            };
+        }
+        Ok(deleted)
+    }
+}
