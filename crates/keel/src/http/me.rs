@@ -45,7 +45,7 @@ pub async fn check(
     Query(query): Query<CheckQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let required = query.entitlement.or_else(|| {
+    let required = query.entitlement.filter(|n| !n.is_empty()).or_else(|| {
         headers
             .get(REQUIRED_ENTITLEMENT)
             .and_then(|v| v.to_str().ok())
