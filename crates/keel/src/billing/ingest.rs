@@ -79,7 +79,8 @@ impl Billing {
                 }
             }
             for effect in &event.effects {
-                apply(&mut tx, &event, effect, now, &mut touched).await?;
+                let effect = on_behalf_of(effect, provider, user_id.as_deref());
+                apply(&mut tx, &event, &effect, now, &mut touched).await?;
             }
         }
         let metadata = serde_json::json!({
@@ -158,6 +159,20 @@ async fn resolve_user(tx: &mut Tx, event: &BillingEvent) -> Result<Option<String
                 None => Ok(None),
             }
         }
+    }
+}
+
+/// A RevenueCat subscription belongs to the Keel user its ids resolve to, not to whichever alias
+/// (an anonymous id, say) the event happens to name.
+fn on_behalf_of(effect: &Effect, provider: Provider, user_id: Option<&str>) -> Effect {
+    match (effect, provider, user_id) {
+        (Effect::Subscription(state), Provider::RevenueCat, Some(user)) => {
+            Effect::Subscription(SubscriptionState {
+                subject: user.to_string(),
+                ..state.clone()
+            })
+        }
+        _ => effect.clone(),
     }
 }
 

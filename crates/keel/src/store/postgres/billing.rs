@@ -118,6 +118,49 @@ fn names(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
+const NEWER: &str = "(excluded.state_rank, excluded.state_at, excluded.state_event)
+    > (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)";
+
+/// The state of the newest event wins, field by field; the grace period is the latest any event
+/// named (a cancellation sent with a billing issue does not repeat the grace end).
+fn upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(build_upsert_sql)
+}
+
+fn build_upsert_sql() -> String {
+    let newest = |column: &str| {
+        format!(
+            "{column} = CASE WHEN {NEWER} THEN excluded.{column} ELSE subscriptions.{column} END"
+        )
+    };
+    let columns = [
+        "user_id",
+        "subject",
+        "environment",
+        "platform",
+        "product_id",
+        "entitlements",
+        "grants",
+        "expires_at",
+        "will_renew",
+        "state_rank",
+        "state_at",
+        "state_event",
+    ];
+    let set: Vec<String> = columns.iter().map(|c| newest(c)).collect();
+    format!(
+        "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
+            product_id, entitlements, grants, expires_at, grace_until, paid_through,
+            will_renew, state_rank, state_at, state_event, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16)
+         ON CONFLICT (provider, key) DO UPDATE SET {},
+            grace_until = GREATEST(subscriptions.grace_until, excluded.grace_until),
+            updated_at = excluded.updated_at",
+        set.join(", ")
+    )
+}
+
 pub(crate) async fn upsert_subscription(
     conn: &mut PgConnection,
     provider: Provider,
@@ -129,38 +172,23 @@ pub(crate) async fn upsert_subscription(
 ) -> Result<bool, sqlx::Error> {
     let done = conn
         .execute(
-            sqlx::query(
-                "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
-                    product_id, entitlements, grants, expires_at, grace_until, paid_through,
-                    will_renew, state_rank, state_at, state_event, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16)
-                 ON CONFLICT (provider, key) DO UPDATE SET user_id = excluded.user_id,
-                    subject = excluded.subject, environment = excluded.environment,
-                    platform = excluded.platform, product_id = excluded.product_id,
-                    entitlements = excluded.entitlements, grants = excluded.grants,
-                    expires_at = excluded.expires_at, grace_until = excluded.grace_until,
-                    will_renew = excluded.will_renew, state_rank = excluded.state_rank,
-                    state_at = excluded.state_at, state_event = excluded.state_event,
-                    updated_at = excluded.updated_at
-                 WHERE (excluded.state_rank, excluded.state_at, excluded.state_event)
-                     > (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)",
-            )
-            .bind(provider.as_str())
-            .bind(&s.key)
-            .bind(user_id)
-            .bind(&s.subject)
-            .bind(s.environment.as_str())
-            .bind(&s.platform)
-            .bind(&s.product_id)
-            .bind(names(&s.entitlements))
-            .bind(s.grants)
-            .bind(s.expires_at)
-            .bind(s.grace_until)
-            .bind(s.will_renew)
-            .bind(s.rank)
-            .bind(at)
-            .bind(event_id)
-            .bind(now),
+            sqlx::query(upsert_sql())
+                .bind(provider.as_str())
+                .bind(&s.key)
+                .bind(user_id)
+                .bind(&s.subject)
+                .bind(s.environment.as_str())
+                .bind(&s.platform)
+                .bind(&s.product_id)
+                .bind(names(&s.entitlements))
+                .bind(s.grants)
+                .bind(s.expires_at)
+                .bind(s.grace_until)
+                .bind(s.will_renew)
+                .bind(s.rank)
+                .bind(at)
+                .bind(event_id)
+                .bind(now),
         )
         .await?;
     Ok(done.rows_affected() == 1)
