@@ -48,6 +48,8 @@ CREATE TABLE subscriptions (
     grants        BOOLEAN NOT NULL,
     expires_at    TIMESTAMPTZ,
     grace_until   TIMESTAMPTZ,
+    grace_at      TIMESTAMPTZ,
+    reset_at      TIMESTAMPTZ,
     paid_through  TIMESTAMPTZ,
     will_renew    BOOLEAN NOT NULL,
     state_rank    INTEGER NOT NULL,

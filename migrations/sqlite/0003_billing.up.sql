@@ -48,6 +48,8 @@ CREATE TABLE subscriptions (
     grants        INTEGER NOT NULL,
     expires_at    INTEGER,
     grace_until   INTEGER,
+    grace_at      INTEGER,
+    reset_at      INTEGER,
     paid_through  INTEGER,
     will_renew    INTEGER NOT NULL,
     state_rank    INTEGER NOT NULL,

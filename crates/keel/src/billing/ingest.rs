@@ -247,6 +247,7 @@ async fn apply(
                 grace_until: None,
                 will_renew: false,
                 rank: -1,
+                recovered: false,
             };
             if let Some(before) = tx.subscription_ownership(provider, key).await? {
                 touched.extend(before.user_id);

@@ -77,6 +77,8 @@ pub struct SubscriptionState {
     pub will_renew: bool,
     /// Terminal states (a Stripe subscription that ended) outrank any time order.
     pub rank: i32,
+    /// A payment went through: any grace period named by an earlier event is over.
+    pub recovered: bool,
 }
 
 /// One change an event asks for.

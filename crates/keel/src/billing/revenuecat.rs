@@ -240,6 +240,7 @@ fn effects(
         grace_until,
         will_renew: matches!(meaning, Meaning::Active | Meaning::Grace),
         rank: 0,
+        recovered: matches!(kind, "INITIAL_PURCHASE" | "RENEWAL"),
     })])
 }
 

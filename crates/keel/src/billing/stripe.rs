@@ -279,6 +279,7 @@ fn subscription(
         grace_until,
         will_renew,
         rank: i32::from(terminal),
+        recovered: matches!(status, "active" | "trialing"),
     }));
     Ok(())
 }

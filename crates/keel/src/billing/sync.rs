@@ -143,6 +143,8 @@ fn states(user_id: &str, subscriber: &Subscriber) -> Vec<SubscriptionState> {
             grace_until,
             will_renew,
             rank: 0,
+            // The subscriber as RevenueCat sees it now replaces any grace named before.
+            recovered: true,
         });
     }
     out

@@ -108,9 +108,17 @@ fn names(list: &[String]) -> String {
 
 const NEWER: &str = "(excluded.state_rank, excluded.state_at, excluded.state_event)
     > (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)";
+const TAKE_GRACE: &str = "excluded.grace_at IS NOT NULL AND (subscriptions.grace_at IS NULL
+    OR excluded.grace_at > subscriptions.grace_at
+    OR (excluded.grace_at = subscriptions.grace_at AND excluded.grace_until > subscriptions.grace_until))";
+const LATER_RESET: &str = "excluded.reset_at IS NOT NULL
+    AND (subscriptions.reset_at IS NULL OR excluded.reset_at > subscriptions.reset_at)";
 
-/// The state of the newest event wins, field by field; the grace period is the latest any event
-/// named (a cancellation sent with a billing issue does not repeat the grace end).
+/// The state of the newest event wins, field by field. The grace period is the one named by the
+/// newest event that names one (a cancellation sent with a billing issue does not repeat it), and
+/// the newest recovery (a renewal, an active status) is kept beside it: a grace period named
+/// before the last recovery is over. Each merge is a maximum, so the order of events is
+/// irrelevant.
 fn upsert_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(build_upsert_sql)
@@ -140,10 +148,13 @@ fn build_upsert_sql() -> String {
     format!(
         "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
             product_id, entitlements, grants, expires_at, grace_until, paid_through,
-            will_renew, state_rank, state_at, state_event, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12, ?13, ?14, ?15, ?16)
+            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12, ?13, ?14, ?15, ?16,
+            ?17, ?18)
          ON CONFLICT (provider, key) DO UPDATE SET {},
-            grace_until = CASE WHEN subscriptions.grace_until IS NULL THEN excluded.grace_until WHEN excluded.grace_until IS NULL THEN subscriptions.grace_until ELSE max(subscriptions.grace_until, excluded.grace_until) END,
+            grace_until = CASE WHEN {TAKE_GRACE} THEN excluded.grace_until ELSE subscriptions.grace_until END,
+            grace_at = CASE WHEN {TAKE_GRACE} THEN excluded.grace_at ELSE subscriptions.grace_at END,
+            reset_at = CASE WHEN {LATER_RESET} THEN excluded.reset_at ELSE subscriptions.reset_at END,
             updated_at = excluded.updated_at",
         set.join(", ")
     )
@@ -176,7 +187,9 @@ pub(crate) async fn upsert_subscription(
                 .bind(s.rank)
                 .bind(ts(at))
                 .bind(event_id)
-                .bind(ts(now)),
+                .bind(ts(now))
+                .bind(s.grace_until.map(|_| ts(at)))
+                .bind(s.recovered.then(|| ts(at))),
         )
         .await?;
     Ok(done.rows_affected() == 1)
@@ -375,7 +388,7 @@ pub(crate) async fn holdings(pool: &SqlitePool, user_id: &str) -> Result<Holding
         .fetch_all(
             sqlx::query(
                 "SELECT provider, environment, product_id, entitlements, grants, expires_at,
-                    grace_until, paid_through, will_renew
+                    grace_until, grace_at, reset_at, paid_through, will_renew
                  FROM subscriptions WHERE user_id = ?1 ORDER BY provider, key",
             )
             .bind(user_id),
@@ -405,7 +418,12 @@ pub(crate) async fn holdings(pool: &SqlitePool, user_id: &str) -> Result<Holding
                     entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
                     grants: r.try_get("grants")?,
                     expires_at: time(r.try_get("expires_at")?),
-                    grace_until: time(r.try_get("grace_until")?),
+                    grace_until: live_grace(
+                        r.try_get("grace_until")?,
+                        r.try_get("grace_at")?,
+                        r.try_get("reset_at")?,
+                    )
+                    .map(from_ts),
                     paid_through: time(r.try_get("paid_through")?),
                     will_renew: r.try_get("will_renew")?,
                 })
@@ -458,4 +476,12 @@ pub(crate) async fn event(
         ))
     })
     .transpose()
+}
+
+/// The grace end, unless a recovery came after the event that named it.
+fn live_grace(until: Option<i64>, at: Option<i64>, reset: Option<i64>) -> Option<i64> {
+    match (at, reset) {
+        (Some(at), Some(reset)) if reset > at => None,
+        _ => until,
+    }
 }
