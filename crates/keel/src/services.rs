@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::crypto::{SealError, Sealer};
 use crate::flags::Flags;
 use crate::jobs::Queue;
+use crate::ratelimit::RateLimiter;
 use crate::schedule::{self, CronError, Scheduler};
 use crate::store::Db;
 use crate::users::Users;
@@ -25,6 +26,7 @@ pub struct Services {
     pub verifier: Verifier,
     pub users: Users,
     pub billing: Billing,
+    pub limiter: Arc<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ impl Services {
             queue.clone(),
             Sealer::from_settings(&settings)?,
         );
+        let limiter = Arc::new(RateLimiter::from_settings(&settings, clock.clone()));
         Ok(Self {
             settings,
             db,
@@ -74,6 +77,7 @@ impl Services {
             verifier,
             users,
             billing,
+            limiter,
         })
     }
 }

@@ -1,25 +1,17 @@
 //! `/metrics` in the Prometheus text format, behind bearer `METRICS_TOKEN` whenever it is set.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use secrecy::ExposeSecret;
 
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::crypto::constant_time_eq;
-use crate::ratelimit::RateLimiter;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub async fn metrics(
-    State(state): State<AppState>,
-    limiter: Option<Extension<Arc<RateLimiter>>>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.settings.http.metrics_token {
         if !bearer_matches(&headers, token.expose_secret()) {
             return ApiError::from_status(StatusCode::UNAUTHORIZED)
@@ -62,7 +54,8 @@ pub async fn metrics(
     );
     body.push_str("# TYPE keel_auth_cache_hits_total counter\n");
     body.push_str(&format!("keel_auth_cache_hits_total {from_cache}\n"));
-    if let Some(Extension(limiter)) = limiter {
+    {
+        let limiter = &state.limiter;
         body.push_str("# HELP keel_rate_limited_total Requests refused with 429, by policy.\n");
         body.push_str("# TYPE keel_rate_limited_total counter\n");
         for (policy, n) in limiter.limited_total() {

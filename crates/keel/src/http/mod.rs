@@ -21,7 +21,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::Tenant;
@@ -31,7 +30,7 @@ pub use problem::{ApiError, FieldError};
 pub use state::{AppState, Phase, Readiness};
 
 use crate::config::{AppEnv, Settings};
-use middleware::{access_log, limits, panic, request_id, security};
+use middleware::{limits, request_id, security};
 
 /// The complete router for the process's role. `extra` holds application routes (library users'
 /// own handlers); they are served only by roles that serve the API.
@@ -65,30 +64,27 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
             routes = routes.merge(extra);
         }
     }
-    // Inside record_route, so a 429 still names its route in the access log.
-    let routes = middleware::rate_limit::install(routes, &state)
-        .route_layer(axum::middleware::from_fn(access_log::record_route))
-        .with_state(state);
-    with_edge(routes, &settings)
+    // One `layer` call, so a request crosses one boxed route rather than one per middleware.
+    // Outermost first: the edge (request id, limits, timeout, panic capture, problems, security
+    // headers, access log and metrics), CORS, the body limit, and the rate limiter (which also
+    // names the matched route for the access log).
+    let stack = tower::ServiceBuilder::new()
+        .layer(middleware::edge::EdgeLayer::new(edge(&settings)))
+        .option_layer(cors(&settings))
+        .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
+        .layer(middleware::rate_limit::RateLimitLayer::new(&state));
+    routes.layer(stack).with_state(state)
 }
 
-/// Wraps `routes` in the edge stack.
-fn with_edge(routes: Router, settings: &Settings) -> Router {
-    let edge = middleware::edge::Edge {
+fn edge(settings: &Settings) -> middleware::edge::Edge {
+    middleware::edge::Edge {
         role: settings.role,
         hsts: security::Hsts(settings.app_env != AppEnv::Development),
         limits: limits::Limits {
             body_bytes: settings.http.body_limit_bytes,
             timeout: settings.http.request_timeout,
         },
-    };
-    let mut routes = routes.layer(DefaultBodyLimit::max(settings.http.body_limit_bytes));
-    if let Some(cors) = cors(settings) {
-        routes = routes.layer(cors);
     }
-    routes.layer(CatchPanicLayer::custom(panic::respond)).layer(
-        axum::middleware::from_fn_with_state(std::sync::Arc::new(edge), middleware::edge::layer),
-    )
 }
 
 fn cors(settings: &Settings) -> Option<CorsLayer> {

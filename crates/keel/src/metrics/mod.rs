@@ -4,7 +4,7 @@
 mod process;
 mod registry;
 
-pub use registry::{Counter, Histogram, Registry};
+pub use registry::{Counter, CounterSeries, Histogram, Registry};
 
 use std::sync::OnceLock;
 
@@ -22,6 +22,8 @@ pub struct Metrics {
     pub http_requests: Counter,
     pub http_duration: Histogram,
     pub http_in_flight: Counter,
+    /// The one series of `http_in_flight`.
+    pub in_flight: CounterSeries,
     pub jobs_enqueued: Counter,
     pub jobs_completed: Counter,
     pub jobs_failed: Counter,
@@ -38,7 +40,14 @@ pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(|| {
         let registry = Registry::default();
+        let http_in_flight = registry.gauge(
+            "keel_http_requests_in_flight",
+            "HTTP requests being served.",
+            &[],
+        );
         Metrics {
+            in_flight: http_in_flight.series(&[]),
+            http_in_flight,
             http_requests: registry.counter(
                 "keel_http_requests_total",
                 "HTTP requests by method, matched route and status.",
@@ -49,11 +58,6 @@ pub fn global() -> &'static Metrics {
                 "HTTP request duration by method and matched route.",
                 &["method", "route"],
                 HTTP_BUCKETS,
-            ),
-            http_in_flight: registry.gauge(
-                "keel_http_requests_in_flight",
-                "HTTP requests being served.",
-                &[],
             ),
             jobs_enqueued: registry.counter(
                 "keel_jobs_enqueued_total",

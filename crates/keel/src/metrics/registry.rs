@@ -88,7 +88,22 @@ pub struct HistogramSeries {
     sum_micros: AtomicU64,
 }
 
+/// One series of a counter or gauge, held for updates without a lookup.
+#[derive(Debug, Clone)]
+pub struct CounterSeries(Arc<AtomicI64>);
+
+impl CounterSeries {
+    pub fn add(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 impl Counter {
+    /// The series of `labels`, for a hot path that updates it on every request.
+    pub fn series(&self, labels: &[&str]) -> CounterSeries {
+        CounterSeries(self.0.get(labels))
+    }
+
     pub fn inc(&self, labels: &[&str]) {
         self.add(labels, 1);
     }

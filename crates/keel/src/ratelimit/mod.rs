@@ -114,14 +114,32 @@ impl RateLimiter {
 
     /// One request under `policy` by `key` (`user:…`, `tenant:…`, `ip:…`).
     pub async fn check(&self, policy: &Policy, key: &str) -> Outcome {
+        if let Some(outcome) = self.check_now(policy, key) {
+            return outcome;
+        }
         let full_key = format!("{}:{key}", policy.name);
         let result = match &self.backend {
-            Backend::Memory(store) => {
-                let now = self.clock.now().timestamp_micros();
-                Ok(store.check(&full_key, policy.rate, now))
-            }
             Backend::Redis(store) => store.check(&full_key, policy.rate).await,
+            Backend::Memory(_) => return Outcome::Unavailable,
         };
+        self.outcome(policy, result)
+    }
+
+    /// [`RateLimiter::check`] when the backend answers without waiting (memory); `None` for
+    /// a backend that needs a round trip (Redis).
+    pub fn check_now(&self, policy: &Policy, key: &str) -> Option<Outcome> {
+        let Backend::Memory(store) = &self.backend else {
+            return None;
+        };
+        let mut full_key = String::with_capacity(policy.name.len() + 1 + key.len());
+        full_key.push_str(&policy.name);
+        full_key.push(':');
+        full_key.push_str(key);
+        let now = self.clock.now().timestamp_micros();
+        Some(self.outcome(policy, Ok(store.check(&full_key, policy.rate, now))))
+    }
+
+    fn outcome(&self, policy: &Policy, result: Result<Decision, RedisError>) -> Outcome {
         match result {
             Ok(decision) => {
                 if !decision.allowed {

@@ -311,7 +311,8 @@ fn format_period(period: Duration) -> String {
 pub struct Policies {
     list: Vec<Policy>,
     /// (method or any, template) → policy index.
-    exact: HashMap<(Option<Method>, String), usize>,
+    /// Route template → (method, policy index) rules; a method rule before the any-method one.
+    exact: HashMap<String, Vec<(Option<Method>, usize)>>,
     /// Prefix rules, longest prefix first.
     prefixes: Vec<(Option<Method>, String, usize)>,
     default: usize,
@@ -333,7 +334,11 @@ impl Policies {
             for rule in &policy.routes {
                 match &rule.path {
                     PathPattern::Exact(p) => {
-                        exact.entry((rule.method.clone(), p.clone())).or_insert(i);
+                        let rules: &mut Vec<(Option<Method>, usize)> =
+                            exact.entry(p.clone()).or_default();
+                        if !rules.iter().any(|(m, _)| *m == rule.method) {
+                            rules.push((rule.method.clone(), i));
+                        }
                     }
                     PathPattern::Prefix(p) => prefixes.push((rule.method.clone(), p.clone(), i)),
                 }
@@ -353,11 +358,12 @@ impl Policies {
         if is_exempt(route) {
             return None;
         }
-        let index = self
-            .exact
-            .get(&(Some(method.clone()), route.to_string()))
-            .or_else(|| self.exact.get(&(None, route.to_string())))
-            .copied()
+        let rules = self.exact.get(route).map(Vec::as_slice).unwrap_or_default();
+        let index = rules
+            .iter()
+            .find(|(m, _)| m.as_ref() == Some(method))
+            .or_else(|| rules.iter().find(|(m, _)| m.is_none()))
+            .map(|(_, i)| *i)
             .or_else(|| {
                 self.prefixes
                     .iter()

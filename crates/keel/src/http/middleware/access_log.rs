@@ -3,9 +3,8 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::MatchedPath;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::request_id;
@@ -14,19 +13,6 @@ use crate::config::Role;
 /// The route template a request matched, carried from the router out to the access log.
 #[derive(Debug, Clone)]
 pub struct Route(pub MatchedPath);
-
-/// Applied with `Router::route_layer`: records the matched route on the response.
-pub async fn record_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| Route(p.clone()));
-    let mut response = next.run(req).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
-    }
-    response
-}
 
 /// Logs the request and records its metrics (and reports a 5xx to error tracking).
 pub fn record(method: &Method, response: &Response, started: Instant, role: Role) {
@@ -45,9 +31,12 @@ pub fn record(method: &Method, response: &Response, started: Instant, role: Role
     metrics
         .http_duration
         .observe(&[method.as_str(), route], elapsed);
-    let request_id = request_id::current().unwrap_or_default();
     // 503 is an answer the service means (not ready, switched off, timed out), not a failure.
     let failed = status >= 500 && status != 503;
+    if !failed && !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let request_id = request_id::current().unwrap_or_default();
     if failed
         && response
             .extensions()

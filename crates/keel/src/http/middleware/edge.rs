@@ -1,17 +1,26 @@
-//! The edge: one middleware that runs, in order, the request id, the body-size check, the request
-//! timeout, the problem bodies, the security headers and the access log with metrics. Each concern
-//! lives in its own module; running them in one layer keeps a request to one middleware hop.
+//! The edge: one service that runs, in order, the request id, the body-size check, the request
+//! timeout, panic capture, the problem bodies, the security headers and the access log with
+//! metrics. Each concern
+//! lives in its own module; running them in one hand-written service keeps a request to one hop
+//! with no allocation of its own.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
 use axum::response::Response;
+use tokio::task::futures::TaskLocalFuture;
 
-use super::limits::Limits;
+use super::limits::{Deadline, Limits};
 use super::security::Hsts;
-use super::{access_log, errors, limits, request_id, security};
+use super::{access_log, errors, limits, panic, request_id, security};
 use crate::config::Role;
 use crate::metrics;
 
@@ -22,24 +31,141 @@ pub struct Edge {
     pub limits: Limits,
 }
 
-pub async fn layer(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
-    let id = request_id::assign(&mut req);
-    let scope_id = id.clone();
-    request_id::scoped(scope_id, async move {
+/// Wraps a service in the [`Edge`].
+#[derive(Debug, Clone)]
+pub struct EdgeLayer(Arc<Edge>);
+
+impl EdgeLayer {
+    pub fn new(edge: Edge) -> Self {
+        Self(Arc::new(edge))
+    }
+}
+
+impl<S> tower::Layer<S> for EdgeLayer {
+    type Service = EdgeService<S>;
+
+    fn layer(&self, inner: S) -> EdgeService<S> {
+        EdgeService {
+            inner,
+            edge: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EdgeService<S> {
+    inner: S,
+    edge: Arc<Edge>,
+}
+
+/// The request's future: the rest of the stack inside the request-id scope, then the edge's
+/// own work on the response.
+pub type EdgeFuture<F> =
+    TaskLocalFuture<HeaderValue, TaskLocalFuture<RefCell<Option<String>>, Finish<F>>>;
+
+impl<S> tower::Service<Request> for EdgeService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
+        let id = request_id::assign(&mut req);
         let method = req.method().clone();
-        let in_flight = &metrics::global().http_in_flight;
-        in_flight.add(&[], 1);
-        let response = match limits::refuse_oversized(&req, &edge.limits) {
-            Some(refused) => refused,
-            None => limits::within_timeout(next.run(req), &edge.limits).await,
+        metrics::global().in_flight.add(1);
+        let stage = if limits::oversized(&req, &self.edge.limits) {
+            Stage::Early {
+                answer: Some(Early::Oversized),
+            }
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+                Ok(future) => Stage::Running {
+                    future: Deadline::new(future, &self.edge.limits),
+                },
+                Err(payload) => Stage::Early {
+                    answer: Some(Early::Panicked(payload)),
+                },
+            }
+        };
+        let finish = Finish {
+            stage,
+            id: id.clone(),
+            method,
+            started,
+            edge: self.edge.clone(),
+        };
+        request_id::scope(id, finish)
+    }
+}
+
+/// An answer decided before the rest of the stack runs; it is made inside the request-id scope,
+/// so its problem quotes the id.
+enum Early {
+    Oversized,
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+pin_project_lite::pin_project! {
+    #[project = StageProj]
+    enum Stage<F> {
+        Early { answer: Option<Early> },
+        Running { #[pin] future: Deadline<F> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The rest of the stack, then problem bodies, metrics and the access log, security headers
+    /// and the request id on the response.
+    pub struct Finish<F> {
+        #[pin]
+        stage: Stage<F>,
+        id: HeaderValue,
+        method: Method,
+        started: Instant,
+        edge: Arc<Edge>,
+    }
+}
+
+impl<F> Future for Finish<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.stage.project() {
+            StageProj::Early { answer } => match answer.take() {
+                Some(Early::Oversized) => Some(limits::too_large(&this.edge.limits)),
+                Some(Early::Panicked(payload)) => Some(panic::respond(payload)),
+                None => None,
+            },
+            StageProj::Running { future } => {
+                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Some(Ok(response)))) => Some(response),
+                    Ok(Poll::Ready(Some(Err(never)))) => match never {},
+                    Ok(Poll::Ready(None)) => Some(limits::timed_out(&this.edge.limits)),
+                    // A panicked future is not polled again: the answer is the 500.
+                    Err(payload) => Some(panic::respond(payload)),
+                }
+            }
+        };
+        let Some(response) = response else {
+            return Poll::Pending;
         };
         let mut response = errors::to_problem(response);
-        in_flight.add(&[], -1);
-        access_log::record(&method, &response, started, edge.role);
-        security::apply(&mut response, edge.hsts);
-        request_id::echo(&mut response, &id);
-        response
-    })
-    .await
+        metrics::global().in_flight.add(-1);
+        access_log::record(this.method, &response, *this.started, this.edge.role);
+        security::apply(&mut response, this.edge.hsts);
+        request_id::echo(&mut response, this.id.clone());
+        Poll::Ready(Ok(response))
+    }
 }

@@ -14,17 +14,19 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// A declared `content-length` above the limit is refused before the body is read; bodies of
-/// unknown length are cut at the limit by the extractors (`DefaultBodyLimit`).
-pub fn refuse_oversized(req: &Request, limits: &Limits) -> Option<Response> {
-    let declared = req
-        .headers()
+/// Whether the request declares a `content-length` above the limit: it is refused before the
+/// body is read. Bodies of unknown length are cut at the limit by the extractors
+/// (`DefaultBodyLimit`).
+pub fn oversized(req: &Request, limits: &Limits) -> bool {
+    req.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_none_or(|n| n <= limits.body_bytes as u64) {
-        return None;
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limits.body_bytes as u64)
+}
+
+/// The answer to an oversized request: 413, and the connection closed (the body is not read).
+pub fn too_large(limits: &Limits) -> Response {
     let mut problem = ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     problem.detail = format!(
         "The request body is larger than {} bytes.",
@@ -35,27 +37,64 @@ pub fn refuse_oversized(req: &Request, limits: &Limits) -> Option<Response> {
         header::CONNECTION,
         axum::http::HeaderValue::from_static("close"),
     );
-    Some(response)
+    response
 }
 
-/// Runs `future` (the rest of the request) for at most `limits.timeout`; 503 problem after.
-pub async fn within_timeout(
-    future: impl std::future::Future<Output = Response>,
-    limits: &Limits,
-) -> Response {
-    match tokio::time::timeout(limits.timeout, future).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(timeout_s = limits.timeout.as_secs(), "request timed out");
-            ApiError::unavailable(
-                "timeout",
-                "Request timed out",
-                format!(
-                    "The request took longer than {} s.",
-                    limits.timeout.as_secs()
-                ),
-            )
-            .into_response()
+/// The answer when a request outlives `limits.timeout`: a 503 problem.
+pub fn timed_out(limits: &Limits) -> Response {
+    tracing::warn!(timeout_s = limits.timeout.as_secs(), "request timed out");
+    ApiError::unavailable(
+        "timeout",
+        "Request timed out",
+        format!(
+            "The request took longer than {} s.",
+            limits.timeout.as_secs()
+        ),
+    )
+    .into_response()
+}
+
+pin_project_lite::pin_project! {
+    /// `future`, or `None` once `deadline` passes. The timer is armed only when the future does
+    /// not finish on its first poll, so requests answered at once (cached tokens, memory-backed
+    /// limits) never touch the timer wheel.
+    pub struct Deadline<F> {
+        #[pin]
+        future: F,
+        deadline: tokio::time::Instant,
+        sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F> Deadline<F> {
+    pub fn new(future: F, limits: &Limits) -> Self {
+        Self {
+            future,
+            deadline: tokio::time::Instant::now() + limits.timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Deadline<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let deadline = *this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Rate limiting at the edge, applied with `Router::route_layer` so the matched route template
+//! Rate limiting at the edge, inside the router so the matched route template
 //! (not the raw path) picks the policy. Unmatched paths (404) are not limited: they do no work
 //! (no token check, no database), and limiting them would spend a backend call, a Redis round
 //! trip, on each. Health and metrics routes are never limited.
@@ -12,90 +12,279 @@
 //! tenant (else user, else IP), `ip` the client address. The raw token is never a key. A token
 //! verified here is left in the request for the handler's `Principal`, so it is verified once.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context as TaskContext, Poll};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 
+use super::access_log::Route;
 use crate::auth::Principal;
 use crate::http::auth::bearer_token;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use crate::ratelimit::policy::SENSITIVE;
 use crate::ratelimit::{ip, Decision, KeyKind, Outcome, Policy, RateLimiter};
+use tower::ServiceExt;
 
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
-/// The layer's state: the process's limiter, and the app state for verifying tokens.
+/// Limits every route it wraps by the route's policy, and names the matched route on the
+/// response for the access log (a 429 names its route too).
 #[derive(Debug, Clone)]
-pub struct RateLimit {
-    limiter: Arc<RateLimiter>,
+pub struct RateLimitLayer {
     state: AppState,
 }
 
-impl RateLimit {
+impl RateLimitLayer {
     pub fn new(state: &AppState) -> Self {
-        let limiter = RateLimiter::from_settings(&state.settings, state.clock.clone());
-        RateLimit {
-            limiter: Arc::new(limiter),
+        Self {
             state: state.clone(),
         }
     }
+}
 
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
-        &self.limiter
+impl<S> tower::Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> RateLimitService<S> {
+        RateLimitService {
+            inner,
+            state: self.state.clone(),
+        }
     }
 }
 
-/// Limits every route of `routes` declared so far, and makes the limiter reachable (an
-/// `Extension<Arc<RateLimiter>>`) for `/metrics`.
-pub fn install(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let rate_limit = RateLimit::new(state);
-    let limiter = rate_limit.limiter.clone();
-    routes
-        .route_layer(axum::middleware::from_fn_with_state(rate_limit, layer))
-        .layer(axum::Extension(limiter))
+#[derive(Debug, Clone)]
+pub struct RateLimitService<S> {
+    inner: S,
+    state: AppState,
 }
 
 /// What the outer layer learned, for [`named_policy`] layers on single routes.
 #[derive(Debug, Clone)]
 struct Context {
-    rate_limit: RateLimit,
+    state: AppState,
     client: Option<IpAddr>,
-    route: String,
-    applied: Vec<usize>,
+    route: MatchedPath,
+    first: usize,
+    more: Vec<usize>,
 }
 
-pub async fn layer(State(rate_limit): State<RateLimit>, mut req: Request, next: Next) -> Response {
-    let Some(route) = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-    else {
-        return next.run(req).await;
-    };
-    let limiter = rate_limit.limiter.clone();
-    let Some(policy) = limiter.policies().for_route(req.method(), &route) else {
-        return next.run(req).await;
+impl Context {
+    fn applied(&self, index: usize) -> bool {
+        self.first == index || self.more.contains(&index)
+    }
+}
+
+impl<S> tower::Service<Request> for RateLimitService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Limited<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let Some(route) = req.extensions().get::<MatchedPath>().cloned() else {
+            return Limited::passed(self.inner.call(req), None, None);
+        };
+        let limiter = self.state.limiter.clone();
+        let Some(policy) = limiter.policies().for_route(req.method(), route.as_str()) else {
+            return Limited::passed(self.inner.call(req), Some(route), None);
+        };
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = ip::client_ip(peer, req.headers(), limiter.trusted_proxies());
+        // At once when the key needs no token verification and the backend no round trip.
+        let outcome = key_now(&req, policy, client, route.as_str())
+            .and_then(|key| limiter.check_now(policy, &key));
+        let Some(outcome) = outcome else {
+            let inner = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, inner);
+            let state = self.state.clone();
+            return Limited::boxed(Box::pin(
+                async move { limit(state, route, req, inner).await },
+            ));
+        };
+        req.extensions_mut().insert(Context {
+            state: self.state.clone(),
+            client,
+            route: route.clone(),
+            first: policy.index,
+            more: Vec::new(),
+        });
+        match outcome {
+            Outcome::Decided(decision) if decision.allowed => {
+                let headers = headers(policy, &decision);
+                Limited::passed(self.inner.call(req), Some(route), Some(headers))
+            }
+            Outcome::Decided(decision) => Limited::refused(
+                Refusal::TooMany(limiter.clone(), policy.index, decision),
+                route,
+            ),
+            Outcome::Unavailable if limiter.fail_closed() => {
+                Limited::refused(Refusal::Unavailable, route)
+            }
+            Outcome::Unavailable => Limited::passed(self.inner.call(req), Some(route), None),
+        }
+    }
+}
+
+/// Why a request is refused without reaching the route.
+pub enum Refusal {
+    /// The policy (by index) is used up.
+    TooMany(Arc<RateLimiter>, usize, Decision),
+    /// The backend cannot answer and the limiter fails closed.
+    Unavailable,
+}
+
+pin_project_lite::pin_project! {
+    /// A request under the limiter: passed on (with the headers to add), answered at once, or
+    /// waiting for the token verifier or the backend.
+    #[project = LimitedProj]
+    pub enum Limited<F> {
+        Passed {
+            #[pin]
+            future: F,
+            route: Option<MatchedPath>,
+            headers: Option<[HeaderValue; 2]>,
+        },
+        Refused { refusal: Option<Refusal>, route: Option<MatchedPath> },
+        Boxed { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F> Limited<F> {
+    fn passed(future: F, route: Option<MatchedPath>, headers: Option<[HeaderValue; 2]>) -> Self {
+        Limited::Passed {
+            future,
+            route,
+            headers,
+        }
+    }
+
+    fn refused(refusal: Refusal, route: MatchedPath) -> Self {
+        Limited::Refused {
+            refusal: Some(refusal),
+            route: Some(route),
+        }
+    }
+
+    fn boxed(future: Pin<Box<dyn Future<Output = Response> + Send>>) -> Self {
+        Limited::Boxed { future }
+    }
+}
+
+impl<F> Future for Limited<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            LimitedProj::Passed {
+                future,
+                route,
+                headers,
+            } => {
+                let Ok(mut response) = ready!(future.poll(cx));
+                if let Some([policy, remaining]) = headers.take() {
+                    let map = response.headers_mut();
+                    map.reserve(8);
+                    map.append(RATELIMIT_POLICY, policy);
+                    map.append(RATELIMIT, remaining);
+                }
+                if let Some(route) = route.take() {
+                    response.extensions_mut().insert(Route(route));
+                }
+                Poll::Ready(Ok(response))
+            }
+            LimitedProj::Refused { refusal, route } => {
+                // Made when polled, inside the request's scope, so the problem quotes its id.
+                let mut response = match refusal.take() {
+                    Some(Refusal::TooMany(limiter, index, decision)) => {
+                        match limiter.policies().all().get(index) {
+                            Some(policy) => too_many(policy, &decision),
+                            None => unavailable(),
+                        }
+                    }
+                    Some(Refusal::Unavailable) | None => unavailable(),
+                };
+                if let Some(route) = route.take() {
+                    response.extensions_mut().insert(Route(route));
+                }
+                Poll::Ready(Ok(response))
+            }
+            LimitedProj::Boxed { future } => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// The key when it is known without verifying a token: no principal needed, one already
+/// verified, or no bearer token at all (the client IP).
+fn key_now(req: &Request, policy: &Policy, client: Option<IpAddr>, route: &str) -> Option<String> {
+    let principal = req.extensions().get::<Arc<Principal>>().cloned();
+    if policy.key.needs_principal() && principal.is_none() && bearer_token(req.headers()).is_ok() {
+        return None;
+    }
+    Some(key_of(
+        policy,
+        principal.filter(|_| policy.key.needs_principal()),
+        client,
+        route,
+    ))
+}
+
+/// The slow path: verify the token if the key needs it, then ask the backend.
+async fn limit<S>(state: AppState, route: MatchedPath, mut req: Request, inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    let limiter = state.limiter.clone();
+    let Some(policy) = limiter.policies().for_route(req.method(), route.as_str()) else {
+        return inner
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|never| match never {});
     };
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let client = ip::client_ip(peer, req.headers(), limiter.trusted_proxies());
-    let key = key_for(&rate_limit.state, &mut req, policy, client, &route).await;
+    let key = key_for(&state, &mut req, policy, client, route.as_str()).await;
     req.extensions_mut().insert(Context {
-        rate_limit,
+        state: state.clone(),
         client,
-        route,
-        applied: vec![policy.index],
+        route: route.clone(),
+        first: policy.index,
+        more: Vec::new(),
     });
-    enforce(&limiter, policy, &key, req, next).await
+    let run = |req| async move {
+        inner
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|never| match never {})
+    };
+    let mut response = enforce(&limiter, policy, &key, req, run).await;
+    response.extensions_mut().insert(Route(route));
+    response
 }
 
 /// Puts one route under the `sensitive` policy as well as the one its path falls under: for
@@ -116,36 +305,47 @@ async fn apply_named(name: &str, mut req: Request, next: Next) -> Response {
     let Some(mut context) = req.extensions().get::<Context>().cloned() else {
         return next.run(req).await;
     };
-    let limiter = context.rate_limit.limiter.clone();
+    let limiter = context.state.limiter.clone();
     let Some(policy) = limiter.policies().by_name(name) else {
         return next.run(req).await;
     };
-    if context.applied.contains(&policy.index) {
+    if context.applied(policy.index) {
         return next.run(req).await;
     }
-    let state = &context.rate_limit.state;
-    let key = key_for(state, &mut req, policy, context.client, &context.route).await;
-    context.applied.push(policy.index);
+    let state = context.state.clone();
+    let key = key_for(
+        &state,
+        &mut req,
+        policy,
+        context.client,
+        context.route.as_str(),
+    )
+    .await;
+    context.more.push(policy.index);
     req.extensions_mut().insert(context);
-    enforce(&limiter, policy, &key, req, next).await
+    enforce(&limiter, policy, &key, req, |req| next.run(req)).await
 }
 
-async fn enforce(
+async fn enforce<Run, Fut>(
     limiter: &RateLimiter,
     policy: &Policy,
     key: &str,
     req: Request,
-    next: Next,
-) -> Response {
+    run: Run,
+) -> Response
+where
+    Run: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     match limiter.check(policy, key).await {
         Outcome::Decided(decision) if decision.allowed => {
-            let mut response = next.run(req).await;
+            let mut response = run(req).await;
             add_headers(response.headers_mut(), policy, &decision);
             response
         }
         Outcome::Decided(decision) => too_many(policy, &decision),
         Outcome::Unavailable if limiter.fail_closed() => unavailable(),
-        Outcome::Unavailable => next.run(req).await,
+        Outcome::Unavailable => run(req).await,
     }
 }
 
@@ -161,6 +361,15 @@ async fn key_for(
     } else {
         None
     };
+    key_of(policy, principal, client, route)
+}
+
+fn key_of(
+    policy: &Policy,
+    principal: Option<Arc<Principal>>,
+    client: Option<IpAddr>,
+    route: &str,
+) -> String {
     let key = match (policy.key, principal) {
         (KeyKind::Tenant, Some(p)) => match &p.tenant_id {
             Some(tenant) => format!("tenant:{tenant}"),
@@ -188,17 +397,23 @@ async fn principal(state: &AppState, req: &mut Request) -> Option<Arc<Principal>
     Some(principal)
 }
 
-fn add_headers(headers: &mut HeaderMap, policy: &Policy, decision: &Decision) {
-    headers.append(RATELIMIT_POLICY, policy.header.clone());
+/// `RateLimit-Policy` and `RateLimit` for `decision` under `policy`.
+fn headers(policy: &Policy, decision: &Decision) -> [HeaderValue; 2] {
     let value = format!(
         "\"{}\";r={};t={}",
         policy.name,
         decision.remaining,
         decision.reset_secs()
     );
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.append(RATELIMIT, value);
-    }
+    let remaining = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    [policy.header.clone(), remaining]
+}
+
+fn add_headers(map: &mut HeaderMap, policy: &Policy, decision: &Decision) {
+    let [policy, remaining] = headers(policy, decision);
+    map.append(RATELIMIT_POLICY, policy);
+    map.append(RATELIMIT, remaining);
 }
 
 fn too_many(policy: &Policy, decision: &Decision) -> Response {

@@ -1,18 +1,20 @@
 //! `x-request-id`: a well-formed inbound value is kept, otherwise a new one is made. The id is
 //! visible to everything that runs for the request through [`current`].
 
+use std::cell::RefCell;
 use std::future::Future;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::Response;
+use tokio::task::futures::TaskLocalFuture;
 
 pub const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 128;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
-    static USER_ID: std::cell::RefCell<Option<String>>;
+    static REQUEST_ID: HeaderValue;
+    static USER_ID: RefCell<Option<String>>;
 }
 
 /// Records the authenticated user of the request being served (for error reports).
@@ -30,7 +32,10 @@ pub fn current_user() -> Option<String> {
 
 /// The id of the request being served on this task, if any.
 pub fn current() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID
+        .try_with(|id| id.to_str().map(str::to_string).ok())
+        .ok()
+        .flatten()
 }
 
 pub fn is_acceptable(value: &str) -> bool {
@@ -43,50 +48,58 @@ pub fn is_acceptable(value: &str) -> bool {
 
 /// A new id: 32 hex digits, a random prefix drawn once per process and a counter. Unique per
 /// process, and across processes but for a 1-in-2^64 prefix collision; cheap (no clock read, no
-/// random draw per request).
-fn new_id() -> String {
+/// random draw, one allocation per request).
+fn new_id() -> HeaderValue {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix:016x}{n:016x}")
+    let mut text = [0u8; 32];
+    for (i, byte) in text.iter_mut().enumerate() {
+        let word = if i < 16 { prefix } else { n };
+        *byte = HEX[((word >> (4 * (15 - i % 16))) & 0xf) as usize];
+    }
+    HeaderValue::from_maybe_shared(axum::body::Bytes::copy_from_slice(&text))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// The request's id: its well-formed inbound `x-request-id`, or a new one. The request carries
 /// it onward in the same header.
-pub fn assign(req: &mut Request) -> String {
-    let id = req
+pub fn assign(req: &mut Request) -> HeaderValue {
+    let inbound = req
         .headers()
         .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_acceptable(v))
-        .map(str::to_string)
-        .unwrap_or_else(new_id);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(HEADER, value);
+        .filter(|v| v.to_str().is_ok_and(is_acceptable))
+        .cloned();
+    match inbound {
+        Some(id) => id,
+        None => {
+            let id = new_id();
+            req.headers_mut().insert(HEADER, id.clone());
+            id
+        }
     }
-    id
 }
 
-/// Runs `future` with `id` (and room for the user id) visible through [`current`].
-pub async fn scoped<F: Future>(id: String, future: F) -> F::Output {
-    REQUEST_ID
-        .scope(id, USER_ID.scope(Default::default(), future))
-        .await
+/// `future` with `id` (and room for the user id) visible through [`current`] while it runs.
+pub fn scope<F: Future>(
+    id: HeaderValue,
+    future: F,
+) -> TaskLocalFuture<HeaderValue, TaskLocalFuture<RefCell<Option<String>>, F>> {
+    REQUEST_ID.scope(id, USER_ID.scope(RefCell::new(None), future))
 }
 
 /// Sets `x-request-id` on the response.
-pub fn echo(response: &mut Response, id: &str) {
-    if let Ok(value) = HeaderValue::from_str(id) {
-        response.headers_mut().insert(HEADER, value);
-    }
+pub fn echo(response: &mut Response, id: HeaderValue) {
+    response.headers_mut().insert(HEADER, id);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_acceptable;
+    use super::{is_acceptable, new_id};
 
     #[test]
     fn accepts_only_safe_ids() {
@@ -96,5 +109,16 @@ mod tests {
         assert!(!is_acceptable("<script>"));
         assert!(!is_acceptable(&"a".repeat(129)));
         assert!(is_acceptable(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn new_ids_are_32_hex_digits_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        let a = a.to_str().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(is_acceptable(a));
+        assert_ne!(a, b.to_str().unwrap());
+        assert_eq!(a[..16], b.to_str().unwrap()[..16]);
     }
 }

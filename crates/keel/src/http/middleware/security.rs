@@ -12,6 +12,7 @@ const CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; 
 /// Adds the security headers to `response`.
 pub fn apply(response: &mut Response, hsts: Hsts) {
     let headers = response.headers_mut();
+    headers.reserve(6);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
