@@ -141,6 +141,33 @@ async fn sample_events_of_both_providers_are_accepted_and_grant() {
         "{}",
         unsigned.describe()
     );
+    // The deploy smoke test: forged webhooks and tokens are refused, the routes exist.
+    let base = server.url("");
+    let smoke = keel(
+        dir.path(),
+        &[],
+        &["smoke", "--json", "--webhooks", "revenuecat,stripe", &base],
+    );
+    smoke.assert_code(0);
+    let names: Vec<String> = smoke.json()["checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in [
+        "forged token is refused",
+        "revenuecat webhook refuses a forgery",
+        "stripe webhook refuses a forgery",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+    }
+    let live = keel(dir.path(), &[], &["smoke", "--json", "--live", &base]);
+    live.assert_code(0);
+    assert_eq!(live.json()["checks"].as_array().map(Vec::len), Some(1));
+    keel(dir.path(), &[], &["smoke", "--webhooks", "paddle", &base]).assert_code(2);
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(30)).await;
 }

@@ -211,6 +211,14 @@ async fn smoke_passes_against_the_quick_start() {
     );
     // A trailing base-URL slash is accepted.
     keel(work.path(), &[], &["smoke", &format!("{base}/")]).assert_code(0);
+    // No billing provider is enabled: requiring a webhook route fails, naming it.
+    let required = keel(work.path(), &[], &["smoke", "--webhooks", "stripe", &base]);
+    required.assert_code(1);
+    assert!(
+        required.stdout.contains("provider not enabled"),
+        "{}",
+        required.describe()
+    );
 
     server.signal("TERM");
     assert_eq!(

@@ -11,10 +11,29 @@ pub struct Args {
     /// Seconds each request may take.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Only check /health/live (for a container health check).
+    #[arg(long)]
+    live: bool,
+    /// Billing providers whose webhook route must exist (comma-separated: revenuecat,stripe).
+    #[arg(long, value_delimiter = ',')]
+    webhooks: Vec<String>,
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
-    let outcomes = match keel::ops::smoke::run(&args.url, Duration::from_secs(args.timeout)).await {
+    let options = keel::ops::smoke::SmokeOptions {
+        live_only: args.live,
+        webhooks: args.webhooks,
+    };
+    if let Some(other) = options
+        .webhooks
+        .iter()
+        .find(|p| !["revenuecat", "stripe"].contains(&p.as_str()))
+    {
+        eprintln!("error: unknown provider {other:?} in --webhooks (revenuecat, stripe)");
+        return Exit::Usage;
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let outcomes = match keel::ops::smoke::run(&args.url, timeout, &options).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
             eprintln!("error: {e}");
