@@ -206,6 +206,7 @@ fn start_jobs(
         }
     });
     crate::billing::jobs::register(&mut registry, &state.billing);
+    crate::privacy::register(&mut registry, &state.services);
     let config = WorkerConfig::from_settings(&state.settings);
     let db = state
         .db

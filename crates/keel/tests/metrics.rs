@@ -232,8 +232,17 @@ async fn a_worker_process_exposes_its_metrics() {
         .env("PROCESS_ROLE", "worker")
         .spawn()
         .await;
-    let families = parse(&scrape(&app).await);
+    // Queue depth is read at scrape: it has samples once the worker's scheduler fired the
+    // built-in schedules.
+    let started = Instant::now();
+    let families = loop {
+        let families = parse(&scrape(&app).await);
+        if has(&families, "keel_jobs", None) || started.elapsed() > Duration::from_secs(10) {
+            break families;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(has(&families, "keel_build_info", Some(("role", "worker"))));
-    assert!(has(&families, "keel_jobs", None) || families.contains_key("keel_jobs"));
+    assert!(has(&families, "keel_jobs", None), "{:?}", families.keys());
     assert!(has(&families, "process_resident_memory_bytes", None));
 }

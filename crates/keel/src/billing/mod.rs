@@ -6,7 +6,7 @@
 
 mod cache;
 pub mod entitlements;
-mod ingest;
+pub mod ingest;
 pub mod jobs;
 pub mod model;
 pub mod revenuecat;
@@ -192,6 +192,11 @@ impl Billing {
         let h = Arc::new(self.inner.db.holdings(user_id).await?);
         self.inner.cache.put(user_id, h.clone(), read_at);
         Ok(h)
+    }
+
+    /// Forgets what this process cached about the user.
+    pub fn forget(&self, user_id: &str) {
+        self.inner.cache.forget(user_id);
     }
 
     /// A manual grant or revocation by an operator, audited in the same transaction.

@@ -141,6 +141,10 @@ pub struct JobSettings {
     pub concurrency: u32,
     pub lease: Duration,
     pub retention: Duration,
+    /// How long sealed raw webhook payloads are kept.
+    pub raw_event_retention: Duration,
+    /// How long audit rows keep their metadata.
+    pub audit_retention: Duration,
     pub poll_only: bool,
     pub scheduler_secret_key: Option<SecretString>,
 }
@@ -464,6 +468,12 @@ fn read_jobs(r: &mut Reader<'_>) -> JobSettings {
         concurrency: r.number("WORKER_CONCURRENCY", 16u32, 1, 10_000),
         lease: r.seconds("JOB_LEASE_SECONDS", 60, 5, 86_400),
         retention: Duration::from_secs(3600 * r.number("JOB_RETENTION_HOURS", 24u64, 0, 24 * 3650)),
+        raw_event_retention: Duration::from_secs(
+            86_400 * r.number("RETENTION_RAW_EVENT_DAYS", 30u64, 0, 3650),
+        ),
+        audit_retention: Duration::from_secs(
+            86_400 * r.number("RETENTION_AUDIT_DAYS", 365u64, 0, 3650),
+        ),
         poll_only: r.bool("JOBS_POLL_ONLY", false),
         scheduler_secret_key: r.secret("SCHEDULER_SECRET_KEY"),
     }

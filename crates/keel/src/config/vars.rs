@@ -181,6 +181,16 @@ pub const VARIABLES: &[Var] = &[
         "how long completed jobs are kept",
     ),
     var(
+        "RETENTION_RAW_EVENT_DAYS",
+        "30",
+        "days sealed raw webhook payloads are kept (the event projection stays)",
+    ),
+    var(
+        "RETENTION_AUDIT_DAYS",
+        "365",
+        "days audit rows keep their detail (who, what and when stay)",
+    ),
+    var(
         "JOBS_POLL_ONLY",
         "false",
         "Postgres: poll instead of LISTEN/NOTIFY (PgBouncer transaction mode)",

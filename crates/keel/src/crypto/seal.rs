@@ -49,6 +49,8 @@ pub enum SealError {
 struct Entry {
     id: String,
     key: LessSafeKey,
+    /// For pseudonyms: derived from the data key, never the key itself.
+    pseudonym: ring::hmac::Key,
 }
 
 /// Seals and opens values under the configured data keys: seals with the newest, opens with
@@ -84,9 +86,12 @@ impl Sealer {
                 }
                 let unbound = UnboundKey::new(&AES_256_GCM, k.bytes())
                     .map_err(|_| SealError::KeyFile(format!("key {} must be 32 bytes", k.id)))?;
+                let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.bytes());
+                let derived = ring::hmac::sign(&derive, b"keel pseudonym v1");
                 Ok(Entry {
                     id: k.id.clone(),
                     key: LessSafeKey::new(unbound),
+                    pseudonym: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -110,6 +115,21 @@ impl Sealer {
     /// The id of the newest key, which [`Sealer::seal`] uses.
     pub fn current_key_id(&self) -> &str {
         self.keys.first().map(|e| e.id.as_str()).unwrap_or_default()
+    }
+
+    /// A keyed hash of `value` under the newest key (`h1:` and 32 hex digits): the same value
+    /// always maps to the same pseudonym while that key is the newest, and it cannot be reversed
+    /// or recomputed without the key.
+    pub fn pseudonym(&self, value: &str) -> String {
+        let Some(entry) = self.keys.first() else {
+            return "h1:".into();
+        };
+        let tag = ring::hmac::sign(&entry.pseudonym, value.as_bytes());
+        let hex: String = tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("h1:{hex}")
     }
 
     /// Every configured key id, newest first.

@@ -29,6 +29,28 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
     }))
 }
 
+/// `GET /v1/me/export`: every stored datum about the caller.
+pub async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        crate::privacy::export(&state.services, &principal.user_id).await?,
+    ))
+}
+
+/// `DELETE /v1/me`: 202; a job erases the caller's data.
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let job = crate::privacy::request_erasure(&state.services, &principal.user_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "status": "scheduled", "job_id": job.id })),
+    ))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CheckQuery {
     entitlement: Option<String>,

@@ -45,7 +45,8 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         routes = routes
             .merge(admin::routes())
             .route("/health/deep", get(deep_health::deep))
-            .route("/v1/me", get(me::me))
+            .route("/v1/me", get(me::me).delete(me::delete))
+            .route("/v1/me/export", get(me::export))
             .route("/v1/me/entitlements", get(entitlements::list))
             .route("/v1/me/entitlements/sync", post(entitlements::sync))
             .route("/openapi.json", get(openapi::document))

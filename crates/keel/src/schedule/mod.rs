@@ -62,13 +62,13 @@ pub enum ScheduleError {
 
 /// The built-in schedules, then those of `keel.toml` (a declaration may replace a built-in).
 pub fn declared(settings: &Settings) -> Result<Vec<Schedule>, CronError> {
-    let mut out = vec![schedule(
-        "jobs.prune",
-        "0 * * * *",
-        "jobs.prune",
-        serde_json::json!({}),
-        Missed::Once,
-    )?];
+    let builtin =
+        |name: &str, cron: &str| schedule(name, cron, name, serde_json::json!({}), Missed::Once);
+    let mut out = vec![
+        builtin("jobs.prune", "0 * * * *")?,
+        builtin(crate::privacy::RETENTION_KIND, "0 2 * * *")?,
+        builtin(crate::privacy::MAINTENANCE_KIND, "0 3 * * 0")?,
+    ];
     for decl in &settings.file.schedules {
         let s = schedule(
             &decl.name,

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod migrate;
 mod migrations;
 pub(crate) mod postgres;
+pub mod privacy;
 pub(crate) mod sqlite;
 mod tx;
 pub mod users;

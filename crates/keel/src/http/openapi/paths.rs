@@ -12,7 +12,11 @@ pub(super) fn add(paths: &mut Map<String, Value>) {
     paths.insert("/health/ready".into(), json!({ "get": ready() }));
     paths.insert("/health/deep".into(), json!({ "get": deep() }));
     paths.insert("/metrics".into(), json!({ "get": metrics() }));
-    paths.insert("/v1/me".into(), json!({ "get": me() }));
+    paths.insert(
+        "/v1/me".into(),
+        json!({ "get": me(), "delete": delete_me() }),
+    );
+    paths.insert("/v1/me/export".into(), json!({ "get": export() }));
     paths.insert("/v1/auth/check".into(), json!({ "get": auth_check() }));
     paths.insert(
         "/v1/scheduler/{name}/trigger".into(),
@@ -143,6 +147,49 @@ fn me() -> Value {
         .build()
 }
 
+fn export() -> Value {
+    Op::new("Users", "exportMe", "Everything stored about the caller")
+        .text(
+            "The user row, entitlements, subscriptions, manual grants and revocations, billing \
+             events with their raw payloads opened (while retained), provider links, audit rows \
+             and jobs that name the caller.",
+        )
+        .security(json!([{ "bearer": [] }]))
+        .answer(200, json_answer("The export.", json!({ "type": "object" })))
+        .problem(401, "No bearer token, or one that does not verify.")
+        .problem(503, USER_UNAVAILABLE)
+        .build()
+}
+
+fn delete_me() -> Value {
+    Op::new("Users", "deleteMe", "Erase the caller's data")
+        .text(
+            "Marks the caller for erasure and enqueues the `privacy.erase` job, which deletes \
+             every row about them; audit rows stay under a keyed pseudonym (`h1:…`), not the id.",
+        )
+        .security(json!([{ "bearer": [] }]))
+        .answer(
+            202,
+            json_answer(
+                "Scheduled.",
+                json!({
+                    "type": "object",
+                    "required": ["status", "job_id"],
+                    "properties": {
+                        "status": { "type": "string", "const": "scheduled" },
+                        "job_id": { "type": "integer" }
+                    }
+                }),
+            ),
+        )
+        .problem(401, "No bearer token, or one that does not verify.")
+        .problem(
+            503,
+            "`enqueue-disabled`: the `enqueue` kill switch is off; or the database is unavailable.",
+        )
+        .build()
+}
+
 fn auth_check() -> Value {
     let header =
         |description: &str| json!({ "description": description, "schema": { "type": "string" } });
@@ -198,7 +245,7 @@ fn scheduler_trigger() -> Value {
     .security(json!([{ "schedulerSecret": [] }]))
     .param(path_param(
         "name",
-        "The schedule's name (from keel.toml, or built in: `jobs.prune`).",
+        "The schedule's name (from keel.toml, or built in: `jobs.prune`, `retention.events`, `privacy.maintenance`).",
         json!({ "type": "string" }),
     ))
     .param(header_param(

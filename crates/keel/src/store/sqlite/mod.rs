@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
+pub(crate) mod privacy;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,171 @@
+//! Privacy and retention: a user's export, erasure on request (by job, leaving audit rows under a
+//! keyed pseudonym), and the built-in schedules `retention.events` (drop old sealed raw webhook
+//! payloads, keep the projection) and `privacy.maintenance` (erase marked users, expire old audit
+//! detail).
+
+use serde_json::{json, Value};
+
+use crate::billing::ingest::payload_aad;
+use crate::jobs::{Enqueued, JobError, JobFailure, JobSpec, Registry};
+use crate::services::Services;
+use crate::store::audit::AuditEntry;
+use crate::store::StoreError;
+
+/// The job that erases every user marked for deletion.
+pub const ERASE_KIND: &str = "privacy.erase";
+/// The built-in schedule (and job kind) that drops old raw payloads.
+pub const RETENTION_KIND: &str = "retention.events";
+/// The built-in schedule (and job kind) that erases marked users and expires old audit detail.
+pub const MAINTENANCE_KIND: &str = "privacy.maintenance";
+const BATCH: i64 = 100;
+
+/// Everything stored about `user_id`, as JSON; raw webhook payloads opened.
+pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreError> {
+    let mut tx = services.db.begin().await?;
+    let rows = tx.export_user(user_id).await?;
+    tx.commit().await?;
+    let sealer = services.billing.sealer();
+    let events: Vec<Value> = rows
+        .events
+        .into_iter()
+        .map(|(mut event, payload)| {
+            let provider = event["provider"].as_str().unwrap_or_default().to_string();
+            let id = event["event_id"].as_str().unwrap_or_default().to_string();
+            let raw = payload
+                .and_then(|p| sealer.open(&p, &payload_aad(&provider, &id)).ok())
+                .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok());
+            event["payload"] = raw.unwrap_or(Value::Null);
+            event
+        })
+        .collect();
+    let holdings = services.db.holdings(user_id).await?;
+    let entitlements = crate::billing::entitlements::view(
+        &holdings,
+        services.clock.now(),
+        services.settings.billing.accept_sandbox,
+    );
+    Ok(json!({
+        "user_id": user_id,
+        "exported_at": services.clock.now(),
+        "user": rows.user,
+        "entitlements": entitlements,
+        "subscriptions": rows.subscriptions,
+        "entitlement_overrides": rows.overrides,
+        "billing_events": events,
+        "billing_links": rows.links,
+        "audit": rows.audit,
+        "jobs": rows.jobs,
+    }))
+}
+
+/// Marks the user for erasure and enqueues the job that erases them, in one transaction.
+pub async fn request_erasure(services: &Services, user_id: &str) -> Result<Enqueued, JobError> {
+    let now = services.clock.now();
+    let mut tx = services.db.begin().await?;
+    tx.mark_user_deleted(user_id, now).await?;
+    let pseudonym = services.billing.sealer().pseudonym(user_id);
+    tx.audit(
+        &AuditEntry::new(
+            &format!("user:{pseudonym}"),
+            "user.erasure_requested",
+            Some(pseudonym.clone()),
+            json!({}),
+        ),
+        now,
+    )
+    .await?;
+    // No id in the job: it erases every marked user, so its row names no one.
+    let spec = JobSpec::new(ERASE_KIND, json!({})).unique_key(ERASE_KIND);
+    let enqueued = services.queue.enqueue_in(&mut tx, spec).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+/// Erases every user marked for deletion; returns how many.
+pub async fn erase_marked(services: &Services) -> Result<u64, StoreError> {
+    let mut erased = 0;
+    loop {
+        let mut tx = services.db.begin().await?;
+        let users = tx.users_marked_deleted(BATCH).await?;
+        if users.is_empty() {
+            tx.commit().await?;
+            return Ok(erased);
+        }
+        let now = services.clock.now();
+        for user in &users {
+            let pseudonym = services.billing.sealer().pseudonym(user);
+            let rows = tx.erase_user(user, &pseudonym).await?;
+            tx.audit(
+                &AuditEntry::new(
+                    "privacy",
+                    "user.erased",
+                    Some(pseudonym),
+                    json!({ "rows": rows.rows }),
+                ),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        for user in &users {
+            services.billing.forget(user);
+        }
+        erased += users.len() as u64;
+    }
+}
+
+/// Drops sealed raw payloads older than `RETENTION_RAW_EVENT_DAYS`; returns how many.
+pub async fn drop_old_payloads(services: &Services) -> Result<u64, StoreError> {
+    let age =
+        chrono::Duration::from_std(services.settings.jobs.raw_event_retention).unwrap_or_default();
+    let mut tx = services.db.begin().await?;
+    let dropped = tx.drop_raw_payloads(services.clock.now() - age).await?;
+    tx.commit().await?;
+    Ok(dropped)
+}
+
+/// Empties the metadata of audit rows older than `RETENTION_AUDIT_DAYS`; returns how many.
+pub async fn expire_audit_detail(services: &Services) -> Result<u64, StoreError> {
+    let age =
+        chrono::Duration::from_std(services.settings.jobs.audit_retention).unwrap_or_default();
+    let mut tx = services.db.begin().await?;
+    let expired = tx.expire_audit_detail(services.clock.now() - age).await?;
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Registers the erasure, retention and maintenance jobs.
+pub fn register(registry: &mut Registry, services: &Services) {
+    let s = services.clone();
+    registry.register_fn(ERASE_KIND, move |_, _| {
+        let s = s.clone();
+        async move {
+            let erased = erase_marked(&s).await.map_err(retry)?;
+            tracing::info!(erased, "users erased");
+            Ok(())
+        }
+    });
+    let s = services.clone();
+    registry.register_fn(RETENTION_KIND, move |_, _| {
+        let s = s.clone();
+        async move {
+            let dropped = drop_old_payloads(&s).await.map_err(retry)?;
+            tracing::info!(dropped, "old raw webhook payloads dropped");
+            Ok(())
+        }
+    });
+    let s = services.clone();
+    registry.register_fn(MAINTENANCE_KIND, move |_, _| {
+        let s = s.clone();
+        async move {
+            let erased = erase_marked(&s).await.map_err(retry)?;
+            let expired = expire_audit_detail(&s).await.map_err(retry)?;
+            tracing::info!(erased, expired, "privacy maintenance done");
+            Ok(())
+        }
+    });
+}
+
+fn retry(e: StoreError) -> JobFailure {
+    JobFailure::retry(e.to_string())
+}
