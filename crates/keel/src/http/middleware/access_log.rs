@@ -3,25 +3,17 @@
 
 use std::time::Instant;
 
-use axum::extract::MatchedPath;
 use axum::http::Method;
 use axum::response::Response;
 
 use super::request_id;
 use crate::config::Role;
 
-/// The route template a request matched, carried from the router out to the access log.
-#[derive(Debug, Clone)]
-pub struct Route(pub MatchedPath);
-
 /// Logs the request and records its metrics (and reports a 5xx to error tracking).
 pub fn record(method: &Method, response: &Response, started: Instant, role: Role) {
     let metrics = crate::metrics::global();
-    let route = response
-        .extensions()
-        .get::<Route>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("unmatched");
+    let matched = request_id::current_route();
+    let route = matched.as_ref().map_or("unmatched", |r| r.as_str());
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     let latency_ms = elapsed * 1000.0;

@@ -4,7 +4,6 @@
 //! lives in its own module; running them in one hand-written service keeps a request to one hop
 //! with no allocation of its own.
 
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +15,6 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
-use tokio::task::futures::TaskLocalFuture;
 
 use super::limits::{Deadline, Limits};
 use super::security::Hsts;
@@ -58,10 +56,9 @@ pub struct EdgeService<S> {
     edge: Arc<Edge>,
 }
 
-/// The request's future: the rest of the stack inside the request-id scope, then the edge's
-/// own work on the response.
-pub type EdgeFuture<F> =
-    TaskLocalFuture<HeaderValue, TaskLocalFuture<RefCell<Option<String>>, Finish<F>>>;
+/// The request's future: the rest of the stack inside the request scope, then the edge's own
+/// work on the response.
+pub type EdgeFuture<F> = request_id::Scoped<Finish<F>>;
 
 impl<S> tower::Service<Request> for EdgeService<S>
 where
@@ -75,9 +72,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let id = request_id::assign(&mut req);
+        let id = request_id::assign(&req);
         let method = req.method().clone();
         metrics::global().in_flight.add(1);
         let stage = if limits::oversized(&req, &self.edge.limits) {

@@ -24,7 +24,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::access_log::Route;
+use super::request_id;
 use crate::auth::Principal;
 use crate::http::auth::bearer_token;
 use crate::http::problem::ApiError;
@@ -211,13 +211,13 @@ where
                     map.append(RATELIMIT, remaining);
                 }
                 if let Some(route) = route.take() {
-                    response.extensions_mut().insert(Route(route));
+                    request_id::set_route(route);
                 }
                 Poll::Ready(Ok(response))
             }
             LimitedProj::Refused { refusal, route } => {
                 // Made when polled, inside the request's scope, so the problem quotes its id.
-                let mut response = match refusal.take() {
+                let response = match refusal.take() {
                     Some(Refusal::TooMany(limiter, index, decision)) => {
                         match limiter.policies().all().get(index) {
                             Some(policy) => too_many(policy, &decision),
@@ -227,7 +227,7 @@ where
                     Some(Refusal::Unavailable) | None => unavailable(),
                 };
                 if let Some(route) = route.take() {
-                    response.extensions_mut().insert(Route(route));
+                    request_id::set_route(route);
                 }
                 Poll::Ready(Ok(response))
             }
@@ -282,8 +282,8 @@ where
             .await
             .unwrap_or_else(|never| match never {})
     };
-    let mut response = enforce(&limiter, policy, &key, req, run).await;
-    response.extensions_mut().insert(Route(route));
+    let response = enforce(&limiter, policy, &key, req, run).await;
+    request_id::set_route(route);
     response
 }
 

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
@@ -15,6 +15,17 @@ const MAX_LEN: usize = 128;
 tokio::task_local! {
     static REQUEST_ID: HeaderValue;
     static USER_ID: RefCell<Option<String>>;
+    static ROUTE: RefCell<Option<MatchedPath>>;
+}
+
+/// Records the route template the request matched (for the access log and metrics).
+pub fn set_route(route: MatchedPath) {
+    let _ = ROUTE.try_with(|r| *r.borrow_mut() = Some(route));
+}
+
+/// The route template the request matched, once routed.
+pub fn current_route() -> Option<MatchedPath> {
+    ROUTE.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
 /// Records the authenticated user of the request being served (for error reports).
@@ -66,30 +77,29 @@ fn new_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// The request's id: its well-formed inbound `x-request-id`, or a new one. The request carries
-/// it onward in the same header.
-pub fn assign(req: &mut Request) -> HeaderValue {
-    let inbound = req
-        .headers()
+/// The request's id: its well-formed inbound `x-request-id`, or a new one. Handlers read it
+/// through [`current`].
+pub fn assign(req: &Request) -> HeaderValue {
+    req.headers()
         .get(HEADER)
         .filter(|v| v.to_str().is_ok_and(is_acceptable))
-        .cloned();
-    match inbound {
-        Some(id) => id,
-        None => {
-            let id = new_id();
-            req.headers_mut().insert(HEADER, id.clone());
-            id
-        }
-    }
+        .cloned()
+        .unwrap_or_else(new_id)
 }
 
-/// `future` with `id` (and room for the user id) visible through [`current`] while it runs.
-pub fn scope<F: Future>(
-    id: HeaderValue,
-    future: F,
-) -> TaskLocalFuture<HeaderValue, TaskLocalFuture<RefCell<Option<String>>, F>> {
-    REQUEST_ID.scope(id, USER_ID.scope(RefCell::new(None), future))
+/// The request-scoped values around a request's future.
+pub type Scoped<F> = TaskLocalFuture<
+    HeaderValue,
+    TaskLocalFuture<RefCell<Option<String>>, TaskLocalFuture<RefCell<Option<MatchedPath>>, F>>,
+>;
+
+/// `future` with `id` (and room for the user id and the route) visible through [`current`]
+/// while it runs.
+pub fn scope<F: Future>(id: HeaderValue, future: F) -> Scoped<F> {
+    REQUEST_ID.scope(
+        id,
+        USER_ID.scope(RefCell::new(None), ROUTE.scope(RefCell::new(None), future)),
+    )
 }
 
 /// Sets `x-request-id` on the response.
