@@ -46,6 +46,12 @@ enum Command {
     Bench(commands::bench::Args),
     /// Development helpers.
     Dev(commands::dev::Args),
+    /// Consistent backup of the database to FILE.
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into an empty database.
+    Restore(commands::backup::RestoreArgs),
+    /// Database operations: copy all data between databases.
+    Db(commands::db::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +79,9 @@ fn main() -> std::process::ExitCode {
             Command::Report => commands::report::run(out).await,
             Command::Bench(args) => commands::bench::run(args, out).await,
             Command::Dev(args) => commands::dev::run(args, out).await,
+            Command::Backup(args) => commands::backup::run_backup(args, out).await,
+            Command::Restore(args) => commands::backup::run_restore(args, out).await,
+            Command::Db(args) => commands::db::run(args, out).await,
         }
     });
     result.into()

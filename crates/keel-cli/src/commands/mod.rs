@@ -1,5 +1,7 @@
+pub mod backup;
 pub mod bench;
 pub mod config;
+pub mod db;
 pub mod dev;
 pub mod flags;
 pub mod migrate;
