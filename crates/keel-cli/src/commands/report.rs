@@ -60,7 +60,27 @@ pub async fn run(out: Output) -> Exit {
             .unwrap_or_else(|| "-".into());
         println!("  {:<14} {:<27} {}", s.name, last, next);
     }
-    println!("\nWebhooks         no billing webhooks are received yet");
+    println!(
+        "\nWebhooks (24 h)  provider / outcome          events  last received        lag avg / max"
+    );
+    if report.webhooks.is_empty() {
+        println!("  none received");
+    }
+    for w in &report.webhooks {
+        let last = w
+            .last_received_at
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        let seconds = |ms: Option<f64>| ms.map_or("-".into(), |ms| format!("{:.1} s", ms / 1000.0));
+        println!(
+            "  {:<42} {:>6}  {:<19}  {} / {}",
+            format!("{} / {}", w.provider, w.outcome),
+            w.events,
+            last,
+            seconds(w.avg_lag_ms),
+            seconds(w.max_lag_ms)
+        );
+    }
     println!("\nFlags");
     for f in &report.flags {
         println!(

@@ -97,6 +97,8 @@ pub struct Report {
     pub queues: BTreeMap<String, QueueBacklog>,
     pub failed: Vec<FailedCount>,
     pub schedules: Vec<ScheduleRun>,
+    /// Billing webhooks received in the last 24 hours, per provider and outcome.
+    pub webhooks: Vec<crate::store::billing::WebhookStat>,
     pub flags: Vec<FlagView>,
 }
 
@@ -153,6 +155,10 @@ pub async fn report(services: &Services) -> Result<Report, StoreError> {
         queues,
         failed: failed.into_values().collect(),
         schedules,
+        webhooks: services
+            .db
+            .webhook_stats(now - chrono::Duration::hours(24))
+            .await?,
         flags: services.flags.list().await?,
     })
 }

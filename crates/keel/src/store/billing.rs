@@ -295,3 +295,74 @@ impl Db {
         Ok(deleted)
     }
 }
+
+/// Webhook deliveries of one provider with one outcome since some time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebhookStat {
+    pub provider: String,
+    pub outcome: String,
+    pub events: i64,
+    pub last_received_at: Option<DateTime<Utc>>,
+    /// Mean and longest time from the provider's event time to Keel storing it.
+    pub avg_lag_ms: Option<f64>,
+    pub max_lag_ms: Option<f64>,
+}
+
+impl Db {
+    /// Deliveries per provider and outcome received since `since`.
+    pub async fn webhook_stats(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<WebhookStat>, StoreError> {
+        use sqlx::Row;
+        let rows = match self {
+            Db::Sqlite(pool) => sqlx::query(
+                "SELECT provider, outcome, count(*) AS events, max(received_at) AS last,
+                    CAST(avg(received_at - event_at) AS REAL) AS avg_lag,
+                    CAST(max(received_at - event_at) AS REAL) AS max_lag
+                 FROM billing_events WHERE received_at >= ?1
+                 GROUP BY provider, outcome ORDER BY provider, outcome",
+            )
+            .bind(since.timestamp_millis())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(WebhookStat {
+                    provider: r.try_get("provider")?,
+                    outcome: r.try_get("outcome")?,
+                    events: r.try_get("events")?,
+                    last_received_at: r
+                        .try_get::<Option<i64>, _>("last")?
+                        .and_then(DateTime::<Utc>::from_timestamp_millis),
+                    avg_lag_ms: r.try_get("avg_lag")?,
+                    max_lag_ms: r.try_get("max_lag")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?,
+            Db::Postgres(pool) => sqlx::query(
+                "SELECT provider, outcome, count(*) AS events, max(received_at) AS last,
+                    (avg(EXTRACT(EPOCH FROM received_at - event_at)) * 1000)::float8 AS avg_lag,
+                    (max(EXTRACT(EPOCH FROM received_at - event_at)) * 1000)::float8 AS max_lag
+                 FROM billing_events WHERE received_at >= $1
+                 GROUP BY provider, outcome ORDER BY provider, outcome",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(WebhookStat {
+                    provider: r.try_get("provider")?,
+                    outcome: r.try_get("outcome")?,
+                    events: r.try_get("events")?,
+                    last_received_at: r.try_get("last")?,
+                    avg_lag_ms: r.try_get("avg_lag")?,
+                    max_lag_ms: r.try_get("max_lag")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?,
+        };
+        Ok(rows)
+    }
+}
