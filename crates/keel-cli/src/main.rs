@@ -52,6 +52,8 @@ enum Command {
     Restore(commands::backup::RestoreArgs),
     /// Database operations: copy all data between databases.
     Db(commands::db::Args),
+    /// Stored billing webhook events: list them, replay one.
+    Webhooks(commands::webhooks::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +84,7 @@ fn main() -> std::process::ExitCode {
             Command::Backup(args) => commands::backup::run_backup(args, out).await,
             Command::Restore(args) => commands::backup::run_restore(args, out).await,
             Command::Db(args) => commands::db::run(args, out).await,
+            Command::Webhooks(args) => commands::webhooks::run(args, out).await,
         }
     });
     result.into()

@@ -10,3 +10,4 @@ pub mod report;
 pub mod schedules;
 pub mod serve;
 pub mod smoke;
+pub mod webhooks;

@@ -73,15 +73,7 @@ impl Billing {
         }
         let mut touched = BTreeSet::new();
         if applies {
-            if let (Provider::RevenueCat, Some(user)) = (provider, &user_id) {
-                for alias in event.aliases.iter().chain(std::iter::once(user)) {
-                    tx.insert_billing_link(provider, alias, user).await?;
-                }
-            }
-            for effect in &event.effects {
-                let effect = on_behalf_of(effect, provider, user_id.as_deref());
-                apply(&mut tx, &event, &effect, now, &mut touched).await?;
-            }
+            apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
         }
         let metadata = serde_json::json!({
             "event_id": event.id,
@@ -132,9 +124,38 @@ impl Billing {
     }
 }
 
+/// Links the event's aliases to its user and applies each of its effects.
+pub(super) async fn apply_all(
+    tx: &mut Tx,
+    event: &BillingEvent,
+    user_id: Option<&str>,
+    now: DateTime<Utc>,
+    touched: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let provider = event.provider;
+    if let (Provider::RevenueCat, Some(user)) = (provider, user_id) {
+        for alias in event
+            .aliases
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(user))
+        {
+            tx.insert_billing_link(provider, alias, user).await?;
+        }
+    }
+    for effect in &event.effects {
+        let effect = on_behalf_of(effect, provider, user_id);
+        apply(tx, event, &effect, now, touched).await?;
+    }
+    Ok(())
+}
+
 /// The Keel user an event concerns: the id it names, or the user an anonymous id or a Stripe
 /// customer was linked to.
-async fn resolve_user(tx: &mut Tx, event: &BillingEvent) -> Result<Option<String>, StoreError> {
+pub(super) async fn resolve_user(
+    tx: &mut Tx,
+    event: &BillingEvent,
+) -> Result<Option<String>, StoreError> {
     match event.provider {
         Provider::RevenueCat => {
             let Some(user) = &event.user_id else {
@@ -177,7 +198,7 @@ fn on_behalf_of(effect: &Effect, provider: Provider, user_id: Option<&str>) -> E
 }
 
 /// Takes the per-owner locks the event's effects need, in a fixed order.
-async fn lock_subjects(
+pub(super) async fn lock_subjects(
     tx: &mut Tx,
     event: &BillingEvent,
     user_id: Option<&str>,

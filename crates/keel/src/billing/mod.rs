@@ -9,6 +9,7 @@ pub mod entitlements;
 pub mod ingest;
 pub mod jobs;
 pub mod model;
+mod replay;
 pub mod revenuecat;
 pub mod samples;
 pub mod stripe;
@@ -28,6 +29,7 @@ use crate::store::{Db, StoreError};
 pub use entitlements::{Entitlement, Holdings, Override};
 pub use ingest::Ingested;
 pub use model::{BillingEvent, Invalid, Provider};
+pub use replay::Replayed;
 
 /// What billing operations fail with.
 #[derive(Debug, thiserror::Error)]

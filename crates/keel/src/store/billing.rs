@@ -366,3 +366,80 @@ impl Db {
         Ok(rows)
     }
 }
+
+/// Which stored events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub provider: Option<String>,
+    pub user_id: Option<String>,
+    pub event_type: Option<String>,
+    pub limit: i64,
+}
+
+impl Db {
+    /// Stored events (projection only), newest received first.
+    pub async fn billing_events(&self, f: &EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+        use sqlx::Row;
+        const COLUMNS: &str = "provider, event_id, event_type, user_id, product_id, environment,
+            event_at, received_at, outcome";
+        let summary = |r: &dyn Fn(&str) -> Result<Option<String>, sqlx::Error>,
+                       event_at: DateTime<Utc>,
+                       received_at: DateTime<Utc>|
+         -> Result<EventSummary, sqlx::Error> {
+            Ok(EventSummary {
+                provider: r("provider")?.unwrap_or_default(),
+                event_id: r("event_id")?.unwrap_or_default(),
+                event_type: r("event_type")?.unwrap_or_default(),
+                user_id: r("user_id")?,
+                product_id: r("product_id")?,
+                environment: r("environment")?.unwrap_or_default(),
+                event_at,
+                received_at,
+                outcome: r("outcome")?.unwrap_or_default(),
+            })
+        };
+        Ok(match self {
+            Db::Sqlite(pool) => sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM billing_events
+                 WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR user_id = ?2)
+                   AND (?3 IS NULL OR event_type = ?3)
+                 ORDER BY received_at DESC, event_id LIMIT ?4"
+            ))
+            .bind(&f.provider)
+            .bind(&f.user_id)
+            .bind(&f.event_type)
+            .bind(f.limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let time = |c: &str| -> Result<DateTime<Utc>, sqlx::Error> {
+                    Ok(super::jobs::from_ts(row.try_get(c)?))
+                };
+                summary(&|c| row.try_get(c), time("event_at")?, time("received_at")?)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+            Db::Postgres(pool) => sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM billing_events
+                 WHERE ($1::text IS NULL OR provider = $1) AND ($2::text IS NULL OR user_id = $2)
+                   AND ($3::text IS NULL OR event_type = $3)
+                 ORDER BY received_at DESC, event_id LIMIT $4"
+            ))
+            .bind(&f.provider)
+            .bind(&f.user_id)
+            .bind(&f.event_type)
+            .bind(f.limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                summary(
+                    &|c| row.try_get(c),
+                    row.try_get("event_at")?,
+                    row.try_get("received_at")?,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        })
+    }
+}

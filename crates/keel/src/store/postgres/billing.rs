@@ -119,14 +119,15 @@ fn names(list: &[String]) -> String {
 }
 
 const NEWER: &str = "(excluded.state_rank, excluded.state_at, excluded.state_event)
-    > (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)";
+    >= (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)";
 const TAKE_GRACE: &str = "excluded.grace_at IS NOT NULL AND (subscriptions.grace_at IS NULL
     OR excluded.grace_at > subscriptions.grace_at
     OR (excluded.grace_at = subscriptions.grace_at AND excluded.grace_until > subscriptions.grace_until))";
 const LATER_RESET: &str = "excluded.reset_at IS NOT NULL
     AND (subscriptions.reset_at IS NULL OR excluded.reset_at > subscriptions.reset_at)";
 
-/// The state of the newest event wins, field by field. The grace period is the one named by the
+/// The state of the newest event wins, field by field (the same event applied again, as a replay
+/// does, writes its state again). The grace period is the one named by the
 /// newest event that names one (a cancellation sent with a billing issue does not repeat it), and
 /// the newest recovery (a renewal, an active status) is kept beside it: a grace period named
 /// before the last recovery is over. Each merge is a maximum, so the order of events is

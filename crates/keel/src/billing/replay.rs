@@ -1,0 +1,97 @@
+//! Replaying a stored event: its sealed payload parsed and applied again under the current
+//! configuration (a product mapping added since, say). Safe to repeat: every effect keeps the
+//! newest state, so applying an event twice changes nothing the first time did not.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::ingest::{apply_all, lock_subjects, payload_aad, resolve_user};
+use super::model::{Environment, Invalid, Provider};
+use super::{revenuecat, stripe, Billing, BillingError};
+use crate::store::audit::AuditEntry;
+
+/// What a replay did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replayed {
+    pub provider: Provider,
+    pub event_id: String,
+    pub event_type: String,
+    pub user_id: Option<String>,
+    pub outcome: &'static str,
+}
+
+impl Billing {
+    /// Applies the stored event `event_id` of `provider` again; audited as `billing.replay`.
+    pub async fn replay(
+        &self,
+        provider: Provider,
+        event_id: &str,
+    ) -> Result<Replayed, BillingError> {
+        let inner = &self.inner;
+        let Some((_, payload)) = inner.db.billing_event(provider, event_id).await? else {
+            return Err(BillingError::Invalid(vec![Invalid::new(
+                "event_id",
+                "no stored event of this provider has this id",
+            )]));
+        };
+        let Some(payload) = payload else {
+            return Err(BillingError::Invalid(vec![Invalid::new(
+                "event_id",
+                "the raw payload was dropped by retention (RETENTION_RAW_EVENT_DAYS)",
+            )]));
+        };
+        let raw = inner
+            .sealer
+            .open(&payload, &payload_aad(provider.as_str(), event_id))?;
+        let products = &inner.settings.file.products;
+        let event = match provider {
+            Provider::RevenueCat => revenuecat::parse(&raw, products),
+            Provider::Stripe => stripe::parse(
+                &raw,
+                &stripe::StripeRules {
+                    products,
+                    past_due_grace: inner.settings.billing.stripe_past_due_grace,
+                },
+            ),
+            Provider::Manual => return Err(BillingError::NotConfigured("a manual event")),
+        }
+        .map_err(BillingError::Invalid)?;
+        let applies =
+            event.environment == Environment::Production || inner.settings.billing.accept_sandbox;
+        let outcome = match (applies, event.effects.is_empty()) {
+            (false, _) => "sandbox-ignored",
+            (true, true) => "ignored",
+            (true, false) => "applied",
+        };
+        let now = inner.clock.now();
+        let mut tx = inner.db.begin().await?;
+        let user_id = resolve_user(&mut tx, &event).await?;
+        lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
+        let mut touched = BTreeSet::new();
+        if applies {
+            apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
+        }
+        let metadata = serde_json::json!({
+            "event_id": event.id,
+            "type": event.kind,
+            "outcome": outcome,
+        });
+        tx.audit(
+            &AuditEntry::new("operator", "billing.replay", user_id.clone(), metadata),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        for user in &touched {
+            inner.cache.forget(user);
+        }
+        Ok(Replayed {
+            provider,
+            event_id: event.id,
+            event_type: event.kind,
+            user_id,
+            outcome,
+        })
+    }
+}
