@@ -34,6 +34,7 @@ const SUBCOMMANDS: &[&str] = &[
     "backup",
     "restore",
     "db",
+    "webhooks",
 ];
 
 fn root() -> PathBuf {

@@ -160,8 +160,20 @@ async fn an_api_process_exposes_requests_auth_and_jobs() {
     let app = TestApp::builder(TestDb::sqlite())
         .env("METRICS_TOKEN", TOKEN)
         .env("ADMIN_TOKEN", "admin-token-admin-token-admin-token")
+        .env("REVENUECAT_WEBHOOK_SECRET", "revenuecat-secret-for-the-metrics-test")
         .spawn()
         .await;
+    // A forged webhook: counted by provider and outcome.
+    let forged = app
+        .client
+        .post(app.url("/webhooks/revenuecat"))
+        .header("authorization", "Bearer forged")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
     assert_eq!(
         app.get("/metrics").await.status(),
         401,
@@ -209,6 +221,8 @@ async fn an_api_process_exposes_requests_auth_and_jobs() {
             Some(("queue", "default")),
         ),
         ("keel_schedule_firings", Some(("schedule", "jobs.prune"))),
+        ("keel_webhooks", Some(("outcome", "unauthorized"))),
+        ("keel_webhooks", Some(("provider", "revenuecat"))),
         ("process_resident_memory_bytes", None),
         ("process_cpu_seconds", None),
     ] {
