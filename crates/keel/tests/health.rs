@@ -194,8 +194,25 @@ keel_testkit::engine_tests! {
         assert_eq!(body["status"], "degraded", "{body}");
         assert_eq!(body["checks"]["database"]["status"], "ok", "{body}");
         assert_eq!(body["checks"]["redis"]["status"], "fail", "{body}");
-        assert_eq!(app.get("/health/ready").await.status(), 503);
+        // Failing open, Redis is not required: the process stays in rotation.
+        assert_eq!(app.get("/health/ready").await.status(), 200);
         assert_eq!(app.get("/health/live").await.status(), 200);
+        app.shutdown().await.unwrap();
+    }
+
+    async fn redis_unreachable_is_not_ready_when_the_limiter_fails_closed(db) {
+        let app = TestApp::builder(db)
+            .env("REDIS_URL", "redis://127.0.0.1:1")
+            .env("RATE_LIMIT_BACKEND", "redis")
+            .env("RATE_LIMIT_FAIL_CLOSED", "true")
+            .no_wait()
+            .spawn()
+            .await;
+        wait_migrated(&app).await;
+        let response = app.get("/health/ready").await;
+        assert_eq!(response.status(), 503);
+        let body = json_of(response).await;
+        assert_eq!(body["checks"]["redis"]["status"], "fail", "{body}");
         app.shutdown().await.unwrap();
     }
 }

@@ -56,7 +56,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "REDIS_URL",
         "unset",
-        "required when RATE_LIMIT_BACKEND=redis; checked by readiness when set",
+        "required when RATE_LIMIT_BACKEND=redis; checked by /health when set, by readiness when the limiter fails closed",
     ),
     var(
         "KEEL_CONFIG",

@@ -159,8 +159,9 @@ pub struct ReadinessReport {
     pub checks: Option<Checks>,
 }
 
-/// 200 once migrations are applied and every required dependency answers; 503 while starting,
-/// migrating or draining.
+/// 200 once migrations are applied and every required dependency answers (the database, the
+/// issuer's keys, Redis when the Redis limiter fails closed); 503 while starting, migrating or
+/// draining.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let phase = state.readiness.phase();
     if phase != Phase::Ready {
@@ -172,8 +173,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         return report_response(StatusCode::SERVICE_UNAVAILABLE, report);
     }
     let checks = checks(&state).await;
+    // Redis is required only when the limiter refuses requests without it; failing open, an
+    // outage degrades /health but must not take every process out of rotation.
+    let settings = &state.settings;
+    let redis_required = settings.rate_limit_backend == crate::config::RateLimitBackend::Redis
+        && settings.rate_limit.fail_closed;
     let ok = checks.database.ok()
-        && checks.redis.as_ref().is_none_or(Check::ok)
+        && (!redis_required || checks.redis.as_ref().is_none_or(Check::ok))
         && checks.auth.as_ref().is_none_or(Check::ok);
     let report = ReadinessReport {
         status: if ok { "ok" } else { "unavailable" },
