@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bin, keel};
+use common::{bin, entitlements, keel};
 use keel_testkit::KeelProcess;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const RC_SECRET: &str = "revenuecat-webhook-secret-0123456789abcdef";
 const STRIPE_SECRET: &str = "whsec_stripe-secret-for-tests-0123456789";
@@ -16,17 +16,6 @@ const SERVER_ENV: [(&str, &str); 3] = [
     ("REVENUECAT_WEBHOOK_SECRET", RC_SECRET),
     ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
 ];
-
-async fn entitlements(server: &KeelProcess, token: &str) -> Value {
-    let response = reqwest::Client::new()
-        .get(server.url("/v1/me/entitlements"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().await.expect("json")["entitlements"].clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_events_of_both_providers_are_accepted_and_grant() {

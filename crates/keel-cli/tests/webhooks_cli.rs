@@ -5,22 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bin, keel};
+use common::{bin, entitlements, keel};
 use keel_testkit::KeelProcess;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const STRIPE_SECRET: &str = "whsec_stripe-secret-for-tests-0123456789";
-
-async fn entitlements(server: &KeelProcess, token: &str) -> Value {
-    let response = reqwest::Client::new()
-        .get(server.url("/v1/me/entitlements"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().await.expect("json")["entitlements"].clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_event_is_found_and_replayed_under_a_fixed_product_mapping() {

@@ -102,3 +102,15 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// `GET /v1/me/entitlements` on a running `keel serve` as the holder of `token`.
+pub async fn entitlements(server: &keel_testkit::KeelProcess, token: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .get(server.url("/v1/me/entitlements"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    response.json::<serde_json::Value>().await.expect("json")["entitlements"].clone()
+}

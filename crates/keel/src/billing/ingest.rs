@@ -41,13 +41,7 @@ impl Billing {
         let sealed = inner
             .sealer
             .seal(raw, &payload_aad(provider.as_str(), &event.id))?;
-        let applies =
-            event.environment == Environment::Production || inner.settings.billing.accept_sandbox;
-        let outcome = match (applies, event.effects.is_empty()) {
-            (false, _) => "sandbox-ignored",
-            (true, true) => "ignored",
-            (true, false) => "applied",
-        };
+        let (applies, outcome) = disposition(&event, inner.settings.billing.accept_sandbox);
         let mut tx = inner.db.begin().await?;
         let user_id = resolve_user(&mut tx, &event).await?;
         lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
@@ -75,21 +69,14 @@ impl Billing {
         if applies {
             apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
         }
-        let metadata = serde_json::json!({
-            "event_id": event.id,
-            "type": event.kind,
-            "outcome": outcome,
-        });
-        tx.audit(
-            &AuditEntry::new(
-                provider.as_str(),
-                "billing.event",
-                user_id.clone(),
-                metadata,
-            ),
-            now,
-        )
-        .await?;
+        let entry = audit_entry(
+            provider.as_str(),
+            "billing.event",
+            &event,
+            &user_id,
+            outcome,
+        );
+        tx.audit(&entry, now).await?;
         if applies && provider == Provider::RevenueCat {
             if let Some(user) = &user_id {
                 self.enqueue_sync(&mut tx, user).await?;
@@ -122,6 +109,33 @@ impl Billing {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Whether the event is applied (sandbox events only when accepted), and its outcome.
+pub(super) fn disposition(event: &BillingEvent, accept_sandbox: bool) -> (bool, &'static str) {
+    let applies = event.environment == Environment::Production || accept_sandbox;
+    let outcome = match (applies, event.effects.is_empty()) {
+        (false, _) => "sandbox-ignored",
+        (true, true) => "ignored",
+        (true, false) => "applied",
+    };
+    (applies, outcome)
+}
+
+/// The audit row of an event applied by `actor`.
+pub(super) fn audit_entry(
+    actor: &str,
+    action: &str,
+    event: &BillingEvent,
+    user_id: &Option<String>,
+    outcome: &str,
+) -> AuditEntry {
+    let metadata = serde_json::json!({
+        "event_id": event.id,
+        "type": event.kind,
+        "outcome": outcome,
+    });
+    AuditEntry::new(actor, action, user_id.clone(), metadata)
 }
 
 /// Links the event's aliases to its user and applies each of its effects.

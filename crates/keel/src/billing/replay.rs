@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::ingest::{apply_all, lock_subjects, payload_aad, resolve_user};
-use super::model::{Environment, Invalid, Provider};
+use super::ingest::{
+    apply_all, audit_entry, disposition, lock_subjects, payload_aad, resolve_user,
+};
+use super::model::{Invalid, Provider};
 use super::{revenuecat, stripe, Billing, BillingError};
-use crate::store::audit::AuditEntry;
 
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
@@ -57,13 +58,7 @@ impl Billing {
             Provider::Manual => return Err(BillingError::NotConfigured("a manual event")),
         }
         .map_err(BillingError::Invalid)?;
-        let applies =
-            event.environment == Environment::Production || inner.settings.billing.accept_sandbox;
-        let outcome = match (applies, event.effects.is_empty()) {
-            (false, _) => "sandbox-ignored",
-            (true, true) => "ignored",
-            (true, false) => "applied",
-        };
+        let (applies, outcome) = disposition(&event, inner.settings.billing.accept_sandbox);
         let now = inner.clock.now();
         let mut tx = inner.db.begin().await?;
         let user_id = resolve_user(&mut tx, &event).await?;
@@ -72,16 +67,8 @@ impl Billing {
         if applies {
             apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
         }
-        let metadata = serde_json::json!({
-            "event_id": event.id,
-            "type": event.kind,
-            "outcome": outcome,
-        });
-        tx.audit(
-            &AuditEntry::new("operator", "billing.replay", user_id.clone(), metadata),
-            now,
-        )
-        .await?;
+        let entry = audit_entry("operator", "billing.replay", &event, &user_id, outcome);
+        tx.audit(&entry, now).await?;
         tx.commit().await?;
         for user in &touched {
             inner.cache.forget(user);

@@ -21,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 pub use auth::Tenant;
 pub use entitlements::{Entitled, EntitlementName};
@@ -32,9 +32,17 @@ pub use state::{AppState, Phase, Readiness};
 use crate::config::{AppEnv, Settings};
 use middleware::{limits, request_id, security};
 
-/// The complete router for the process's role. `extra` holds application routes (library users'
-/// own handlers); they are served only by roles that serve the API.
-pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+/// The service a process serves: the edge around CORS around the router.
+pub type App = middleware::edge::EdgeService<tower::util::Either<Cors<Router>, Router>>;
+
+/// The complete HTTP service for the process's role. `extra` holds application routes (library
+/// users' own handlers); they are served only by roles that serve the API.
+///
+/// The edge (request id, limits, timeout, panic capture, problems, security headers, access log
+/// and metrics) and CORS wrap the whole router; the body limit and the rate limiter (which needs
+/// the matched route, and names it for the access log) wrap each route, in one `layer` call so a
+/// request crosses one boxed route rather than one per middleware.
+pub fn router(state: AppState, extra: Option<Router<AppState>>) -> App {
     let settings = state.settings.clone();
     let mut routes = Router::new()
         .route("/health", get(health::health))
@@ -65,16 +73,14 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
             routes = routes.merge(extra);
         }
     }
-    // One `layer` call, so a request crosses one boxed route rather than one per middleware.
-    // Outermost first: the edge (request id, limits, timeout, panic capture, problems, security
-    // headers, access log and metrics), CORS, the body limit, and the rate limiter (which also
-    // names the matched route for the access log).
-    let stack = tower::ServiceBuilder::new()
-        .layer(middleware::edge::EdgeLayer::new(edge(&settings)))
-        .option_layer(cors(&settings))
+    let per_route = tower::ServiceBuilder::new()
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
         .layer(middleware::rate_limit::RateLimitLayer::new(&state));
-    routes.layer(stack).with_state(state)
+    let routes = routes.layer(per_route).with_state(state);
+    tower::ServiceBuilder::new()
+        .layer(middleware::edge::EdgeLayer::new(edge(&settings)))
+        .option_layer(cors(&settings))
+        .service(routes)
 }
 
 fn edge(settings: &Settings) -> middleware::edge::Edge {

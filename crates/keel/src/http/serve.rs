@@ -2,11 +2,13 @@
 //! request head is dropped, so it can neither hold a connection nor delay shutdown), and
 //! graceful shutdown that lets in-flight requests finish.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -17,8 +19,13 @@ use tower::ServiceExt;
 /// How long a client may take to send a request's head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `stop` turns true, then waits for in-flight requests.
-pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+/// Serves `service` (an [`axum::Router`], or the [`super::App`] of [`super::router`]) on `listener`
+/// until `stop` turns true, then waits for in-flight requests.
+pub async fn serve<S>(listener: TcpListener, service: S, mut stop: watch::Receiver<bool>)
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -41,10 +48,10 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
             },
             () = &mut stopped => break,
         };
-        let router = router.clone();
+        let app = service.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(req)
+            app.clone().oneshot(req.map(Body::new))
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
