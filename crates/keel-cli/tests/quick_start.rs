@@ -317,3 +317,26 @@ async fn a_stalled_client_is_disconnected() {
         started.elapsed()
     );
 }
+
+/// `keel … | head` closes the pipe early: the command ends quietly, never with a panic.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let mut child = std::process::Command::new(bin())
+        .args(["config", "check"])
+        .current_dir(work.path())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start keel");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("keel ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(output.status.code(), Some(0) | Some(141)),
+        "{:?} {stderr}",
+        output.status
+    );
+}
