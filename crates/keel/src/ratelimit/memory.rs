@@ -81,17 +81,20 @@ impl MemoryStore {
         if now - shard.last_sweep > SWEEP_EVERY_US {
             shard.sweep(now);
         }
-        let stored = shard.tats.get(key).copied();
-        let (decision, new_tat) = gcra::check(stored, now, rate);
-        if let Some(tat) = new_tat {
-            if let Some(slot) = shard.tats.get_mut(key) {
+        // A known key costs one lookup; a new one a second (the insert).
+        if let Some(slot) = shard.tats.get_mut(key) {
+            let (decision, new_tat) = gcra::check(Some(*slot), now, rate);
+            if let Some(tat) = new_tat {
                 *slot = tat;
-            } else {
-                if shard.tats.len() >= self.per_shard {
-                    shard.make_room(now, self.per_shard);
-                }
-                shard.tats.insert(key.into(), tat);
             }
+            return decision;
+        }
+        let (decision, new_tat) = gcra::check(None, now, rate);
+        if let Some(tat) = new_tat {
+            if shard.tats.len() >= self.per_shard {
+                shard.make_room(now, self.per_shard);
+            }
+            shard.tats.insert(key.into(), tat);
         }
         decision
     }
