@@ -160,7 +160,10 @@ async fn an_api_process_exposes_requests_auth_and_jobs() {
     let app = TestApp::builder(TestDb::sqlite())
         .env("METRICS_TOKEN", TOKEN)
         .env("ADMIN_TOKEN", "admin-token-admin-token-admin-token")
-        .env("REVENUECAT_WEBHOOK_SECRET", "revenuecat-secret-for-the-metrics-test")
+        .env(
+            "REVENUECAT_WEBHOOK_SECRET",
+            "revenuecat-secret-for-the-metrics-test",
+        )
         .spawn()
         .await;
     // A forged webhook: counted by provider and outcome.
