@@ -175,11 +175,15 @@ impl TestApp {
     /// Shuts down gracefully and returns how the server ended.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
         self.begin_shutdown();
-        (&mut self.handle).await.expect("server task")
+        self.finished().await
     }
 
     /// Waits for the server to end on its own (after [`TestApp::begin_shutdown`] or an error).
     pub async fn finished(&mut self) -> Result<(), RuntimeError> {
-        (&mut self.handle).await.expect("server task")
+        match (&mut self.handle).await {
+            Ok(result) => result,
+            // The server task panicked or was cancelled: an error like any other end.
+            Err(e) => Err(RuntimeError::Serve(std::io::Error::other(e))),
+        }
     }
 }

@@ -228,6 +228,12 @@ impl FakeIdp {
         jws::jwk(key)
     }
 
+    /// The public key derived from `key`'s embedded private key (RSA: PKCS#1 DER; P-256: the
+    /// uncompressed point; Ed25519: the 32 bytes), to check the published JWK against.
+    pub fn derived_public_key(key: KeyId) -> Vec<u8> {
+        jws::derived_public_key(key)
+    }
+
     /// The RSA public key as PKCS#1 DER (`RSAPublicKey ::= SEQUENCE { n, e }`), e.g. as the
     /// HMAC secret of the "HS256 signed with the RSA public key" attack. Panics for non-RSA keys.
     pub fn rsa_public_key_der(key: KeyId) -> Vec<u8> {
@@ -266,6 +272,3 @@ async fn serve_jwks(State(shared): State<Arc<Shared>>) -> Response {
     shared.fetches.fetch_add(1, Ordering::SeqCst);
     response
 }
-
-#[cfg(test)]
-mod tests;

@@ -377,6 +377,3 @@ fn render(state: &FakeState, app_user_id: &str) -> Value {
         "subscriber_attributes": {},
     })
 }
-
-#[cfg(test)]
-mod tests;

@@ -197,7 +197,6 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// The public key ring derives from a private key, for consistency checks in tests.
-#[cfg(test)]
 pub(super) fn derived_public_key(key: KeyId) -> Vec<u8> {
     use ring::signature::KeyPair;
 

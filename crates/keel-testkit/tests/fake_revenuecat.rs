@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::FakeRevenueCat;
+use keel_testkit::FakeRevenueCat;
 
 const KEY: &str = "sk_test_fake";
 

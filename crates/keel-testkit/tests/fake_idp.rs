@@ -11,8 +11,26 @@ use ring::signature::{
 };
 use serde_json::{json, Value};
 
-use super::jws::{derived_public_key, param, param_bytes};
-use super::{Alg, FakeIdp, KeyId};
+use keel_testkit::{Alg, FakeIdp, KeyId};
+
+/// One base64url public parameter of `key` as the JWKS lists it.
+fn param(key: KeyId, name: &str) -> String {
+    FakeIdp::jwk(key)[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("the JWK of {key:?} lacks {name}"))
+        .to_string()
+}
+
+/// One public parameter, decoded to bytes.
+fn param_bytes(key: KeyId, name: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(param(key, name))
+        .unwrap_or_else(|_| panic!("{key:?}.{name} is base64url"))
+}
+
+fn derived_public_key(key: KeyId) -> Vec<u8> {
+    FakeIdp::derived_public_key(key)
+}
 
 const ALL: [KeyId; 4] = [KeyId::Rsa1, KeyId::Rsa2, KeyId::Ec1, KeyId::Ed1];
 
