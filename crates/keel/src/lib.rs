@@ -12,6 +12,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod percent;
 pub mod privacy;
 pub mod probe;
 pub mod ratelimit;

@@ -56,19 +56,6 @@ struct PurchaseInfo {
     is_sandbox: bool,
 }
 
-/// Percent-encodes one path segment (RevenueCat ids may hold `$`, `:` or spaces).
-fn encode_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn platform(store: Option<&str>) -> String {
     super::revenuecat::platform(store.map(str::to_ascii_uppercase).as_deref())
 }
@@ -163,7 +150,7 @@ impl Billing {
         let url = format!(
             "{}/v1/subscribers/{}",
             billing.revenuecat_api_url.trim_end_matches('/'),
-            encode_segment(user_id)
+            crate::percent::encode(user_id)
         );
         let response = inner
             .http
@@ -225,19 +212,5 @@ impl Billing {
         tx.commit().await?;
         inner.cache.forget(user_id);
         self.entitlements(user_id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_encoded_as_one_path_segment() {
-        assert_eq!(encode_segment("user-1"), "user-1");
-        assert_eq!(
-            encode_segment("$RCAnonymousID:a b/c"),
-            "%24RCAnonymousID%3Aa%20b%2Fc"
-        );
     }
 }

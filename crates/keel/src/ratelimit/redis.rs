@@ -120,8 +120,11 @@ impl RedisTarget {
         let (user, password) = match credentials {
             None => (None, None),
             Some(c) => match c.split_once(':') {
-                Some((u, p)) => (Some(decode(u)).filter(|u| !u.is_empty()), Some(decode(p))),
-                None => (None, Some(decode(c))),
+                Some((u, p)) => (
+                    Some(crate::percent::decode(u)).filter(|u| !u.is_empty()),
+                    Some(crate::percent::decode(p)),
+                ),
+                None => (None, Some(crate::percent::decode(c))),
             },
         };
         let db = match path.trim_matches('/') {
@@ -136,30 +139,6 @@ impl RedisTarget {
             db,
         })
     }
-}
-
-/// Percent-decoding of URL credentials.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Debug)]

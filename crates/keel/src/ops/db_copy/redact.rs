@@ -19,7 +19,7 @@ impl Redact {
             if let Some((userinfo, _)) = authority.rsplit_once('@') {
                 if let Some((_, password)) = userinfo.split_once(':') {
                     secrets.push(password.to_string());
-                    secrets.push(percent_decode(password));
+                    secrets.push(crate::percent::decode(password));
                 }
             }
         }
@@ -46,29 +46,6 @@ impl Redact {
             message: self.error(e),
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
