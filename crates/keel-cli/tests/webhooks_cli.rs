@@ -116,6 +116,18 @@ async fn a_stored_event_is_found_and_replayed_under_a_fixed_product_mapping() {
         assert!(started.elapsed() < Duration::from_secs(6), "{granted}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // SPEC §1: the report shows the webhooks received, per provider and outcome, with their lag.
+    let report = keel(dir.path(), &env, &["report", "--json"]);
+    let webhooks = report.assert_code(0).json()["webhooks"].clone();
+    assert_eq!(webhooks[0]["provider"], "stripe", "{webhooks}");
+    assert_eq!(webhooks[0]["events"], 1, "{webhooks}");
+    assert!(webhooks[0]["avg_lag_ms"].is_number(), "{webhooks}");
+    let text = keel(dir.path(), &env, &["report"]);
+    assert!(
+        text.assert_code(0).stdout.contains("stripe / applied"),
+        "{}",
+        text.describe()
+    );
     // Again: nothing changes, and each replay is audited.
     keel(
         dir.path(),

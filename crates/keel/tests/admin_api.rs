@@ -265,6 +265,11 @@ keel_testkit::engine_tests! {
         }
         assert_eq!((&nightly["cron"], &nightly["kind"]), (&json!("0 3 * * *"), &json!("diag.noop")));
         assert_eq!((&prune["cron"], &prune["kind"]), (&json!("0 * * * *"), &json!("jobs.prune")));
+        // SPEC §7: the other built-in schedules and their crons.
+        for (name, cron) in [("retention.events", "0 2 * * *"), ("privacy.maintenance", "0 3 * * 0")] {
+            let s = find(&list, name);
+            assert_eq!((&s["cron"], &s["kind"]), (&json!(cron), &json!(name)), "{s}");
+        }
         let next = time(&nightly["next_fire_at"]);
         assert!(next > started - chrono::Duration::seconds(1) && next <= started + chrono::Duration::days(1), "{nightly}");
         assert_eq!((next.hour(), next.minute(), next.second()), (3, 0, 0), "{nightly}");

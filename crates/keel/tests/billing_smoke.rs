@@ -7,6 +7,18 @@ use billing_support::*;
 use serde_json::json;
 
 keel_testkit::engine_tests! {
+    async fn a_provider_not_listed_in_billing_providers_has_no_route(db) {
+        let (_dir, config) = config_dir();
+        // Both secrets are set, but only Stripe is listed.
+        let app = app(db, &config).env("BILLING_PROVIDERS", "stripe").spawn().await;
+        let event = fixture("revenuecat", "initial_purchase");
+        let a = revenuecat(&app, &event).await;
+        assert_eq!(a.status, 404, "{}", a.body);
+        let now = chrono::Utc::now();
+        let created = keel::billing::samples::stripe("customer.subscription.created", "u1", "prod_premium", now).unwrap();
+        assert_eq!(stripe(&app, &created).await.status, 200);
+    }
+
     async fn purchases_from_both_providers_grant_entitlements(db) {
         let (_dir, config) = config_dir();
         let app = app(db, &config).spawn().await;
