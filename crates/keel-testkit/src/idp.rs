@@ -10,7 +10,6 @@
 
 mod jws;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+use crate::fake_server::{self, FakeServer};
 
 /// The JWKS path the fake serves.
 const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -103,9 +103,8 @@ struct JwksState {
 
 struct Inner {
     shared: Arc<Shared>,
-    addr: SocketAddr,
     /// Dropping it (with the last handle) shuts the server down.
-    _stop: oneshot::Sender<()>,
+    server: FakeServer,
 }
 
 /// A running fake identity provider. Cloning gives another handle to the same server; the
@@ -136,36 +135,23 @@ impl FakeIdp {
             }),
             fetches: AtomicUsize::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let router = Router::new()
             .route(JWKS_PATH, get(serve_jwks))
             .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = fake_server::start(router).await?;
         Ok(FakeIdp {
-            inner: Arc::new(Inner {
-                shared,
-                addr,
-                _stop: stop,
-            }),
+            inner: Arc::new(Inner { shared, server }),
         })
     }
 
     /// `http://127.0.0.1:PORT/.well-known/jwks.json`.
     pub fn jwks_url(&self) -> String {
-        format!("http://{}{JWKS_PATH}", self.inner.addr)
+        format!("http://{}{JWKS_PATH}", self.inner.server.addr)
     }
 
     /// `http://127.0.0.1:PORT/`, the `iss` of [`FakeIdp::claims`].
     pub fn issuer(&self) -> String {
-        format!("http://{}/", self.inner.addr)
+        format!("http://{}/", self.inner.server.addr)
     }
 
     /// Which public keys the JWKS lists, in this order (default: `Rsa1, Ec1, Ed1`).

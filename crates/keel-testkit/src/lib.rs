@@ -4,6 +4,7 @@
 mod app;
 pub mod bench_http;
 mod db;
+mod fake_server;
 mod idp;
 mod process;
 mod revenuecat;

@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,7 +21,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
+
+use crate::fake_server::{self, FakeServer};
 
 /// The subscriber path the fake serves, under [`FakeRevenueCat::url`].
 const SUBSCRIBER_PATH: &str = "/v1/subscribers/{app_user_id}";
@@ -85,9 +85,8 @@ struct Shared {
 
 struct Inner {
     shared: Arc<Shared>,
-    addr: SocketAddr,
     /// Dropping it (with the last handle) shuts the server down.
-    _stop: oneshot::Sender<()>,
+    server: FakeServer,
 }
 
 /// A running fake RevenueCat REST API. Cloning gives another handle to the same server; the
@@ -114,32 +113,19 @@ impl FakeRevenueCat {
             state: Mutex::new(FakeState::default()),
             requests: AtomicUsize::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let router = Router::new()
             .route(SUBSCRIBER_PATH, get(serve_subscriber))
             .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = fake_server::start(router).await?;
         Ok(FakeRevenueCat {
-            inner: Arc::new(Inner {
-                shared,
-                addr,
-                _stop: stop,
-            }),
+            inner: Arc::new(Inner { shared, server }),
         })
     }
 
     /// The base URL, `http://127.0.0.1:PORT` (no trailing slash); clients append
     /// `/v1/subscribers/{app_user_id}`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.inner.addr)
+        format!("http://{}", self.inner.server.addr)
     }
 
     /// Adds or replaces one active-or-expired entitlement of the subscriber, backed by a
