@@ -150,23 +150,26 @@ impl Drop for TestDb {
         let TestDb::Postgres { base, schema, .. } = self else {
             return;
         };
-        let (base, name) = (base.clone(), schema.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(_))) {
+        if !execute_detached(base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")) {
             eprintln!("note: test schema {schema} was not dropped");
         }
     }
+}
+
+/// Runs one statement on Postgres at `url` from a thread and runtime of its own, so that `Drop`
+/// of a test's resources can clean up inside or outside a runtime. Whether it succeeded.
+pub fn execute_detached(url: &str, sql: &str) -> bool {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+            sqlx::raw_sql(&sql).execute(&mut conn).await.ok()
+        })
+    })
+    .join();
+    matches!(done, Ok(Some(_)))
 }

@@ -10,7 +10,7 @@ mod process;
 mod revenuecat;
 
 pub use app::{TestApp, TestAppBuilder};
-pub use db::{postgres_url, redis_url, TestDb};
+pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::KeelProcess;
 pub use revenuecat::FakeRevenueCat;

@@ -85,24 +85,12 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        let Target::Postgres { base, name, .. } = self else {
-            return;
-        };
-        let (base, name) = (base.clone(), name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        if let Target::Postgres { base, name, .. } = self {
+            keel_testkit::execute_detached(
+                base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
     }
 }
 
