@@ -125,21 +125,20 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path`; panics when no answer comes (the test fails with the reason).
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        match self.client.get(self.url(path)).send().await {
+            Ok(response) => response,
+            Err(e) => panic!("GET {path}: {e}"),
+        }
     }
 
+    /// `POST path` with a JSON body; panics when no answer comes.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        match self.client.post(self.url(path)).json(body).send().await {
+            Ok(response) => response,
+            Err(e) => panic!("POST {path}: {e}"),
+        }
     }
 
     pub async fn wait_ready(&self, limit: Duration) {

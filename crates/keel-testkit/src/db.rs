@@ -77,10 +77,12 @@ impl TestDb {
         let mut conn = sqlx::PgConnection::connect(&base)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+        if let Err(e) = sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut conn)
             .await
-            .expect("create test schema");
+        {
+            panic!("cannot create the test schema {schema}: {e}");
+        }
         let _ = conn.close().await;
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
@@ -106,36 +108,46 @@ impl TestDb {
         }
     }
 
-    /// Runs one SQL script directly, outside Keel (to break things on purpose).
+    /// Runs one SQL script directly, outside Keel (to break things on purpose). Panics with the
+    /// script and the error when it fails: a failed setup fails the test.
     pub async fn execute(&self, sql: &str) {
-        match self {
-            TestDb::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
-            }
-            TestDb::Postgres { url, .. } => {
-                let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
-            }
+        if let Err(e) = self.try_execute(sql).await {
+            panic!("{sql}: {e}");
         }
     }
 
-    /// The first column of the first row of `sql`, as an integer.
-    pub async fn scalar(&self, sql: &str) -> i64 {
+    pub async fn try_execute(&self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
             TestDb::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                sqlx::query_scalar::<_, i64>(sql)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("sql")
+                let mut conn = sqlx::SqliteConnection::connect(url).await?;
+                sqlx::raw_sql(sql).execute(&mut conn).await?;
             }
             TestDb::Postgres { url, .. } => {
-                let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-                sqlx::query_scalar::<_, i64>(sql)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("sql")
+                let mut conn = sqlx::PgConnection::connect(url).await?;
+                sqlx::raw_sql(sql).execute(&mut conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first column of the first row of `sql`, as an integer. Panics with the query and the
+    /// error when it fails.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self.try_scalar(sql).await {
+            Ok(n) => n,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    pub async fn try_scalar(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            TestDb::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await?;
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await?;
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await
             }
         }
     }

@@ -10,20 +10,33 @@ pub struct KeelProcess {
     pub log: PathBuf,
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago. Panics when no local port can be bound.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("no free local port: {e}"),
+    }
 }
 
 impl KeelProcess {
     /// Starts `bin serve` (plus `args`) in `dir` with exactly `env` (and PATH), on a free port.
+    /// Panics with the reason when the process cannot be started.
     pub fn serve(bin: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> KeelProcess {
+        match Self::try_serve(bin, dir, env, args) {
+            Ok(process) => process,
+            Err(e) => panic!("cannot start {}: {e}", bin.display()),
+        }
+    }
+
+    pub fn try_serve(
+        bin: &Path,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> std::io::Result<KeelProcess> {
         let port = free_port();
         let log = dir.join(format!("keel-{port}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
+        let file = std::fs::File::create(&log)?;
         let mut command = Command::new(bin);
         command
             .arg("serve")
@@ -34,10 +47,10 @@ impl KeelProcess {
             .env("PORT", port.to_string())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
+            .stdout(file.try_clone()?)
             .stderr(file);
-        let child = command.spawn().expect("start keel");
-        KeelProcess { child, port, log }
+        let child = command.spawn()?;
+        Ok(KeelProcess { child, port, log })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -68,22 +81,26 @@ impl KeelProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends a signal by name (`TERM`, `KILL`, `INT`).
+    /// Sends a signal by name (`TERM`, `KILL`, `INT`); panics when it cannot be sent.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
+        let sent = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{name} failed");
+            .status();
+        assert!(
+            sent.as_ref().is_ok_and(|s| s.success()),
+            "kill -{name} failed: {sent:?}"
+        );
     }
 
     /// Waits for the process to exit, or panics after `limit`.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) => {}
+                Err(e) => panic!("cannot wait for keel: {e}"),
             }
             if started.elapsed() > limit {
                 let _ = self.child.kill();
