@@ -1,6 +1,7 @@
 //! The database: one handle over two engines. SQLite is the embedded default; Postgres is for
 //! several processes or machines. Each operation has one implementation per engine.
 
+mod admin;
 pub mod audit;
 pub mod billing;
 mod error;
@@ -9,6 +10,7 @@ pub mod migrate;
 mod migrations;
 pub(crate) mod postgres;
 pub mod privacy;
+pub(crate) mod sql;
 pub(crate) mod sqlite;
 mod tx;
 pub mod users;
@@ -19,8 +21,9 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
+pub use admin::FlagRow;
 pub use error::StoreError;
-pub use tx::{FlagRow, Tx};
+pub use tx::Tx;
 
 use crate::config::DatabaseSettings;
 

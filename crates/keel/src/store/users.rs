@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
-use super::jobs::{from_ts, ts};
+use super::sql::{on_db, Cols, Ts};
 use super::{Db, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,6 +13,15 @@ pub struct UserRow {
     pub tenant_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+}
+
+fn user_row(r: &impl Cols) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: r.text("id")?,
+        tenant_id: r.text_opt("tenant_id")?,
+        created_at: r.at("created_at")?,
+        last_seen_at: r.at("last_seen_at")?,
+    })
 }
 
 impl Db {
@@ -25,38 +33,22 @@ impl Db {
         tenant_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<UserRow, StoreError> {
-        let touched = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "INSERT INTO users (id, tenant_id, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)
+        let q = "INSERT INTO users (id, tenant_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
                  ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
                     tenant_id = COALESCE(excluded.tenant_id, users.tenant_id)
-                 WHERE users.last_seen_at < excluded.last_seen_at - 60000
-                    OR users.tenant_id IS NOT COALESCE(excluded.tenant_id, users.tenant_id)
-                 RETURNING id, tenant_id, created_at, last_seen_at",
-            )
+                 WHERE users.last_seen_at < $4
+                    OR users.tenant_id IS DISTINCT FROM COALESCE(excluded.tenant_id, users.tenant_id)
+                 RETURNING id, tenant_id, created_at, last_seen_at";
+        let seen_before = now - chrono::Duration::seconds(60);
+        let touched = on_db!(self, |pool| sqlx::query(q)
             .bind(id)
             .bind(tenant_id)
-            .bind(ts(now))
+            .bind(Ts(now))
+            .bind(Ts(seen_before))
             .fetch_optional(pool)
             .await?
-            .map(|r| sqlite_row(&r))
-            .transpose()?,
-            Db::Postgres(pool) => sqlx::query(
-                "INSERT INTO users (id, tenant_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
-                 ON CONFLICT (id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,
-                    tenant_id = COALESCE(EXCLUDED.tenant_id, users.tenant_id)
-                 WHERE users.last_seen_at < EXCLUDED.last_seen_at - interval '60 seconds'
-                    OR users.tenant_id IS DISTINCT FROM COALESCE(EXCLUDED.tenant_id, users.tenant_id)
-                 RETURNING id, tenant_id, created_at, last_seen_at",
-            )
-            .bind(id)
-            .bind(tenant_id)
-            .bind(now)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| pg_row(&r))
-            .transpose()?,
-        };
+            .map(|r| user_row(&r))
+            .transpose()?);
         match touched {
             Some(row) => Ok(row),
             None => self
@@ -67,41 +59,12 @@ impl Db {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT id, tenant_id, created_at, last_seen_at FROM users WHERE id = ?1",
-            )
+        let q = "SELECT id, tenant_id, created_at, last_seen_at FROM users WHERE id = $1";
+        Ok(on_db!(self, |pool| sqlx::query(q)
             .bind(id)
             .fetch_optional(pool)
             .await?
-            .map(|r| sqlite_row(&r))
-            .transpose()?,
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT id, tenant_id, created_at, last_seen_at FROM users WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| pg_row(&r))
-            .transpose()?,
-        })
+            .map(|r| user_row(&r))
+            .transpose()?))
     }
-}
-
-fn sqlite_row(r: &sqlx::sqlite::SqliteRow) -> Result<UserRow, sqlx::Error> {
-    Ok(UserRow {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        created_at: from_ts(r.try_get("created_at")?),
-        last_seen_at: from_ts(r.try_get("last_seen_at")?),
-    })
-}
-
-fn pg_row(r: &sqlx::postgres::PgRow) -> Result<UserRow, sqlx::Error> {
-    Ok(UserRow {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        created_at: r.try_get("created_at")?,
-        last_seen_at: r.try_get("last_seen_at")?,
-    })
 }

@@ -571,3 +571,22 @@ pub(crate) async fn oldest_waiting(
         .map(|r| Ok((r.try_get("queue")?, r.try_get("oldest")?)))
         .collect()
 }
+
+/// Announces the queues of `ids` (jobs made available again) to listening workers.
+pub(crate) async fn notify_queues_of(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        sqlx::query(
+            "SELECT pg_notify($1, q) FROM (SELECT DISTINCT queue AS q FROM jobs WHERE id = ANY($2)) s",
+        )
+        .bind(CHANNEL)
+        .bind(ids),
+    )
+    .await
+    .map(|_| ())
+}

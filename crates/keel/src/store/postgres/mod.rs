@@ -1,11 +1,9 @@
 //! Postgres: a pool with a statement timeout. Several processes share it safely: migrations take
 //! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`.
 
-pub(crate) mod admin;
 pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
-pub(crate) mod privacy;
 
 use std::str::FromStr;
 use std::time::Duration;

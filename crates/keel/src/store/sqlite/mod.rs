@@ -1,11 +1,9 @@
 //! SQLite: WAL, a busy timeout, foreign keys on. One writer at a time; writers that must not
 //! interleave take `BEGIN IMMEDIATE`.
 
-pub(crate) mod admin;
 pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
-pub(crate) mod privacy;
 
 use std::str::FromStr;
 use std::time::Duration;
