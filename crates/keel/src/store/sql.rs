@@ -9,6 +9,9 @@
 //! - [`on_tx!`] and [`on_db!`] run one body against whichever engine the handle holds; the body is
 //!   written once and compiled for each engine.
 //!
+//! - A list parameter is a [`List`], tested with [`in_list`]: `json_each` in SQLite, `ANY` in
+//!   Postgres.
+//!
 //! Statements avoid engine-only syntax: `CAST($1 AS TEXT)` rather than `$1::text`, `CASE` rather
 //! than `GREATEST`/`MAX(a, b)`. What truly differs (claims, `NOTIFY`, advisory locks, backup)
 //! stays in `sqlite/` and `postgres/`.
@@ -19,6 +22,8 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgRow, PgTypeInfo, PgValueRef};
 use sqlx::sqlite::{SqliteRow, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Database, Decode, Encode, Postgres, Row, Sqlite, Type};
+
+use super::Engine;
 
 /// A timestamp as either engine stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +133,57 @@ impl<'r> Decode<'r, Postgres> for Uid {
     }
 }
 
+/// A list bound as one parameter: a JSON array in SQLite (read with `json_each`), an array in
+/// Postgres. [`in_list`] writes the matching membership test.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct List<'a, T>(pub &'a [T]);
+
+macro_rules! impl_list {
+    ($t:ty) => {
+        impl Type<Sqlite> for List<'_, $t> {
+            fn type_info() -> SqliteTypeInfo {
+                <String as Type<Sqlite>>::type_info()
+            }
+        }
+
+        impl<'q> Encode<'q, Sqlite> for List<'_, $t> {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>,
+            ) -> Result<IsNull, BoxDynError> {
+                <String as Encode<'q, Sqlite>>::encode(serde_json::to_string(self.0)?, buf)
+            }
+        }
+
+        impl Type<Postgres> for List<'_, $t> {
+            fn type_info() -> PgTypeInfo {
+                <&[$t] as Type<Postgres>>::type_info()
+            }
+        }
+
+        impl<'q> Encode<'q, Postgres> for List<'_, $t> {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Postgres as Database>::ArgumentBuffer<'q>,
+            ) -> Result<IsNull, BoxDynError> {
+                <&[$t] as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+            }
+        }
+    };
+}
+
+impl_list!(i64);
+impl_list!(String);
+impl_list!(&str);
+
+/// `IN (…)` over a [`List`] bound at `param` (for example `"$2"`), in the engine's syntax.
+pub(crate) fn in_list(engine: Engine, param: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("IN (SELECT value FROM json_each({param}))"),
+        Engine::Postgres => format!("= ANY({param})"),
+    }
+}
+
 /// Typed column reads that mean the same on both engines. `col` is a column name or, for the
 /// positional readers, a zero-based index.
 pub(crate) trait Cols {
@@ -136,12 +192,15 @@ pub(crate) trait Cols {
     fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
     fn int_opt(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
     fn int_at(&self, index: usize) -> Result<i64, sqlx::Error>;
+    /// A 32-bit integer column (`INTEGER` in Postgres).
+    fn int4(&self, col: &str) -> Result<i32, sqlx::Error>;
+    /// A 16-bit integer column (`SMALLINT` in Postgres).
+    fn int2(&self, col: &str) -> Result<i16, sqlx::Error>;
     fn flag(&self, col: &str) -> Result<bool, sqlx::Error>;
     fn at(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
     fn at_opt(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
     fn bytes_opt(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
     fn json(&self, col: &str) -> Result<serde_json::Value, sqlx::Error>;
-    fn json_opt(&self, col: &str) -> Result<Option<serde_json::Value>, sqlx::Error>;
 }
 
 macro_rules! impl_cols {
@@ -162,6 +221,12 @@ macro_rules! impl_cols {
             fn int_at(&self, index: usize) -> Result<i64, sqlx::Error> {
                 self.try_get(index)
             }
+            fn int4(&self, col: &str) -> Result<i32, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn int2(&self, col: &str) -> Result<i16, sqlx::Error> {
+                self.try_get(col)
+            }
             fn flag(&self, col: &str) -> Result<bool, sqlx::Error> {
                 self.try_get(col)
             }
@@ -177,10 +242,6 @@ macro_rules! impl_cols {
             fn json(&self, col: &str) -> Result<serde_json::Value, sqlx::Error> {
                 self.try_get::<sqlx::types::Json<serde_json::Value>, _>(col)
                     .map(|j| j.0)
-            }
-            fn json_opt(&self, col: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
-                self.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(col)
-                    .map(|j| j.map(|j| j.0))
             }
         }
     };
