@@ -1,11 +1,14 @@
-//! Billing rows: provider events, links, transfers, subscriptions and manual overrides.
+//! Billing rows: provider events, links, transfers, subscriptions and manual overrides. One
+//! statement text serves both engines; the reads are in `billing_reads.rs`.
 
 use chrono::{DateTime, Utc};
 
-use super::tx::Tx;
-use super::{postgres, sqlite, Db, StoreError};
-use crate::billing::entitlements::{Holdings, Override};
+use super::sql::{map_rows, on_tx, Cols, Ts};
+use super::{postgres, StoreError, Tx};
+use crate::billing::entitlements::Override;
 use crate::billing::model::{Provider, SubscriptionState};
+
+pub use super::billing_reads::{EventFilter, WebhookStat};
 
 /// A provider event as stored: the projection in clear, the raw payload sealed.
 #[derive(Debug, Clone)]
@@ -56,33 +59,159 @@ pub struct EventSummary {
     pub outcome: String,
 }
 
-macro_rules! on_tx {
-    ($tx:expr, $f:ident $(, $arg:expr)*) => {
-        match $tx {
-            Tx::Sqlite(tx) => sqlite::billing::$f(&mut *tx $(, $arg)*).await,
-            Tx::Postgres(tx) => postgres::billing::$f(&mut *tx $(, $arg)*).await,
-        }
+const INSERT_EVENT: &str = "INSERT INTO billing_events (provider, event_id, event_type, user_id,
+        product_id, environment, event_at, received_at, outcome, key_id, payload)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (provider, event_id) DO NOTHING";
+
+const OWNERSHIP: &str = "SELECT key, subject, user_id, product_id, environment, state_at
+     FROM subscriptions";
+
+const NEWER: &str = "(excluded.state_rank, excluded.state_at, excluded.state_event)
+    >= (subscriptions.state_rank, subscriptions.state_at, subscriptions.state_event)";
+const TAKE_GRACE: &str = "excluded.grace_at IS NOT NULL AND (subscriptions.grace_at IS NULL
+    OR excluded.grace_at > subscriptions.grace_at
+    OR (excluded.grace_at = subscriptions.grace_at AND excluded.grace_until > subscriptions.grace_until))";
+const LATER_RESET: &str = "excluded.reset_at IS NOT NULL
+    AND (subscriptions.reset_at IS NULL OR excluded.reset_at > subscriptions.reset_at)";
+
+/// A placeholder grants nothing and ranks below any state (`$11` is the epoch); the paid-through
+/// time only rises.
+const RAISE_PAID_THROUGH: &str = "INSERT INTO subscriptions (provider, key, user_id, subject,
+        environment, platform, product_id, entitlements, grants, expires_at, grace_until,
+        paid_through, will_renew, state_rank, state_at, state_event, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, NULL, NULL, $9, false, -1, $11, '', $10)
+     ON CONFLICT (provider, key) DO UPDATE SET
+        paid_through = CASE WHEN subscriptions.paid_through IS NULL
+            OR excluded.paid_through > subscriptions.paid_through
+            THEN excluded.paid_through ELSE subscriptions.paid_through END,
+        updated_at = excluded.updated_at";
+
+const INSERT_TRANSFER: &str = "INSERT INTO billing_transfers (provider, event_id, from_user,
+        to_user, event_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+
+const NEXT_TRANSFER: &str = "SELECT to_user, event_at FROM billing_transfers
+     WHERE provider = $1 AND from_user = $2 AND event_at > $3
+     ORDER BY event_at, event_id LIMIT 1";
+
+const SET_OVERRIDE: &str = "INSERT INTO entitlement_overrides (user_id, entitlement, revoked,
+        expires_at, reason, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (user_id, entitlement) DO UPDATE SET revoked = excluded.revoked,
+        expires_at = excluded.expires_at, reason = excluded.reason,
+        actor = excluded.actor, created_at = excluded.created_at";
+
+/// The state of the newest event wins, field by field (the same event applied again, as a replay
+/// does, writes its state again). The grace period is the one named by the
+/// newest event that names one (a cancellation sent with a billing issue does not repeat it), and
+/// the newest recovery (a renewal, an active status) is kept beside it: a grace period named
+/// before the last recovery is over. Each merge is a maximum, so the order of events is
+/// irrelevant.
+fn upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(build_upsert_sql)
+}
+
+fn build_upsert_sql() -> String {
+    let newest = |column: &str| {
+        format!(
+            "{column} = CASE WHEN {NEWER} THEN excluded.{column} ELSE subscriptions.{column} END"
+        )
     };
+    let columns = [
+        "user_id",
+        "subject",
+        "environment",
+        "platform",
+        "product_id",
+        "entitlements",
+        "grants",
+        "expires_at",
+        "will_renew",
+        "state_rank",
+        "state_at",
+        "state_event",
+    ];
+    let set: Vec<String> = columns.iter().map(|c| newest(c)).collect();
+    format!(
+        "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
+            product_id, entitlements, grants, expires_at, grace_until, paid_through,
+            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16,
+            $17, $18)
+         ON CONFLICT (provider, key) DO UPDATE SET {},
+            grace_until = CASE WHEN {TAKE_GRACE} THEN excluded.grace_until ELSE subscriptions.grace_until END,
+            grace_at = CASE WHEN {TAKE_GRACE} THEN excluded.grace_at ELSE subscriptions.grace_at END,
+            reset_at = CASE WHEN {LATER_RESET} THEN excluded.reset_at ELSE subscriptions.reset_at END,
+            updated_at = excluded.updated_at",
+        set.join(", ")
+    )
+}
+
+/// The subscriptions of `provider` (`$1`) whose subject or owner is one of `n` ids (`$2`…).
+fn touching_sql(n: usize) -> String {
+    let ids: Vec<String> = (2..n + 2).map(|i| format!("${i}")).collect();
+    let ids = ids.join(", ");
+    format!("{OWNERSHIP} WHERE provider = $1 AND (subject IN ({ids}) OR user_id IN ({ids})) ORDER BY key")
+}
+
+/// Entitlement names as stored (a JSON array in a text column).
+fn names(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+fn ownership(r: &impl Cols) -> Result<Ownership, sqlx::Error> {
+    Ok(Ownership {
+        key: r.text("key")?,
+        subject: r.text("subject")?,
+        user_id: r.text_opt("user_id")?,
+        product_id: r.text("product_id")?,
+        environment: r.text("environment")?,
+        state_at: r.at("state_at")?,
+    })
+}
+
+fn sealed_payload(r: &impl Cols) -> Result<SealedPayload, sqlx::Error> {
+    Ok(SealedPayload {
+        provider: r.text("provider")?,
+        event_id: r.text("event_id")?,
+        payload: r.bytes("payload")?,
+    })
 }
 
 impl Tx {
     /// Stores the event; false when the provider already delivered this id.
     pub async fn insert_billing_event(&mut self, row: &EventRow<'_>) -> Result<bool, StoreError> {
-        Ok(on_tx!(self, insert_event, row)?)
+        Ok(on_tx!(self, |c| sqlx::query(INSERT_EVENT)
+            .bind(row.provider.as_str())
+            .bind(row.event_id)
+            .bind(row.event_type)
+            .bind(row.user_id)
+            .bind(row.product_id)
+            .bind(row.environment)
+            .bind(Ts(row.event_at))
+            .bind(Ts(row.received_at))
+            .bind(row.outcome)
+            .bind(row.key_id)
+            .bind(row.payload)
+            .execute(&mut **c)
+            .await?
+            .rows_affected()
+            == 1))
     }
 
-    /// Serializes changes about one provider-side owner until the transaction ends (Postgres).
+    /// Serializes changes about one provider-side owner until the transaction ends. Postgres
+    /// takes a transaction-scoped advisory lock; a SQLite transaction already holds the only
+    /// writer's lock.
     pub async fn lock_billing_subject(
         &mut self,
         provider: Provider,
         subject: &str,
     ) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(_) => Ok(()),
-            Tx::Postgres(tx) => {
-                Ok(postgres::billing::lock_subject(&mut *tx, provider, subject).await?)
-            }
+        if let Tx::Postgres(c) = self {
+            let name = format!("keel.billing:{}:{subject}", provider.as_str());
+            postgres::lock_until_commit(c, &name).await?;
         }
+        Ok(())
     }
 
     pub async fn billing_link(
@@ -90,7 +219,14 @@ impl Tx {
         provider: Provider,
         external_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(on_tx!(self, link_of, provider, external_id)?)
+        let q = "SELECT user_id FROM billing_links WHERE provider = $1 AND external_id = $2";
+        Ok(on_tx!(self, |c| sqlx::query(q)
+            .bind(provider.as_str())
+            .bind(external_id)
+            .fetch_optional(&mut **c)
+            .await?
+            .map(|r| r.text("user_id"))
+            .transpose())?)
     }
 
     /// Links a provider-side id to a user; the first link of an id stays.
@@ -100,7 +236,17 @@ impl Tx {
         external_id: &str,
         user_id: &str,
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(self, insert_link, provider, external_id, user_id)?)
+        let q = "INSERT INTO billing_links (provider, external_id, user_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (provider, external_id) DO NOTHING";
+        on_tx!(self, |c| {
+            sqlx::query(q)
+                .bind(provider.as_str())
+                .bind(external_id)
+                .bind(user_id)
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 
     /// The owner fields of one subscription, when it exists.
@@ -109,7 +255,14 @@ impl Tx {
         provider: Provider,
         key: &str,
     ) -> Result<Option<Ownership>, StoreError> {
-        Ok(on_tx!(self, ownership, provider, key)?)
+        let q = format!("{OWNERSHIP} WHERE provider = $1 AND key = $2");
+        Ok(on_tx!(self, |c| sqlx::query(&q)
+            .bind(provider.as_str())
+            .bind(key)
+            .fetch_optional(&mut **c)
+            .await?
+            .map(|r| ownership(&r))
+            .transpose())?)
     }
 
     /// Writes `state` unless the stored state is newer (by rank, time, event id). True when written.
@@ -123,16 +276,30 @@ impl Tx {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(on_tx!(
-            self,
-            upsert_subscription,
-            provider,
-            state,
-            user_id,
-            at,
-            event_id,
-            now
-        )?)
+        let s = state;
+        Ok(on_tx!(self, |c| sqlx::query(upsert_sql())
+            .bind(provider.as_str())
+            .bind(&s.key)
+            .bind(user_id)
+            .bind(&s.subject)
+            .bind(s.environment.as_str())
+            .bind(&s.platform)
+            .bind(&s.product_id)
+            .bind(names(&s.entitlements))
+            .bind(s.grants)
+            .bind(s.expires_at.map(Ts))
+            .bind(s.grace_until.map(Ts))
+            .bind(s.will_renew)
+            .bind(s.rank)
+            .bind(Ts(at))
+            .bind(event_id)
+            .bind(Ts(now))
+            .bind(s.grace_until.map(|_| Ts(at)))
+            .bind(s.recovered.then_some(Ts(at)))
+            .execute(&mut **c)
+            .await?
+            .rows_affected()
+            == 1))
     }
 
     /// Raises the paid-through time of a subscription, creating a placeholder that grants
@@ -145,15 +312,24 @@ impl Tx {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(
-            self,
-            raise_paid_through,
-            provider,
-            placeholder,
-            user_id,
-            until,
-            now
-        )?)
+        let s = placeholder;
+        on_tx!(self, |c| {
+            sqlx::query(RAISE_PAID_THROUGH)
+                .bind(provider.as_str())
+                .bind(&s.key)
+                .bind(user_id)
+                .bind(&s.subject)
+                .bind(s.environment.as_str())
+                .bind(&s.platform)
+                .bind(&s.product_id)
+                .bind(names(&s.entitlements))
+                .bind(Ts(until))
+                .bind(Ts(now))
+                .bind(Ts(DateTime::UNIX_EPOCH))
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 
     pub async fn insert_billing_transfer(
@@ -164,15 +340,17 @@ impl Tx {
         to: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(
-            self,
-            insert_transfer,
-            provider,
-            event_id,
-            from,
-            to,
-            at
-        )?)
+        on_tx!(self, |c| {
+            sqlx::query(INSERT_TRANSFER)
+                .bind(provider.as_str())
+                .bind(event_id)
+                .bind(from)
+                .bind(to)
+                .bind(Ts(at))
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 
     /// The first transfer away from `user` after `after`.
@@ -182,7 +360,14 @@ impl Tx {
         user: &str,
         after: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
-        Ok(on_tx!(self, next_transfer, provider, user, after)?)
+        Ok(on_tx!(self, |c| sqlx::query(NEXT_TRANSFER)
+            .bind(provider.as_str())
+            .bind(user)
+            .bind(Ts(after))
+            .fetch_optional(&mut **c)
+            .await?
+            .map(|r| Ok::<_, sqlx::Error>((r.text("to_user")?, r.at("event_at")?)))
+            .transpose())?)
     }
 
     /// Subscriptions whose subject or owner is one of `ids`.
@@ -191,7 +376,17 @@ impl Tx {
         provider: Provider,
         ids: &[String],
     ) -> Result<Vec<Ownership>, StoreError> {
-        Ok(on_tx!(self, touching, provider, ids)?)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = touching_sql(ids.len());
+        Ok(on_tx!(self, |c| {
+            let mut query = sqlx::query(&q).bind(provider.as_str());
+            for id in ids {
+                query = query.bind(id);
+            }
+            map_rows(&query.fetch_all(&mut **c).await?, ownership)
+        })?)
     }
 
     pub async fn set_subscription_owner(
@@ -200,7 +395,16 @@ impl Tx {
         key: &str,
         user_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(self, set_owner, provider, key, user_id)?)
+        let q = "UPDATE subscriptions SET user_id = $3 WHERE provider = $1 AND key = $2";
+        on_tx!(self, |c| {
+            sqlx::query(q)
+                .bind(provider.as_str())
+                .bind(key)
+                .bind(user_id)
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Records a manual grant or revocation, replacing the previous one.
@@ -211,7 +415,19 @@ impl Tx {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(self, set_override, user_id, o, actor, now)?)
+        on_tx!(self, |c| {
+            sqlx::query(SET_OVERRIDE)
+                .bind(user_id)
+                .bind(&o.entitlement)
+                .bind(o.revoked)
+                .bind(o.expires_at.map(Ts))
+                .bind(&o.reason)
+                .bind(actor)
+                .bind(Ts(now))
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Sealed payloads not sealed under `current_key`, oldest first.
@@ -220,7 +436,16 @@ impl Tx {
         current_key: &str,
         limit: i64,
     ) -> Result<Vec<SealedPayload>, StoreError> {
-        Ok(on_tx!(self, payloads_not_under, current_key, limit)?)
+        let q = "SELECT provider, event_id, payload FROM billing_events
+                 WHERE payload IS NOT NULL AND key_id <> $1 ORDER BY received_at LIMIT $2";
+        Ok(on_tx!(self, |c| map_rows(
+            &sqlx::query(q)
+                .bind(current_key)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?,
+            sealed_payload
+        ))?)
     }
 
     pub async fn replace_payload(
@@ -230,216 +455,17 @@ impl Tx {
         key_id: &str,
         payload: &[u8],
     ) -> Result<(), StoreError> {
-        Ok(on_tx!(
-            self,
-            replace_payload,
-            provider,
-            event_id,
-            key_id,
-            payload
-        )?)
-    }
-}
-
-impl Db {
-    /// The subscriptions and overrides of one user.
-    pub async fn holdings(&self, user_id: &str) -> Result<Holdings, StoreError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlite::billing::holdings(pool, user_id).await?,
-            Db::Postgres(pool) => postgres::billing::holdings(pool, user_id).await?,
-        })
-    }
-
-    /// One stored event's projection and sealed payload.
-    pub async fn billing_event(
-        &self,
-        provider: Provider,
-        event_id: &str,
-    ) -> Result<Option<(EventSummary, Option<Vec<u8>>)>, StoreError> {
-        Ok(match self {
-            Db::Sqlite(pool) => sqlite::billing::event(pool, provider, event_id).await?,
-            Db::Postgres(pool) => postgres::billing::event(pool, provider, event_id).await?,
-        })
-    }
-}
-
-impl Db {
-    /// Deletes every billing row of the users whose id starts with `prefix` (benchmark data).
-    pub async fn delete_billing_users(&self, prefix: &str) -> Result<u64, StoreError> {
-        const TABLES: [(&str, &str); 4] = [
-            ("billing_events", "user_id"),
-            ("subscriptions", "subject"),
-            ("billing_links", "user_id"),
-            ("audit_log", "target"),
-        ];
-        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
-        let mut deleted = 0;
-        for (table, column) in TABLES {
-            deleted += match self {
-                Db::Sqlite(pool) => sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE {column} LIKE ?1 ESCAPE '\\'"
-                ))
-                .bind(&pattern)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-                Db::Postgres(pool) => sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE {column} LIKE $1 ESCAPE '\\'"
-                ))
-                .bind(&pattern)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            };
-        }
-        Ok(deleted)
-    }
-}
-
-/// Webhook deliveries of one provider with one outcome since some time.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct WebhookStat {
-    pub provider: String,
-    pub outcome: String,
-    pub events: i64,
-    pub last_received_at: Option<DateTime<Utc>>,
-    /// Mean and longest time from the provider's event time to Keel storing it.
-    pub avg_lag_ms: Option<f64>,
-    pub max_lag_ms: Option<f64>,
-}
-
-impl Db {
-    /// Deliveries per provider and outcome received since `since`.
-    pub async fn webhook_stats(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<WebhookStat>, StoreError> {
-        use sqlx::Row;
-        let rows = match self {
-            Db::Sqlite(pool) => sqlx::query(
-                "SELECT provider, outcome, count(*) AS events, max(received_at) AS last,
-                    CAST(avg(received_at - event_at) AS REAL) AS avg_lag,
-                    CAST(max(received_at - event_at) AS REAL) AS max_lag
-                 FROM billing_events WHERE received_at >= ?1
-                 GROUP BY provider, outcome ORDER BY provider, outcome",
-            )
-            .bind(since.timestamp_millis())
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(WebhookStat {
-                    provider: r.try_get("provider")?,
-                    outcome: r.try_get("outcome")?,
-                    events: r.try_get("events")?,
-                    last_received_at: r
-                        .try_get::<Option<i64>, _>("last")?
-                        .and_then(DateTime::<Utc>::from_timestamp_millis),
-                    avg_lag_ms: r.try_get("avg_lag")?,
-                    max_lag_ms: r.try_get("max_lag")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?,
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT provider, outcome, count(*) AS events, max(received_at) AS last,
-                    (avg(EXTRACT(EPOCH FROM received_at - event_at)) * 1000)::float8 AS avg_lag,
-                    (max(EXTRACT(EPOCH FROM received_at - event_at)) * 1000)::float8 AS max_lag
-                 FROM billing_events WHERE received_at >= $1
-                 GROUP BY provider, outcome ORDER BY provider, outcome",
-            )
-            .bind(since)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(WebhookStat {
-                    provider: r.try_get("provider")?,
-                    outcome: r.try_get("outcome")?,
-                    events: r.try_get("events")?,
-                    last_received_at: r.try_get("last")?,
-                    avg_lag_ms: r.try_get("avg_lag")?,
-                    max_lag_ms: r.try_get("max_lag")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?,
-        };
-        Ok(rows)
-    }
-}
-
-/// Which stored events to list.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub provider: Option<String>,
-    pub user_id: Option<String>,
-    pub event_type: Option<String>,
-    pub limit: i64,
-}
-
-impl Db {
-    /// Stored events (projection only), newest received first.
-    pub async fn billing_events(&self, f: &EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-        use sqlx::Row;
-        const COLUMNS: &str = "provider, event_id, event_type, user_id, product_id, environment,
-            event_at, received_at, outcome";
-        let summary = |r: &dyn Fn(&str) -> Result<Option<String>, sqlx::Error>,
-                       event_at: DateTime<Utc>,
-                       received_at: DateTime<Utc>|
-         -> Result<EventSummary, sqlx::Error> {
-            Ok(EventSummary {
-                provider: r("provider")?.unwrap_or_default(),
-                event_id: r("event_id")?.unwrap_or_default(),
-                event_type: r("event_type")?.unwrap_or_default(),
-                user_id: r("user_id")?,
-                product_id: r("product_id")?,
-                environment: r("environment")?.unwrap_or_default(),
-                event_at,
-                received_at,
-                outcome: r("outcome")?.unwrap_or_default(),
-            })
-        };
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM billing_events
-                 WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR user_id = ?2)
-                   AND (?3 IS NULL OR event_type = ?3)
-                 ORDER BY received_at DESC, event_id LIMIT ?4"
-            ))
-            .bind(&f.provider)
-            .bind(&f.user_id)
-            .bind(&f.event_type)
-            .bind(f.limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| {
-                let time = |c: &str| -> Result<DateTime<Utc>, sqlx::Error> {
-                    Ok(super::jobs::from_ts(row.try_get(c)?))
-                };
-                summary(&|c| row.try_get(c), time("event_at")?, time("received_at")?)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-            Db::Postgres(pool) => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM billing_events
-                 WHERE ($1::text IS NULL OR provider = $1) AND ($2::text IS NULL OR user_id = $2)
-                   AND ($3::text IS NULL OR event_type = $3)
-                 ORDER BY received_at DESC, event_id LIMIT $4"
-            ))
-            .bind(&f.provider)
-            .bind(&f.user_id)
-            .bind(&f.event_type)
-            .bind(f.limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| {
-                summary(
-                    &|c| row.try_get(c),
-                    row.try_get("event_at")?,
-                    row.try_get("received_at")?,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        })
+        let q = "UPDATE billing_events SET key_id = $3, payload = $4
+                 WHERE provider = $1 AND event_id = $2";
+        on_tx!(self, |c| {
+            sqlx::query(q)
+                .bind(provider)
+                .bind(event_id)
+                .bind(key_id)
+                .bind(payload)
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
     }
 }

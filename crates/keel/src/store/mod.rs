@@ -1,9 +1,12 @@
 //! The database: one handle over two engines. SQLite is the embedded default; Postgres is for
-//! several processes or machines. Each operation has one implementation per engine.
+//! several processes or machines. Most operations are one statement text for both engines through
+//! the dialect layer in `sql.rs`; `sqlite/` and `postgres/` hold what differs (job claims, notify,
+//! locks, migrations).
 
 mod admin;
 pub mod audit;
 pub mod billing;
+mod billing_reads;
 mod error;
 mod job_stats;
 pub mod jobs;

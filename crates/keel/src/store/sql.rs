@@ -13,7 +13,9 @@
 //!   Postgres.
 //!
 //! Statements avoid engine-only syntax: `CAST($1 AS TEXT)` rather than `$1::text`, `CASE` rather
-//! than `GREATEST`/`MAX(a, b)`. What truly differs (claims, `NOTIFY`, advisory locks, backup)
+//! than `GREATEST`/`MAX(a, b)`, a list of placeholders rather than `= ANY($1)`; the one expression
+//! the engines spell differently, a difference of timestamps in milliseconds, comes from
+//! [`millis_between`]. What truly differs (claims, `NOTIFY`, advisory locks, backup)
 //! stays in `sqlite/` and `postgres/`.
 
 use chrono::{DateTime, Utc};
@@ -199,6 +201,8 @@ pub(crate) trait Cols {
     fn flag(&self, col: &str) -> Result<bool, sqlx::Error>;
     fn at(&self, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
     fn at_opt(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    fn float_opt(&self, col: &str) -> Result<Option<f64>, sqlx::Error>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, sqlx::Error>;
     fn bytes_opt(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
     fn json(&self, col: &str) -> Result<serde_json::Value, sqlx::Error>;
 }
@@ -236,6 +240,12 @@ macro_rules! impl_cols {
             fn at_opt(&self, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
                 self.try_get::<Option<Ts>, _>(col).map(|t| t.map(|t| t.0))
             }
+            fn float_opt(&self, col: &str) -> Result<Option<f64>, sqlx::Error> {
+                self.try_get(col)
+            }
+            fn bytes(&self, col: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(col)
+            }
             fn bytes_opt(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
                 self.try_get(col)
             }
@@ -249,6 +259,16 @@ macro_rules! impl_cols {
 
 impl_cols!(SqliteRow);
 impl_cols!(PgRow);
+
+/// The milliseconds from timestamp `earlier` to timestamp `later` (column names or expressions),
+/// as a number: the one timestamp expression the engines spell differently, since SQLite stores
+/// milliseconds and Postgres subtracts to an interval.
+pub(crate) fn millis_between(engine: Engine, later: &str, earlier: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("({later} - {earlier})"),
+        Engine::Postgres => format!("(EXTRACT(EPOCH FROM {later} - {earlier}) * 1000)"),
+    }
+}
 
 /// Maps every row with `f`, stopping at the first error.
 pub(crate) fn map_rows<R, T>(

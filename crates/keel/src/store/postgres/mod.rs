@@ -1,7 +1,7 @@
 //! Postgres: a pool with a statement timeout. Several processes share it safely: migrations take
-//! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`.
+//! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`, billing changes about one owner take
+//! a transaction-scoped advisory lock.
 
-pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
 
@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::StoreError;
 use crate::config::DatabaseSettings;
@@ -50,6 +50,18 @@ fn pool(
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options))
+}
+
+/// Holds an advisory lock on `name` until the transaction `conn` is in ends.
+pub(crate) async fn lock_until_commit(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))")
+        .bind(name)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Parse errors may quote the URL; keep only the message before any quoted part.

@@ -1,7 +1,6 @@
 //! SQLite: WAL, a busy timeout, foreign keys on. One writer at a time; writers that must not
 //! interleave take `BEGIN IMMEDIATE`.
 
-pub(crate) mod billing;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
 
