@@ -7,16 +7,13 @@ use serde_json::{json, Value};
 
 use crate::billing::ingest::payload_aad;
 use crate::jobs::{Enqueued, JobError, JobFailure, JobSpec, Registry};
+pub use crate::schedule::{MAINTENANCE_KIND, RETENTION_KIND};
 use crate::services::Services;
 use crate::store::audit::AuditEntry;
 use crate::store::StoreError;
 
 /// The job that erases every user marked for deletion.
 pub const ERASE_KIND: &str = "privacy.erase";
-/// The built-in schedule (and job kind) that drops old raw payloads.
-pub const RETENTION_KIND: &str = "retention.events";
-/// The built-in schedule (and job kind) that erases marked users and expires old audit detail.
-pub const MAINTENANCE_KIND: &str = "privacy.maintenance";
 const BATCH: i64 = 100;
 
 /// Everything stored about `user_id`, as JSON; raw webhook payloads opened.

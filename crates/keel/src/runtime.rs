@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use crate::http::{self, AppState, Phase};
 use crate::jobs::{Registry, Worker, WorkerConfig};
 use crate::store::migrate::{MigrateError, Migrator, State};
@@ -94,7 +94,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RuntimeError> {
         let settings = self.settings;
-        crate::sentry::init(&settings);
+        let service = match settings.role {
+            Role::Worker => "worker",
+            Role::Api | Role::All => "api",
+        };
+        crate::sentry::init(&settings.telemetry, service);
         let db = Db::connect_lazy(&settings.database)?;
         let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
         let router = http::router(state.clone(), self.extra);
@@ -207,7 +211,11 @@ fn start_jobs(
     });
     crate::billing::jobs::register(&mut registry, &state.billing);
     crate::privacy::register(&mut registry, &state.services);
-    let config = WorkerConfig::from_settings(&state.settings);
+    let config = WorkerConfig::from_settings(
+        &state.settings.jobs,
+        &state.settings.file.queues,
+        state.settings.shutdown.grace,
+    );
     let db = state
         .db
         .worker_pool(&state.settings.database, config.connections(&state.db))

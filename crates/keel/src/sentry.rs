@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::config::{Role, Settings};
+use crate::telemetry::TelemetrySettings;
 
 const QUEUE: usize = 256;
 
@@ -64,9 +64,10 @@ impl Dsn {
     }
 }
 
-/// Starts the sender when `SENTRY_DSN` is set (once per process; later calls are ignored).
-pub fn init(settings: &Settings) {
-    let Some(dsn) = settings.telemetry.sentry_dsn.as_ref() else {
+/// Starts the sender when `SENTRY_DSN` is set (once per process; later calls are ignored). Reports
+/// are tagged with `service` (`api` or `worker`).
+pub fn init(telemetry: &TelemetrySettings, service: &'static str) {
+    let Some(dsn) = telemetry.sentry_dsn.as_ref() else {
         return;
     };
     let Some(dsn) = Dsn::parse(dsn.expose_secret()) else {
@@ -78,12 +79,9 @@ pub fn init(settings: &Settings) {
         return;
     }
     let context = Context {
-        service: match settings.role {
-            Role::Worker => "worker",
-            Role::Api | Role::All => "api",
-        },
-        environment: settings.telemetry.sentry_environment.clone(),
-        release: settings.telemetry.sentry_release.clone(),
+        service,
+        environment: telemetry.sentry_environment.clone(),
+        release: telemetry.sentry_release.clone(),
     };
     tokio::spawn(send_all(dsn, context, rx));
 }

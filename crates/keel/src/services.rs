@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::auth::Verifier;
 use crate::billing::Billing;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{AppEnv, Settings};
 use crate::crypto::{SealError, Sealer};
 use crate::flags::Flags;
 use crate::jobs::Queue;
@@ -54,19 +54,31 @@ impl Services {
             db.clone(),
             clock.clone(),
             flags.clone(),
-            schedule::declared(&settings)?,
+            schedule::declared(&settings.file.schedules)?,
         );
-        let verifier =
-            Verifier::from_settings(&settings, clock.clone()).map_err(ServicesError::Auth)?;
+        // The development token key only in development; the development data key anywhere but
+        // in production.
+        let dev_tokens = settings.app_env == AppEnv::Development;
+        let verifier = Verifier::from_settings(
+            &settings.auth,
+            dev_tokens.then_some(settings.data_dir.as_path()),
+            clock.clone(),
+        )
+        .map_err(ServicesError::Auth)?;
         let users = Users::new(db.clone(), clock.clone());
+        let dev_data_key = !settings.is_production();
+        let sealer = Sealer::configured(
+            &settings.data_keys,
+            dev_data_key.then_some(settings.data_dir.as_path()),
+        )?;
         let billing = Billing::new(
-            settings.clone(),
+            Arc::new(settings.billing.clone()),
             db.clone(),
             clock.clone(),
             queue.clone(),
-            Sealer::from_settings(&settings)?,
+            sealer,
         );
-        let limiter = Arc::new(RateLimiter::from_settings(&settings, clock.clone()));
+        let limiter = Arc::new(RateLimiter::new(&settings.rate_limit, clock.clone()));
         Ok(Self {
             settings,
             db,

@@ -2,7 +2,23 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, TelemetrySettings};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The telemetry section of the settings: logging, and where errors are reported ([`crate::sentry`]).
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub sentry_dsn: Option<SecretString>,
+    pub sentry_environment: String,
+    pub sentry_release: String,
+}
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(settings: &TelemetrySettings) {

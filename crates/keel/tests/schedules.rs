@@ -27,7 +27,7 @@ const PREFIX: &str = "schedule:every-second:";
 fn process_scheduler(env: &Env) -> Scheduler {
     let db = Db::connect_lazy(&env.settings.database).expect("database pool");
     let flags = Flags::new(db.clone(), env.clock.clone(), true, true, true);
-    let schedules = declared(&env.settings).expect("schedules parse");
+    let schedules = declared(&env.settings.file.schedules).expect("schedules parse");
     Scheduler::new(db, env.clock.clone(), flags, schedules)
 }
 
@@ -120,7 +120,7 @@ keel_testkit::engine_tests! {
 
     async fn triggers_are_idempotent_within_the_period_or_per_key(db) {
         let env = setup_with_toml(&db, Some(TOML)).await;
-        let scheduler = Scheduler::new(env.db.clone(), env.clock.clone(), env.flags.clone(), declared(&env.settings).unwrap());
+        let scheduler = Scheduler::new(env.db.clone(), env.clock.clone(), env.flags.clone(), declared(&env.settings.file.schedules).unwrap());
         assert!(scheduler.get("every-second").is_some() && scheduler.get("jobs.prune").is_some());
 
         next_second(env.clock.now()).await;

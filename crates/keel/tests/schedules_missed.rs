@@ -51,7 +51,7 @@ keel_testkit::engine_tests! {
             env.db.clone(),
             env.clock.clone(),
             env.flags.clone(),
-            keel::schedule::declared(&env.settings).expect("schedules"),
+            keel::schedule::declared(&env.settings.file.schedules).expect("schedules"),
         )
         .spawn(stopped);
         eventually("the once schedule catches up", Duration::from_secs(10), || async {

@@ -7,10 +7,12 @@ mod jwks;
 mod jws;
 mod principal;
 mod reason;
+mod settings;
 mod verifier;
 
 pub use jwks::KeysStatus;
 pub use jws::MAX_TOKEN_BYTES;
 pub use principal::{Principal, ROLE_ADMIN, ROLE_USER};
 pub use reason::{AuthStats, Reason};
+pub use settings::AuthSettings;
 pub use verifier::Verifier;

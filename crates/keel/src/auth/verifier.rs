@@ -1,15 +1,15 @@
 //! Token verification: the configured verifiers (JWKS, HS256, development), the claim rules and
 //! the cache of verified tokens, behind one `verify`.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::cache::{digest, TokenCache};
 use super::jwks::{KeyStore, KeysStatus};
 use super::jws::{self, VerifyingKey};
 use super::principal::Rules;
-use super::{dev, AuthStats, Principal, Reason};
+use super::{dev, AuthSettings, AuthStats, Principal, Reason};
 use crate::clock::Clock;
-use crate::config::{AppEnv, Settings};
 
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -30,9 +30,15 @@ struct Inner {
 }
 
 impl Verifier {
-    pub fn from_settings(settings: &Settings, clock: Clock) -> Result<Self, String> {
+    /// The verifiers `auth` configures. Development tokens verify only with `AUTH_DEV_MODE` and a
+    /// `dev_key_dir` (the data directory holding the development key), which the caller passes
+    /// only in development.
+    pub fn from_settings(
+        auth: &AuthSettings,
+        dev_key_dir: Option<&Path>,
+        clock: Clock,
+    ) -> Result<Self, String> {
         use secrecy::ExposeSecret;
-        let auth = &settings.auth;
         let rules = Rules {
             issuers: auth.issuers.clone(),
             audiences: auth.audiences.clone(),
@@ -48,12 +54,9 @@ impl Verifier {
             authorized_parties: vec![],
             ..rules.clone()
         };
-        let dev = if auth.dev_mode && settings.app_env == AppEnv::Development {
-            Some(VerifyingKey::hs256(&dev::load_or_create(
-                &settings.data_dir,
-            )?))
-        } else {
-            None
+        let dev = match dev_key_dir {
+            Some(dir) if auth.dev_mode => Some(VerifyingKey::hs256(&dev::load_or_create(dir)?)),
+            _ => None,
         };
         let jwks = match &auth.jwks_url {
             Some(url) => Some(Arc::new(KeyStore::new(url.clone())?)),

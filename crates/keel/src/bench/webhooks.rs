@@ -16,7 +16,8 @@ use serde::Serialize;
 use tokio::sync::{watch, Mutex};
 
 use crate::billing::samples;
-use crate::config::{BillingProvider, Settings};
+use crate::billing::BillingProvider;
+use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::jobs::JobSpec;
 use crate::store::{Db, Engine};

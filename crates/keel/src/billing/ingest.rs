@@ -41,7 +41,7 @@ impl Billing {
         let sealed = inner
             .sealer
             .seal(raw, &payload_aad(provider.as_str(), &event.id))?;
-        let (applies, outcome) = disposition(&event, inner.settings.billing.accept_sandbox);
+        let (applies, outcome) = disposition(&event, inner.settings.accept_sandbox);
         let mut tx = inner.db.begin().await?;
         let user_id = resolve_user(&mut tx, &event).await?;
         lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
@@ -93,7 +93,7 @@ impl Billing {
     }
 
     async fn enqueue_sync(&self, tx: &mut Tx, user: &str) -> Result<(), BillingError> {
-        if self.inner.settings.billing.revenuecat_api_key.is_none() {
+        if self.inner.settings.revenuecat_api_key.is_none() {
             return Ok(());
         }
         let spec = JobSpec::new(SYNC_KIND, serde_json::json!({ "user_id": user }))

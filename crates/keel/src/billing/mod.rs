@@ -12,6 +12,7 @@ pub mod model;
 mod replay;
 pub mod revenuecat;
 pub mod samples;
+mod settings;
 pub mod stripe;
 mod sync;
 
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::Clock;
-use crate::config::{BillingProvider, Settings};
 use crate::crypto::{SealError, Sealer};
 use crate::jobs::{JobError, Queue};
 use crate::store::audit::AuditEntry;
@@ -30,6 +30,7 @@ pub use entitlements::{Entitlement, Holdings, Override};
 pub use ingest::Ingested;
 pub use model::{BillingEvent, Invalid, Provider};
 pub use replay::Replayed;
+pub use settings::{BillingProvider, BillingSettings};
 
 /// What billing operations fail with.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub enum BillingError {
 
 #[derive(Debug)]
 struct Inner {
-    settings: Arc<Settings>,
+    settings: Arc<BillingSettings>,
     db: Db,
     clock: Clock,
     queue: Queue,
@@ -69,7 +70,7 @@ pub struct Billing {
 
 impl Billing {
     pub fn new(
-        settings: Arc<Settings>,
+        settings: Arc<BillingSettings>,
         db: Db,
         clock: Clock,
         queue: Queue,
@@ -104,7 +105,7 @@ impl Billing {
             Provider::Stripe => BillingProvider::Stripe,
             Provider::Manual => return true,
         };
-        self.inner.settings.billing.providers.contains(&wanted)
+        self.inner.settings.providers.contains(&wanted)
     }
 
     /// Authenticates, parses and ingests one webhook delivery.
@@ -114,8 +115,8 @@ impl Billing {
         authentication: Option<&str>,
         body: &[u8],
     ) -> Result<Ingested, BillingError> {
-        let billing = &self.inner.settings.billing;
-        let products = &self.inner.settings.file.products;
+        let billing = &self.inner.settings;
+        let products = &self.inner.settings.products;
         let event = match provider {
             Provider::RevenueCat => {
                 let secret = billing
@@ -162,7 +163,7 @@ impl Billing {
         Ok(entitlements::view(
             &holdings,
             self.inner.clock.now(),
-            self.inner.settings.billing.accept_sandbox,
+            self.inner.settings.accept_sandbox,
         ))
     }
 

@@ -45,20 +45,20 @@ impl Billing {
         let raw = inner
             .sealer
             .open(&payload, &payload_aad(provider.as_str(), event_id))?;
-        let products = &inner.settings.file.products;
+        let products = &inner.settings.products;
         let event = match provider {
             Provider::RevenueCat => revenuecat::parse(&raw, products),
             Provider::Stripe => stripe::parse(
                 &raw,
                 &stripe::StripeRules {
                     products,
-                    past_due_grace: inner.settings.billing.stripe_past_due_grace,
+                    past_due_grace: inner.settings.stripe_past_due_grace,
                 },
             ),
             Provider::Manual => return Err(BillingError::NotConfigured("a manual event")),
         }
         .map_err(BillingError::Invalid)?;
-        let (applies, outcome) = disposition(&event, inner.settings.billing.accept_sandbox);
+        let (applies, outcome) = disposition(&event, inner.settings.accept_sandbox);
         let now = inner.clock.now();
         let mut tx = inner.db.begin().await?;
         let user_id = resolve_user(&mut tx, &event).await?;

@@ -142,7 +142,7 @@ impl Billing {
     /// entitlements.
     pub async fn sync(&self, user_id: &str) -> Result<BTreeMap<String, Entitlement>, BillingError> {
         let inner = &self.inner;
-        let billing = &inner.settings.billing;
+        let billing = &inner.settings;
         let key = billing
             .revenuecat_api_key
             .as_ref()

@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use super::problems::Problems;
 use super::source::Source;
+use crate::jobs::QueueSettings;
+use crate::ratelimit::RateLimitDecl;
+use crate::schedule::decl::{self, ScheduleDecl};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,58 +48,6 @@ impl Default for HealthThresholds {
             max_discarded_per_hour: 100,
         }
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueSettings {
-    pub concurrency: Option<u32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleDecl {
-    pub name: String,
-    pub cron: String,
-    pub kind: String,
-    #[serde(default = "empty_object")]
-    pub args: serde_json::Value,
-    #[serde(default)]
-    pub missed: Missed,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Missed {
-    #[default]
-    Skip,
-    Once,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitDecl {
-    pub name: String,
-    pub limit: u32,
-    pub period: String,
-    pub burst: Option<u32>,
-    #[serde(default)]
-    pub key: RateLimitKey,
-    #[serde(default)]
-    pub routes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RateLimitKey {
-    #[default]
-    User,
-    Ip,
-    Tenant,
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
 }
 
 /// The file named by `KEEL_CONFIG`, or `keel.toml` in the working directory when present.
@@ -157,30 +108,8 @@ fn check(file: &FileSettings, origin: &str, problems: &mut Problems) {
             );
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    for schedule in &file.schedules {
-        let name = &schedule.name;
-        if !seen.insert(name.as_str()) {
-            problems.push(
-                "KEEL_CONFIG",
-                format!("{origin}: schedule {name} is declared twice"),
-            );
-        }
-        if !crate::jobs::is_valid_name(name) {
-            problems.push("KEEL_CONFIG", format!("{origin}: schedule name {name:?} must be 1 to 100 characters of A-Z a-z 0-9 . _ : -"));
-        }
-        if !crate::jobs::is_valid_name(&schedule.kind) {
-            problems.push(
-                "KEEL_CONFIG",
-                format!(
-                    "{origin}: schedule {name}: kind {:?} is not a valid job kind",
-                    schedule.kind
-                ),
-            );
-        }
-        if let Err(e) = crate::schedule::Cron::parse(&schedule.cron) {
-            problems.push("KEEL_CONFIG", format!("{origin}: schedule {name}: {e}"));
-        }
+    for message in decl::check(&file.schedules) {
+        problems.push("KEEL_CONFIG", format!("{origin}: {message}"));
     }
     for name in file.queues.keys() {
         if !crate::jobs::is_valid_name(name) {
@@ -235,7 +164,10 @@ routes = ["POST /v1/me/entitlements/sync"]
         );
         problems.into_result(()).unwrap();
         assert_eq!(file.products["premium_monthly"], vec!["premium"]);
-        assert_eq!(file.schedules[0].missed, Missed::Skip);
-        assert_eq!(file.rate_limits[0].key, RateLimitKey::User);
+        assert_eq!(file.schedules[0].missed, decl::Missed::Skip);
+        assert_eq!(
+            file.rate_limits[0].key,
+            crate::ratelimit::RateLimitKey::User
+        );
     }
 }

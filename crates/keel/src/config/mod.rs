@@ -2,7 +2,6 @@
 //! Nothing reads the environment after [`Settings::load`].
 
 mod file;
-pub(crate) mod keys;
 pub(crate) mod problems;
 mod read;
 mod rules;
@@ -16,13 +15,20 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Serialize;
 
-pub use file::{
-    FileSettings, HealthThresholds, Missed, QueueSettings, RateLimitDecl, RateLimitKey,
-    ScheduleDecl,
-};
-pub use keys::DataKey;
+pub use file::{FileSettings, HealthThresholds};
 pub use problems::{ConfigError, Problem};
 pub use source::Source;
+
+// Each subsystem owns its section; these are re-exported so a whole configuration can be named
+// from here.
+pub use crate::auth::AuthSettings;
+pub use crate::billing::{BillingProvider, BillingSettings};
+pub use crate::crypto::DataKey;
+pub use crate::jobs::{JobSettings, QueueSettings};
+pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};
+pub use crate::schedule::{Missed, ScheduleDecl};
+pub use crate::store::DatabaseSettings;
+pub use crate::telemetry::{LogFormat, TelemetrySettings};
 
 use read::Reader;
 
@@ -77,78 +83,6 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitBackend {
-    Memory,
-    Redis,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BillingProvider {
-    RevenueCat,
-    Stripe,
-}
-
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    pub url: SecretString,
-    pub pool_size: u32,
-    pub statement_timeout: Duration,
-    pub migrate_on_start: bool,
-    pub migration_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub jwks_url: Option<String>,
-    pub hs256_secret: Option<SecretString>,
-    pub issuers: Vec<String>,
-    pub audiences: Vec<String>,
-    pub authorized_parties: Vec<String>,
-    pub leeway: Duration,
-    pub tenant_claim: String,
-    pub required_claims: Vec<String>,
-    pub dev_mode: bool,
-    pub admin_user_ids: Vec<String>,
-    pub admin_token: Option<SecretString>,
-}
-
-#[derive(Debug, Clone)]
-pub struct BillingSettings {
-    pub providers: Vec<BillingProvider>,
-    pub revenuecat_webhook_secret: Option<SecretString>,
-    pub revenuecat_api_key: Option<SecretString>,
-    pub revenuecat_api_url: String,
-    pub stripe_webhook_secrets: Vec<SecretString>,
-    /// How long a `past_due` Stripe subscription keeps access after its period ends.
-    pub stripe_past_due_grace: Duration,
-    /// Whether sandbox (RevenueCat) and test-mode (Stripe) purchases grant entitlements.
-    pub accept_sandbox: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct JobSettings {
-    pub scheduler_enabled: bool,
-    pub worker_enabled: bool,
-    pub enqueue_enabled: bool,
-    pub concurrency: u32,
-    pub lease: Duration,
-    pub retention: Duration,
-    /// How long sealed raw webhook payloads are kept.
-    pub raw_event_retention: Duration,
-    /// How long audit rows keep their metadata.
-    pub audit_retention: Duration,
-    pub poll_only: bool,
-    pub scheduler_secret_key: Option<SecretString>,
-}
-
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub host: IpAddr,
@@ -157,25 +91,6 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub metrics_token: Option<SecretString>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TelemetrySettings {
-    pub log_format: LogFormat,
-    pub log_level: String,
-    pub sentry_dsn: Option<SecretString>,
-    pub sentry_environment: String,
-    pub sentry_release: String,
-}
-
-/// Rate limiting beyond the backend choice (`RATE_LIMIT_BACKEND`): the policies (`keel.toml`
-/// over the built-ins), the proxies whose `X-Forwarded-For` is believed, and what a request meets
-/// when the backend cannot answer.
-#[derive(Debug, Clone)]
-pub struct RateLimitSettings {
-    pub fail_closed: bool,
-    pub trusted_proxies: Vec<crate::ratelimit::IpNet>,
-    pub policies: Vec<crate::ratelimit::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,14 +112,12 @@ pub struct Settings {
     pub role: Role,
     pub http: HttpSettings,
     pub database: DatabaseSettings,
-    pub redis_url: Option<SecretString>,
     pub config_file: Option<PathBuf>,
     pub file: FileSettings,
     pub auth: AuthSettings,
     pub billing: BillingSettings,
     pub jobs: JobSettings,
     pub telemetry: TelemetrySettings,
-    pub rate_limit_backend: RateLimitBackend,
     pub rate_limit: RateLimitSettings,
     pub data_keys: Vec<DataKey>,
     pub storage: StorageSettings,
@@ -261,30 +174,23 @@ fn read_all(r: &mut Reader<'_>) -> Settings {
         .unwrap_or_default();
     r.problems.extend(file_problems);
     let telemetry = read_telemetry(r, app_env);
-    let rate_limit_backend = r.choice(
-        "RATE_LIMIT_BACKEND",
-        RateLimitBackend::Memory,
-        &[
-            ("memory", RateLimitBackend::Memory),
-            ("redis", RateLimitBackend::Redis),
-        ],
-    );
-    let rate_limit = read_rate_limit(r, &file, config_file.as_deref(), rate_limit_backend);
-    let data_keys = keys::parse(r.src.get("DATA_ENCRYPTION_KEYS"), &mut r.problems);
+    let rate_limit = read_rate_limit(r, &file, config_file.as_deref());
+    let data_keys = read_data_keys(r);
     let data_dir = data_dir_of(r.src, &database.url);
+    let auth = read_auth(r);
+    let billing = read_billing(r, app_env == AppEnv::Production, &file);
+    let jobs = read_jobs(r);
     Settings {
         app_env,
         role,
         http,
-        redis_url: r.secret("REDIS_URL"),
         database,
         config_file,
         file,
-        auth: read_auth(r),
-        billing: read_billing(r, app_env == AppEnv::Production),
-        jobs: read_jobs(r),
+        auth,
+        billing,
+        jobs,
         telemetry,
-        rate_limit_backend,
         rate_limit,
         data_keys,
         storage: StorageSettings {
@@ -305,9 +211,16 @@ fn read_rate_limit(
     r: &mut Reader<'_>,
     file: &FileSettings,
     origin: Option<&std::path::Path>,
-    backend: RateLimitBackend,
 ) -> RateLimitSettings {
     use crate::ratelimit::{ip, policy, redis::RedisTarget};
+    let backend = r.choice(
+        "RATE_LIMIT_BACKEND",
+        RateLimitBackend::Memory,
+        &[
+            ("memory", RateLimitBackend::Memory),
+            ("redis", RateLimitBackend::Redis),
+        ],
+    );
     let policies = policy::resolve(&file.rate_limits).unwrap_or_else(|problems| {
         let origin = origin.map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
         for message in problems {
@@ -328,10 +241,24 @@ fn read_rate_limit(
         }
     }
     RateLimitSettings {
+        backend,
         fail_closed: r.bool("RATE_LIMIT_FAIL_CLOSED", false),
         trusted_proxies,
         policies,
+        redis_url: r.secret("REDIS_URL"),
     }
+}
+
+fn read_data_keys(r: &mut Reader<'_>) -> Vec<DataKey> {
+    const NAME: &str = "DATA_ENCRYPTION_KEYS";
+    let Some(raw) = r.src.get(NAME) else {
+        return Vec::new();
+    };
+    let (keys, problems) = crate::crypto::keys::parse(raw);
+    for message in problems {
+        r.problems.push(NAME, message);
+    }
+    keys
 }
 
 fn read_http(r: &mut Reader<'_>, dev: bool) -> HttpSettings {
@@ -412,7 +339,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
     }
 }
 
-fn read_billing(r: &mut Reader<'_>, production: bool) -> BillingSettings {
+fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> BillingSettings {
     let revenuecat_webhook_secret = r.secret("REVENUECAT_WEBHOOK_SECRET");
     let stripe_webhook_secrets: Vec<SecretString> = r
         .list("STRIPE_WEBHOOK_SECRET")
@@ -423,13 +350,9 @@ fn read_billing(r: &mut Reader<'_>, production: bool) -> BillingSettings {
         Some(_) => {
             let mut providers = Vec::new();
             for name in r.list("BILLING_PROVIDERS") {
-                match name.to_ascii_lowercase().as_str() {
-                    "revenuecat" => providers.push(BillingProvider::RevenueCat),
-                    "stripe" => providers.push(BillingProvider::Stripe),
-                    other => r.problems.push(
-                        "BILLING_PROVIDERS",
-                        format!("unknown provider {other:?} (known: revenuecat, stripe)"),
-                    ),
+                match BillingProvider::parse(&name) {
+                    Ok(provider) => providers.push(provider),
+                    Err(message) => r.problems.push("BILLING_PROVIDERS", message),
                 }
             }
             providers
@@ -457,6 +380,7 @@ fn read_billing(r: &mut Reader<'_>, production: bool) -> BillingSettings {
             86_400 * r.number("STRIPE_PAST_DUE_GRACE_DAYS", 3u64, 0, 365),
         ),
         accept_sandbox: r.bool("BILLING_ACCEPT_SANDBOX", !production),
+        products: file.products.clone(),
     }
 }
 

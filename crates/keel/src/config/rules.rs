@@ -8,7 +8,7 @@ use super::{AppEnv, BillingProvider, RateLimitBackend, Settings, Source};
 const MIN_SECRET_LEN: usize = 32;
 
 pub(crate) fn check(s: &Settings, src: &Source, p: &mut Problems) {
-    if s.rate_limit_backend == RateLimitBackend::Redis && s.redis_url.is_none() {
+    if s.rate_limit.backend == RateLimitBackend::Redis && s.rate_limit.redis_url.is_none() {
         p.push("REDIS_URL", "is required when RATE_LIMIT_BACKEND=redis");
     }
     if s.auth.dev_mode && s.app_env != AppEnv::Development {

@@ -8,10 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::config::keys;
-use crate::config::problems::Problems;
-use crate::config::DataKey;
-
+use super::keys::{self, DataKey};
 use super::SealError;
 
 /// The key file's name inside the data directory.
@@ -79,15 +76,12 @@ fn read(path: &Path) -> Result<Vec<DataKey>, SealError> {
             path.display()
         )));
     }
-    let mut problems = Problems::default();
-    let parsed = keys::parse(Some(text), &mut problems);
-    let problems = problems.into_vec();
+    let (parsed, problems) = keys::parse(text);
     if !problems.is_empty() || parsed.is_empty() {
-        let why: Vec<String> = problems.into_iter().map(|p| p.message).collect();
         return Err(SealError::KeyFile(format!(
             "{} is not kid:base64 ({})",
             path.display(),
-            why.join("; ")
+            problems.join("; ")
         )));
     }
     Ok(parsed)
@@ -109,26 +103,18 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Settings, Source};
     use crate::crypto::{SealError, Sealer};
 
     use super::*;
 
-    fn settings(dir: &Path, pairs: &[(&str, &str)]) -> Settings {
-        let src = Source::from_pairs(pairs.iter().copied(), dir);
-        let (mut settings, _problems) = Settings::load_lenient(&src);
-        settings.data_dir = dir.join("nested").join("data");
-        settings
-    }
-
     #[test]
     fn generates_once_then_reads_the_same_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = settings(dir.path(), &[("APP_ENV", "development")]);
-        let path = key_path(&s.data_dir);
+        let data_dir = dir.path().join("nested").join("data");
+        let path = key_path(&data_dir);
         assert!(!path.exists());
 
-        let first = Sealer::from_settings(&s).expect("first");
+        let first = Sealer::configured(&[], Some(&data_dir)).expect("first");
         assert!(path.exists());
         let kid = first.current_key_id().to_string();
         assert!(kid.starts_with("dev-") && kid.len() == 12, "{kid}");
@@ -147,7 +133,7 @@ mod tests {
         }
 
         let sealed = first.seal(b"value", b"aad").expect("seal");
-        let second = Sealer::from_settings(&s).expect("second");
+        let second = Sealer::configured(&[], Some(&data_dir)).expect("second");
         assert_eq!(second.current_key_id(), kid);
         assert_eq!(second.open(&sealed, b"aad").expect("open"), b"value");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
@@ -175,23 +161,20 @@ mod tests {
     #[test]
     fn configured_keys_win_and_production_needs_them() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
         let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-        let keys = format!("k2:{key},k1:{key}");
-        let s = settings(
-            dir.path(),
-            &[("APP_ENV", "development"), ("DATA_ENCRYPTION_KEYS", &keys)],
-        );
-        let sealer = Sealer::from_settings(&s).expect("configured");
+        let (keys, problems) = keys::parse(&format!("k2:{key},k1:{key}"));
+        assert!(problems.is_empty(), "{problems:?}");
+        let sealer = Sealer::configured(&keys, Some(&data_dir)).expect("configured");
         assert_eq!(sealer.key_ids(), vec!["k2", "k1"]);
-        assert!(!key_path(&s.data_dir).exists());
+        assert!(!key_path(&data_dir).exists());
 
-        let prod = settings(dir.path(), &[("APP_ENV", "production")]);
-        assert!(prod.is_production());
+        // Production passes no development key directory.
         assert!(matches!(
-            Sealer::from_settings(&prod),
+            Sealer::configured(&[], None),
             Err(SealError::NoKeys)
         ));
-        assert!(!key_path(&prod.data_dir).exists());
+        assert!(!key_path(&data_dir).exists());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Small cryptographic helpers shared across layers, and [`Sealer`] for data encrypted at rest.
 
 mod dev_key;
+pub mod keys;
 mod seal;
 
+pub use keys::DataKey;
 pub use seal::{SealError, Sealer};
 
 use sha2::{Digest, Sha256};

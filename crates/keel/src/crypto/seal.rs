@@ -5,14 +5,14 @@
 //! the context a value was sealed for can be swapped.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::config::{DataKey, Settings};
-
 use super::dev_key;
+use super::keys::DataKey;
 
 /// The only format version written and read.
 const VERSION: u8 = 1;
@@ -100,16 +100,17 @@ impl Sealer {
         })
     }
 
-    /// A sealer over `settings.data_keys`. Without any: an error in production, otherwise the
-    /// development key in `data_dir/data-encryption.key`, generated on first use.
-    pub fn from_settings(settings: &Settings) -> Result<Sealer, SealError> {
-        if !settings.data_keys.is_empty() {
-            return Sealer::new(&settings.data_keys);
+    /// A sealer over the configured `keys` (`DATA_ENCRYPTION_KEYS`). Without any: the development
+    /// key in `dev_key_dir/data-encryption.key`, generated on first use, where the environment
+    /// allows one (`None` in production, which then fails).
+    pub fn configured(keys: &[DataKey], dev_key_dir: Option<&Path>) -> Result<Sealer, SealError> {
+        if !keys.is_empty() {
+            return Sealer::new(keys);
         }
-        if settings.is_production() {
-            return Err(SealError::NoKeys);
+        match dev_key_dir {
+            Some(dir) => Sealer::new(&dev_key::load_or_create(dir)?),
+            None => Err(SealError::NoKeys),
         }
-        Sealer::new(&dev_key::load_or_create(&settings.data_dir)?)
     }
 
     /// The id of the newest key, which [`Sealer::seal`] uses.

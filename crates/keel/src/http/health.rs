@@ -68,7 +68,7 @@ pub struct HealthReport {
 /// The checks `/health` runs (also the base of `/health/deep`).
 pub async fn checks(state: &AppState) -> Checks {
     let database = Check::from_result(state.db.ping(DATABASE_TIMEOUT).await);
-    let redis = match &state.settings.redis_url {
+    let redis = match &state.settings.rate_limit.redis_url {
         Some(url) => Some(Check::from_result(
             crate::probe::redis_ping(url.expose_secret(), REDIS_TIMEOUT).await,
         )),
@@ -176,7 +176,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     // Redis is required only when the limiter refuses requests without it; failing open, an
     // outage degrades /health but must not take every process out of rotation.
     let settings = &state.settings;
-    let redis_required = settings.rate_limit_backend == crate::config::RateLimitBackend::Redis
+    let redis_required = settings.rate_limit.backend == crate::ratelimit::RateLimitBackend::Redis
         && settings.rate_limit.fail_closed;
     let ok = checks.database.ok()
         && (!redis_required || checks.redis.as_ref().is_none_or(Check::ok))

@@ -6,12 +6,14 @@ mod diag;
 mod handler;
 mod queue;
 mod runner;
+mod settings;
 mod spec;
 mod wake;
 mod worker;
 
 pub use handler::{Job, JobContext, JobFailure, Registry};
 pub use queue::{JobError, Queue};
+pub use settings::{JobSettings, QueueSettings};
 pub use spec::JobSpec;
 pub use worker::{Worker, WorkerConfig};
 

@@ -1,6 +1,7 @@
 //! The worker: one runner per queue, plus the process-wide duties — lease heartbeats, rescue of
 //! jobs whose process died, and (Postgres) `LISTEN` for new jobs.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,9 +9,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::runner;
-use super::Registry;
+use super::{JobSettings, QueueSettings, Registry};
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::flags::Flags;
 use crate::store::jobs::BreakerPolicy;
 use crate::store::Db;
@@ -37,10 +37,16 @@ impl WorkerConfig {
         lanes as u32 + 4
     }
 
-    pub fn from_settings(settings: &Settings) -> Self {
-        let default = settings.jobs.concurrency as usize;
+    /// The worker `jobs` and the `keel.toml` queue overrides describe; running jobs get `grace`
+    /// to finish once it is stopped.
+    pub fn from_settings(
+        jobs: &JobSettings,
+        queue_overrides: &BTreeMap<String, QueueSettings>,
+        grace: Duration,
+    ) -> Self {
+        let default = jobs.concurrency as usize;
         let mut queues: Vec<(String, usize)> = vec![(super::DEFAULT_QUEUE.to_string(), default)];
-        for (name, queue) in &settings.file.queues {
+        for (name, queue) in queue_overrides {
             let concurrency = queue.concurrency.map(|c| c as usize).unwrap_or(default);
             match queues.iter_mut().find(|(n, _)| n == name) {
                 Some(entry) => entry.1 = concurrency,
@@ -49,14 +55,14 @@ impl WorkerConfig {
         }
         Self {
             queues,
-            lease: settings.jobs.lease,
+            lease: jobs.lease,
             poll_interval: Duration::from_secs(1),
-            listen: !settings.jobs.poll_only,
+            listen: !jobs.poll_only,
             breaker: BreakerPolicy {
                 threshold: 5,
                 cooldown: Duration::from_secs(60),
             },
-            grace: settings.shutdown.grace,
+            grace,
             rescue_interval: Duration::from_secs(5),
         }
     }

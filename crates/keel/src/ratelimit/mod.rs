@@ -9,16 +9,17 @@ pub mod ip;
 pub mod memory;
 pub mod policy;
 pub mod redis;
+mod settings;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 pub use gcra::{Decision, Rate};
 pub use ip::IpNet;
-pub use policy::{KeyKind, Policies, Policy};
+pub use policy::{KeyKind, Policies, Policy, RateLimitDecl, RateLimitKey};
+pub use settings::{RateLimitBackend, RateLimitSettings};
 
 use crate::clock::Clock;
-use crate::config::{RateLimitBackend, Settings};
 use memory::MemoryStore;
 use redis::{RedisError, RedisStore};
 
@@ -53,22 +54,22 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn from_settings(settings: &Settings, clock: Clock) -> RateLimiter {
+    /// The limiter `settings` describe.
+    pub fn new(settings: &RateLimitSettings, clock: Clock) -> RateLimiter {
         use secrecy::ExposeSecret;
-        let backend = match (settings.rate_limit_backend, &settings.redis_url) {
+        let backend = match (settings.backend, &settings.redis_url) {
             (RateLimitBackend::Redis, Some(url)) => {
                 Backend::Redis(RedisStore::new(url.expose_secret()))
             }
-            // Refused by the configuration rules; an unchecked Settings still gets a limiter.
+            // Refused by the configuration rules; an unchecked section still gets a limiter.
             (RateLimitBackend::Redis, None) => Backend::Redis(RedisStore::new("")),
             (RateLimitBackend::Memory, _) => Backend::Memory(MemoryStore::default()),
         };
-        let rl = &settings.rate_limit;
-        Self::new(
-            Policies::new(rl.policies.clone()),
+        Self::build(
+            Policies::new(settings.policies.clone()),
             backend,
-            rl.fail_closed,
-            rl.trusted_proxies.clone(),
+            settings.fail_closed,
+            settings.trusted_proxies.clone(),
             clock,
         )
     }
@@ -76,10 +77,10 @@ impl RateLimiter {
     /// An in-memory limiter over `policies` (tests, and library users without settings).
     pub fn memory(policies: Vec<Policy>, clock: Clock) -> RateLimiter {
         let backend = Backend::Memory(MemoryStore::default());
-        Self::new(Policies::new(policies), backend, false, Vec::new(), clock)
+        Self::build(Policies::new(policies), backend, false, Vec::new(), clock)
     }
 
-    fn new(
+    fn build(
         policies: Policies,
         backend: Backend,
         fail_closed: bool,

@@ -5,13 +5,36 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Method};
+use serde::Deserialize;
 
 use super::gcra::Rate;
-use crate::config::{RateLimitDecl, RateLimitKey};
 
 pub const DEFAULT: &str = "default";
 pub const WEBHOOKS: &str = "webhooks";
 pub const SENSITIVE: &str = "sensitive";
+
+/// One `[[rate_limits]]` entry of `keel.toml`, as written; [`resolve`] checks it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDecl {
+    pub name: String,
+    pub limit: u32,
+    pub period: String,
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub key: RateLimitKey,
+    #[serde(default)]
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitKey {
+    #[default]
+    User,
+    Ip,
+    Tenant,
+}
 
 /// What a policy counts requests by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

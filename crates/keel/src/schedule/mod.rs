@@ -3,6 +3,7 @@
 //! `schedule:NAME:FIRE_TIME` in one transaction, so any number of processes fire each tick once.
 
 pub mod cron;
+pub mod decl;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,13 +15,19 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use cron::{Cron, CronError};
+pub use decl::{Missed, ScheduleDecl};
 
 use crate::clock::Clock;
-use crate::config::{Missed, Settings};
 use crate::flags::{self, Flags};
 use crate::jobs::JobSpec;
 use crate::store::audit::AuditEntry;
 use crate::store::{Db, StoreError};
+
+/// The built-in schedule (and job kind) that drops old raw payloads ([`crate::privacy`]).
+pub const RETENTION_KIND: &str = "retention.events";
+/// The built-in schedule (and job kind) that erases marked users and expires old audit detail
+/// ([`crate::privacy`]).
+pub const MAINTENANCE_KIND: &str = "privacy.maintenance";
 
 /// A tick is fired late at most this long after its time when `missed = "skip"`.
 const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
@@ -61,15 +68,15 @@ pub enum ScheduleError {
 }
 
 /// The built-in schedules, then those of `keel.toml` (a declaration may replace a built-in).
-pub fn declared(settings: &Settings) -> Result<Vec<Schedule>, CronError> {
+pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
     let builtin =
         |name: &str, cron: &str| schedule(name, cron, name, serde_json::json!({}), Missed::Once);
     let mut out = vec![
         builtin("jobs.prune", "0 * * * *")?,
-        builtin(crate::privacy::RETENTION_KIND, "0 2 * * *")?,
-        builtin(crate::privacy::MAINTENANCE_KIND, "0 3 * * 0")?,
+        builtin(RETENTION_KIND, "0 2 * * *")?,
+        builtin(MAINTENANCE_KIND, "0 3 * * 0")?,
     ];
-    for decl in &settings.file.schedules {
+    for decl in decls {
         let s = schedule(
             &decl.name,
             &decl.cron,

@@ -22,7 +22,7 @@ pub mod users;
 
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
 
@@ -30,13 +30,21 @@ pub use admin::FlagRow;
 pub use error::StoreError;
 pub use tx::Tx;
 
-use crate::config::DatabaseSettings;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,
     Postgres,
+}
+
+/// The database section of the settings: where the database is and how the pool behaves.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_size: u32,
+    pub statement_timeout: Duration,
+    pub migrate_on_start: bool,
+    pub migration_timeout: Duration,
 }
 
 /// A pool on one engine. Cloning is cheap.

@@ -11,8 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
-use super::StoreError;
-use crate::config::DatabaseSettings;
+use super::{DatabaseSettings, StoreError};
 
 pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, StoreError> {
     pool(url, settings, settings.pool_size, false)

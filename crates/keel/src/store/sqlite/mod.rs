@@ -10,8 +10,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::StoreError;
-use crate::config::DatabaseSettings;
+use super::{DatabaseSettings, StoreError};
 
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

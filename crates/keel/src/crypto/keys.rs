@@ -5,8 +5,6 @@ use std::fmt;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretSlice};
 
-use super::problems::Problems;
-
 /// A 256-bit data key and the id sealed values record.
 #[derive(Clone)]
 pub struct DataKey {
@@ -26,14 +24,15 @@ impl fmt::Debug for DataKey {
     }
 }
 
-pub(crate) fn parse(raw: Option<&str>, problems: &mut Problems) -> Vec<DataKey> {
-    const NAME: &str = "DATA_ENCRYPTION_KEYS";
-    let Some(raw) = raw else { return Vec::new() };
+/// The keys `raw` lists, and what is wrong with it (one message per bad entry; the entries that
+/// parse are kept).
+pub fn parse(raw: &str) -> (Vec<DataKey>, Vec<String>) {
     let mut keys: Vec<DataKey> = Vec::new();
+    let mut problems = Vec::new();
     for (i, entry) in raw.split(',').map(str::trim).enumerate() {
         let position = i + 1;
         let Some((id, encoded)) = entry.split_once(':') else {
-            problems.push(NAME, format!("entry {position} is not kid:base64"));
+            problems.push(format!("entry {position} is not kid:base64"));
             continue;
         };
         if id.is_empty()
@@ -41,7 +40,7 @@ pub(crate) fn parse(raw: Option<&str>, problems: &mut Problems) -> Vec<DataKey> 
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            problems.push(NAME, format!("entry {position} has an invalid key id"));
+            problems.push(format!("entry {position} has an invalid key id"));
             continue;
         }
         let decoded = base64::engine::general_purpose::STANDARD
@@ -50,19 +49,16 @@ pub(crate) fn parse(raw: Option<&str>, problems: &mut Problems) -> Vec<DataKey> 
         match decoded {
             Ok(bytes) if bytes.len() == 32 => {
                 if keys.iter().any(|k| k.id == id) {
-                    problems.push(NAME, format!("key id {id} appears twice"));
+                    problems.push(format!("key id {id} appears twice"));
                 }
                 keys.push(DataKey {
                     id: id.to_string(),
                     key: SecretSlice::from(bytes),
                 });
             }
-            Ok(bytes) => problems.push(
-                NAME,
-                format!("key {id} is {} bytes; it must be 32", bytes.len()),
-            ),
-            Err(_) => problems.push(NAME, format!("key {id} is not valid base64")),
+            Ok(bytes) => problems.push(format!("key {id} is {} bytes; it must be 32", bytes.len())),
+            Err(_) => problems.push(format!("key {id} is not valid base64")),
         }
     }
-    keys
+    (keys, problems)
 }

@@ -1,0 +1,44 @@
+//! The billing section of the settings: which providers' webhooks are served, their secrets, the
+//! RevenueCat REST access, and the product catalogue of `keel.toml`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+/// A provider whose webhook route can be enabled (`BILLING_PROVIDERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingProvider {
+    RevenueCat,
+    Stripe,
+}
+
+impl BillingProvider {
+    /// The provider a `BILLING_PROVIDERS` entry names (any case).
+    pub fn parse(name: &str) -> Result<BillingProvider, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "revenuecat" => Ok(BillingProvider::RevenueCat),
+            "stripe" => Ok(BillingProvider::Stripe),
+            other => Err(format!(
+                "unknown provider {other:?} (known: revenuecat, stripe)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub providers: Vec<BillingProvider>,
+    pub revenuecat_webhook_secret: Option<SecretString>,
+    pub revenuecat_api_key: Option<SecretString>,
+    pub revenuecat_api_url: String,
+    pub stripe_webhook_secrets: Vec<SecretString>,
+    /// How long a `past_due` Stripe subscription keeps access after its period ends.
+    pub stripe_past_due_grace: Duration,
+    /// Whether sandbox (RevenueCat) and test-mode (Stripe) purchases grant entitlements.
+    pub accept_sandbox: bool,
+    /// Store product id → entitlements it grants (`[products]` of `keel.toml`).
+    pub products: BTreeMap<String, Vec<String>>,
+}
