@@ -1,5 +1,6 @@
+use crate::bench::queue::{self, QueueBench};
+use crate::bench::webhooks::{self, WebhookBench};
 use clap::Subcommand;
-use keel::bench::queue::{self, QueueBench};
 use keel::store::migrate::{Migrator, State};
 
 use crate::context::{self, failed};
@@ -90,11 +91,11 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
     if let Err(exit) = migrated(&services).await {
         return exit;
     }
-    let opts = keel::bench::webhooks::WebhookBench {
+    let opts = WebhookBench {
         events,
         concurrency,
     };
-    let result = match keel::bench::webhooks::run(&services.settings, opts).await {
+    let result = match webhooks::run(&services.settings, opts).await {
         Ok(r) => r,
         Err(e) => return failed(e),
     };
