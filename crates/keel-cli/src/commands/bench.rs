@@ -1,3 +1,4 @@
+use crate::bench::http::HttpBench;
 use crate::bench::queue::{self, QueueBench};
 use crate::bench::webhooks::{self, WebhookBench};
 use clap::Subcommand;
@@ -153,12 +154,12 @@ async fn http(connections: usize, seconds: f64, rounds: usize, out: Output) -> E
         eprintln!("error: --connections 1 to 1000, --seconds 0.1 to 600, --rounds 1 to 50");
         return Exit::Usage;
     }
-    let opts = keel_testkit::bench_http::HttpBench {
+    let opts = HttpBench {
         connections,
         seconds,
         rounds,
     };
-    let result = match keel_testkit::bench_http::run(opts).await {
+    let result = match crate::bench::http::run(opts).await {
         Ok(r) => r,
         Err(e) => return failed(e),
     };
