@@ -2,7 +2,6 @@
 //! usable as a library by Rust applications.
 
 pub mod auth;
-pub mod bench;
 pub mod billing;
 pub mod clock;
 pub mod config;

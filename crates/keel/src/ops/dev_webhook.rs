@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -38,7 +39,6 @@ pub async fn send(
     product: Option<&str>,
     url: Option<&str>,
 ) -> Result<Delivery, DevWebhookError> {
-    let now = chrono::Utc::now();
     let base = url.map(str::to_string).unwrap_or_else(|| {
         let host = if settings.http.host.is_unspecified() {
             "127.0.0.1".to_string()
@@ -47,6 +47,55 @@ pub async fn send(
         };
         format!("http://{host}:{}", settings.http.port)
     });
+    let SignedSample {
+        path,
+        event_id,
+        header,
+        body,
+    } = signed_sample(settings, provider, kind, user, product, Utc::now())?;
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .timeout(Duration::from_secs(10))
+        .header("content-type", "application/json")
+        .header(header.0, header.1)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| DevWebhookError::Failed(format!("{url} did not answer: {e}")))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok(Delivery {
+        url,
+        event_id,
+        event_type: kind.to_string(),
+        status,
+        body,
+    })
+}
+
+/// One sample event, ready to send: the path it goes to, the header that authenticates it, and
+/// the exact body that header covers.
+#[derive(Debug, Clone)]
+pub struct SignedSample {
+    pub path: &'static str,
+    pub event_id: String,
+    /// Header name and value.
+    pub header: (&'static str, String),
+    pub body: String,
+}
+
+/// One `kind` event of `provider` (`revenuecat` or `stripe`) for `user` buying `product` (default:
+/// the provider's sample product), happening `now`, authenticated with the configured secret.
+pub fn signed_sample(
+    settings: &Settings,
+    provider: &str,
+    kind: &str,
+    user: &str,
+    product: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<SignedSample, DevWebhookError> {
     let billing = &settings.billing;
     let (event, path, header) = match provider {
         "revenuecat" => {
@@ -88,25 +137,11 @@ pub async fn send(
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string();
-    let url = format!("{}{path}", base.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .timeout(Duration::from_secs(10))
-        .header("content-type", "application/json")
-        .header(header.0, header.1)
-        .body(event.to_string())
-        .send()
-        .await
-        .map_err(|e| DevWebhookError::Failed(format!("{url} did not answer: {e}")))?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-    Ok(Delivery {
-        url,
+    Ok(SignedSample {
+        path,
         event_id,
-        event_type: kind.to_string(),
-        status,
-        body,
+        header,
+        body: event.to_string(),
     })
 }
 

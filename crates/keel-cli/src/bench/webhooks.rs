@@ -15,12 +15,12 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tokio::sync::{watch, Mutex};
 
-use crate::billing::samples;
-use crate::billing::BillingProvider;
-use crate::config::Settings;
-use crate::http::{self, AppState};
-use crate::jobs::JobSpec;
-use crate::store::{Db, Engine};
+use keel::billing::BillingProvider;
+use keel::config::Settings;
+use keel::http::{self, AppState};
+use keel::jobs::JobSpec;
+use keel::ops::dev_webhook;
+use keel::store::{Db, Engine};
 
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookBench {
@@ -51,7 +51,7 @@ pub async fn run(settings: &Settings, opts: WebhookBench) -> Result<WebhookBench
     settings.billing.revenuecat_api_key = None;
     let settings = Arc::new(settings);
     let db = Db::connect_lazy(&settings.database).map_err(|e| e.to_string())?;
-    let state = AppState::new(settings.clone(), db.clone(), crate::clock::Clock::system())
+    let state = AppState::new(settings.clone(), db.clone(), keel::clock::Clock::system())
         .map_err(|e| e.to_string())?;
     let prefix = format!(
         "bench-{}-",
@@ -84,18 +84,9 @@ async fn measure(
     ));
     let url = format!("http://{addr}/webhooks/revenuecat");
     let now = chrono::Utc::now();
-    let bodies: Vec<String> = (0..opts.events)
-        .filter_map(|i| {
-            let user = format!("{prefix}{i}");
-            samples::revenuecat("INITIAL_PURCHASE", &user, "premium_monthly", now)
-        })
-        .map(|mut v| {
-            if let Some(ids) = v.pointer_mut("/event/entitlement_ids") {
-                *ids = serde_json::json!(["premium"]);
-            }
-            v.to_string()
-        })
-        .collect();
+    let bodies = (0..opts.events)
+        .map(|i| purchase(&state.settings, &format!("{prefix}{i}"), now))
+        .collect::<Result<Vec<String>, String>>()?;
     let work = Arc::new(Mutex::new(bodies));
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -179,4 +170,21 @@ async fn measure(
         job_inserts_per_s,
         webhooks_over_job_inserts: webhooks_per_s / job_inserts_per_s,
     })
+}
+
+/// A signed RevenueCat INITIAL_PURCHASE of `user` that grants the `premium` entitlement.
+fn purchase(
+    settings: &Settings,
+    user: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, String> {
+    let sample =
+        dev_webhook::signed_sample(settings, "revenuecat", "INITIAL_PURCHASE", user, None, now)
+            .map_err(|e| e.to_string())?;
+    let mut event: serde_json::Value =
+        serde_json::from_str(&sample.body).map_err(|e| e.to_string())?;
+    if let Some(ids) = event.pointer_mut("/event/entitlement_ids") {
+        *ids = serde_json::json!(["premium"]);
+    }
+    Ok(event.to_string())
 }

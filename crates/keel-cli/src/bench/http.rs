@@ -4,11 +4,15 @@
 //! - `bare route`: the same trivial handler with no edge stack at all (same accept loop);
 //! - `trivial route`: that handler behind Keel's full edge stack (request id, security headers,
 //!   access log and metrics, problem bodies, limits, panic capture, rate limiting);
-//! - `GET /v1/me (RS256)`: with a valid RS256 token from a [`FakeIdp`], on SQLite.
+//! - `GET /v1/me (RS256)`: with a valid RS256 token from an [`Issuer`] whose RSA key is
+//!   generated for the run, on SQLite.
 //!
 //! Rate limiting is measured, never refused: the routes are under a policy far above what one
 //! machine can send. With `KEEL_BENCH_REDIS_URL` set, two more scenarios alternate in rounds of
 //! their own: the trivial route with the in-memory rate limiter and with the Redis one.
+
+mod instance;
+mod issuer;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +20,8 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
-use crate::{FakeIdp, TestApp, TestDb};
+use instance::Instance;
+use issuer::Issuer;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HttpBench {
@@ -53,23 +58,19 @@ const BARE: &str = "/bench/bare";
 const ME: &str = "/v1/me";
 
 pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
-    let idp = FakeIdp::try_start().await.map_err(|e| e.to_string())?;
+    let issuer = Issuer::start().await?;
     let limits = tempfile::tempdir().map_err(|e| e.to_string())?;
     let routes = Router::new().route(TRIVIAL, get(|| async { "ok" }));
-    let app = TestApp::builder(TestDb::try_sqlite().map_err(|e| e.to_string())?)
-        .env("AUTH_JWKS_URL", &idp.jwks_url())
-        .env("AUTH_ISSUER", &idp.issuer())
-        .env("AUTH_AUDIENCE", "keel-test")
-        .env("LOG_LEVEL", "error")
-        .env("KEEL_CONFIG", &limits_config(limits.path(), "bench")?)
-        .routes(routes)
-        .try_spawn()
-        .await?;
-    let mut claims = idp.claims("bench-user");
-    claims["exp"] = serde_json::json!(chrono_now() + 3600);
-    let token = idp.token(&claims);
-    let warm = app
-        .client
+    let env = [
+        ("AUTH_JWKS_URL", issuer.jwks_url()),
+        ("AUTH_ISSUER", issuer.issuer()),
+        ("AUTH_AUDIENCE", issuer::AUDIENCE.to_string()),
+        ("KEEL_CONFIG", limits_config(limits.path(), "bench")?),
+    ];
+    let app = Instance::start(&env, routes).await?;
+    let token = issuer.token("bench-user")?;
+    let client = reqwest::Client::new();
+    let warm = client
         .get(app.url(ME))
         .bearer_auth(&token)
         .send()
@@ -155,15 +156,10 @@ async fn limiter_scenarios(opts: HttpBench) -> Result<Vec<Scenario>, String> {
         return Ok(Vec::new());
     };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let spawn = |config: String, env: Vec<(&'static str, String)>| async move {
-        let mut builder = TestApp::builder(TestDb::try_sqlite().map_err(|e| e.to_string())?)
-            .env("LOG_LEVEL", "error")
-            .env("KEEL_CONFIG", &config)
-            .routes(Router::new().route(TRIVIAL, get(|| async { "ok" })));
-        for (name, value) in env {
-            builder = builder.env(name, &value);
-        }
-        builder.try_spawn().await
+    let spawn = |config: String, mut env: Vec<(&'static str, String)>| async move {
+        env.push(("KEEL_CONFIG", config));
+        let routes = Router::new().route(TRIVIAL, get(|| async { "ok" }));
+        Instance::start(&env, routes).await
     };
     let memory = spawn(limits_config(dir.path(), "bench")?, vec![]).await?;
     let name = format!("bench-{}", uuid::Uuid::now_v7().simple());
@@ -285,11 +281,4 @@ fn percentile(sorted_us: &[u32], q: f64) -> f64 {
     }
     let rank = ((sorted_us.len() as f64 * q).ceil() as usize).clamp(1, sorted_us.len());
     f64::from(sorted_us[rank - 1]) / 1000.0
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

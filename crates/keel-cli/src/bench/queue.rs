@@ -1,6 +1,6 @@
 //! `keel bench queue`: the job lifecycle against the configured database.
 //!
-//! 1. insert N no-op jobs in batches of [`crate::jobs::BATCH`] (insert jobs/s);
+//! 1. insert N no-op jobs in batches of [`keel::jobs::BATCH`] (insert jobs/s);
 //! 2. a worker with concurrency C drains them (processed jobs/s, from the worker's start until
 //!    the last completion is written);
 //! 3. with the worker idle, jobs are inserted one at a time at R per second for S seconds, the way
@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::jobs::{JobSpec, JobState, Registry, Worker, WorkerConfig};
-use crate::services::Services;
-use crate::store::jobs::BreakerPolicy;
-use crate::store::{Engine, StoreError};
+use keel::jobs::{JobError, JobSpec, JobState, Registry, Worker, WorkerConfig};
+use keel::services::Services;
+use keel::store::jobs::BreakerPolicy;
+use keel::store::{Engine, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct QueueBench {
@@ -48,7 +48,7 @@ pub struct QueueBenchResult {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    Jobs(#[from] crate::jobs::JobError),
+    Jobs(#[from] JobError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -73,7 +73,7 @@ pub async fn run(services: &Services, opts: QueueBench) -> Result<QueueBenchResu
 fn registry(
     done: Arc<AtomicUsize>,
     latencies: Arc<Mutex<Vec<f64>>>,
-    clock: crate::clock::Clock,
+    clock: keel::clock::Clock,
 ) -> Registry {
     let mut registry = Registry::default();
     registry.register_fn(NOOP, move |_, _| {
@@ -201,7 +201,7 @@ async fn offered_load(
         let job = JobSpec::new(LATENCY, args)
             .queue(queue)
             .validate()
-            .map_err(crate::jobs::JobError::Invalid)?;
+            .map_err(JobError::Invalid)?;
         services
             .db
             .insert_jobs(services.clock.now(), &[job])
