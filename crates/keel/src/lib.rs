@@ -19,9 +19,11 @@ pub mod runtime;
 pub mod schedule;
 pub mod sentry;
 pub mod services;
-pub mod store;
 pub mod telemetry;
 pub mod users;
+
+pub use keel_domain as domain;
+pub use keel_store as store;
 
 pub use config::Settings;
 pub use runtime::Server;

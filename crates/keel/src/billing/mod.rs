@@ -5,10 +5,10 @@
 //! so deliveries in any order, any number of times, end in the same entitlements.
 
 mod cache;
-pub mod entitlements;
+pub use keel_domain::billing::entitlements;
 pub mod ingest;
 pub mod jobs;
-pub mod model;
+pub use keel_domain::billing::model;
 mod replay;
 pub mod revenuecat;
 pub mod samples;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{map_rows, on_tx, Cols, Ts};
 use super::{postgres, StoreError, Tx};
-use crate::billing::entitlements::Override;
-use crate::billing::model::{Provider, SubscriptionState};
+use keel_domain::billing::entitlements::Override;
+use keel_domain::billing::model::{Provider, SubscriptionState};
 
 pub use super::billing_reads::{EventFilter, WebhookStat};
 

@@ -4,9 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, PgPool, Row};
 
-use crate::store::jobs::{
-    BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
-};
+use crate::jobs::{BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report};
 
 pub const CHANNEL: &str = "keel_jobs";
 const LIVE: &str = "('scheduled', 'available', 'running', 'retryable')";

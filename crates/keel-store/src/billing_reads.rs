@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use super::billing::EventSummary;
 use super::sql::{map_rows, millis_between, on_db, Cols, Ts};
 use super::{Db, StoreError};
-use crate::billing::entitlements::{Holding, Holdings, Override};
-use crate::billing::model::{Environment, Provider};
+use keel_domain::billing::entitlements::{Holding, Holdings, Override};
+use keel_domain::billing::model::{Environment, Provider};
 
 /// Webhook deliveries of one provider with one outcome since some time.
 #[derive(Debug, Clone, serde::Serialize)]

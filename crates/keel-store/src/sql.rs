@@ -283,8 +283,8 @@ pub(crate) fn map_rows<R, T>(
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match $tx {
-            $crate::store::Tx::Sqlite($c) => $body,
-            $crate::store::Tx::Postgres($c) => $body,
+            $crate::Tx::Sqlite($c) => $body,
+            $crate::Tx::Postgres($c) => $body,
         }
     };
 }
@@ -293,8 +293,8 @@ macro_rules! on_tx {
 macro_rules! on_db {
     ($db:expr, |$p:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite($p) => $body,
-            $crate::store::Db::Postgres($p) => $body,
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Postgres($p) => $body,
         }
     };
 }

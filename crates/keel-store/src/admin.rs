@@ -10,14 +10,7 @@ use super::jobs::JobFilter;
 use super::sql::{map_rows, on_tx, Cols, Ts, Uid};
 use super::{postgres, Db, StoreError, Tx};
 
-/// One flag as stored.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FlagRow {
-    pub name: String,
-    pub enabled: bool,
-    pub updated_at: DateTime<Utc>,
-    pub updated_by: String,
-}
+pub use keel_domain::flags::FlagRow;
 
 /// A retried job must not make a second live job with its unique key: it is skipped while a live
 /// job holds the key, and of several finished jobs sharing a key only the newest comes back.

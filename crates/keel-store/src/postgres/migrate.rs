@@ -3,8 +3,8 @@
 
 use sqlx::{Connection, Executor, PgConnection, Row};
 
-use crate::store::migrate::AppliedRow;
-use crate::store::migrations::{Migration, ObjectKind};
+use crate::migrate::AppliedRow;
+use crate::migrations::{Migration, ObjectKind};
 
 const LOCK_KEY: &str = "hashtext('keel:migrate:' || current_schema())";
 

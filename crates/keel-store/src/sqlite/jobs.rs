@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, Row, SqliteConnection, SqlitePool};
 
-use crate::store::jobs::{
+use crate::jobs::{
     from_ts, ts, BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
 };
 

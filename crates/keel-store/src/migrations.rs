@@ -28,8 +28,8 @@ macro_rules! migrations {
         &[$(Migration {
             version: $version,
             name: $file,
-            up: include_str!(concat!("../../../../migrations/", $dir, "/", $file, ".up.sql")),
-            down: include_str!(concat!("../../../../migrations/", $dir, "/", $file, ".down.sql")),
+            up: include_str!(concat!("../../../migrations/", $dir, "/", $file, ".up.sql")),
+            down: include_str!(concat!("../../../migrations/", $dir, "/", $file, ".down.sql")),
         }),*]
     };
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Executor, Row, SqliteConnection};
 
-use crate::store::migrate::AppliedRow;
-use crate::store::migrations::{Migration, ObjectKind};
+use crate::migrate::AppliedRow;
+use crate::migrations::{Migration, ObjectKind};
 
 pub(crate) async fn open(url: &str, wait: Duration) -> Result<SqliteConnection, sqlx::Error> {
     let options = super::options(url)

@@ -1,10 +1,10 @@
-//! The database: one handle over two engines. SQLite is the embedded default; Postgres is for
+//! Keel's store: one database handle over two engines. SQLite is the embedded default; Postgres is for
 //! several processes or machines. Most operations are one statement text for both engines through
 //! the dialect layer in `sql.rs`; `sqlite/` and `postgres/` hold what differs (job claims, notify,
 //! locks, migrations).
 
 mod admin;
-pub mod audit;
+pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;
 mod error;
@@ -29,6 +29,16 @@ use sqlx::{PgPool, SqlitePool};
 pub use admin::FlagRow;
 pub use error::StoreError;
 pub use tx::Tx;
+
+/// A driver's error message without any quoted part, which may hold the connection URL.
+pub fn redact(message: &str) -> String {
+    postgres::redact(message)
+}
+
+/// The connect options Keel opens a SQLite file with (WAL, busy timeout, foreign keys).
+pub fn sqlite_options(url: &str) -> Result<sqlx::sqlite::SqliteConnectOptions, StoreError> {
+    sqlite::options(url)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,18 +2,11 @@
 //! minute.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::sql::{on_db, Cols, Ts};
 use super::{Db, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserRow {
-    pub id: String,
-    pub tenant_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-}
+pub use keel_domain::users::UserRow;
 
 fn user_row(r: &impl Cols) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
