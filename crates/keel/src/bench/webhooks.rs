@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tokio::sync::{watch, Mutex};
 
-use crate::billing::samples;
+use crate::billing::{BillingProvider as _, RevenueCat};
 use crate::config::{BillingProvider, Settings};
 use crate::http::{self, AppState};
 use crate::jobs::JobSpec;
@@ -86,7 +86,7 @@ async fn measure(
     let bodies: Vec<String> = (0..opts.events)
         .filter_map(|i| {
             let user = format!("{prefix}{i}");
-            samples::revenuecat("INITIAL_PURCHASE", &user, "premium_monthly", now)
+            RevenueCat.sample("INITIAL_PURCHASE", &user, "premium_monthly", now)
         })
         .map(|mut v| {
             if let Some(ids) = v.pointer_mut("/event/entitlement_ids") {

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::billing::{samples, stripe};
+use crate::billing::{provider as providers, BillingError};
 use crate::config::Settings;
 
 /// What the instance answered.
@@ -47,54 +46,38 @@ pub async fn send(
         };
         format!("http://{host}:{}", settings.http.port)
     });
-    let billing = &settings.billing;
-    let (event, path, header) = match provider {
-        "revenuecat" => {
-            let product = product.unwrap_or("premium_monthly");
-            let event = samples::revenuecat(kind, user, product, now)
-                .ok_or_else(|| unknown(kind, samples::REVENUECAT_TYPES))?;
-            let secret = billing.revenuecat_webhook_secret.as_ref().ok_or_else(|| {
-                DevWebhookError::Usage("REVENUECAT_WEBHOOK_SECRET is not set".into())
-            })?;
-            let header = ("authorization", secret.expose_secret().to_string());
-            (event, "/webhooks/revenuecat", header)
-        }
-        "stripe" => {
-            let product = product.unwrap_or("prod_premium");
-            let event = samples::stripe(kind, user, product, now)
-                .ok_or_else(|| unknown(kind, samples::STRIPE_TYPES))?;
-            let secret = billing
-                .stripe_webhook_secrets
-                .first()
-                .ok_or_else(|| DevWebhookError::Usage("STRIPE_WEBHOOK_SECRET is not set".into()))?;
-            let body = event.to_string();
-            let t = now.timestamp();
-            let signature = stripe::sign(secret.expose_secret(), t, body.as_bytes());
-            (
-                event,
-                "/webhooks/stripe",
-                ("stripe-signature", format!("t={t},v1={signature}")),
-            )
-        }
-        other => {
-            return Err(DevWebhookError::Usage(format!(
-                "unknown provider {other:?} (revenuecat or stripe)"
-            )))
-        }
-    };
+    let source = providers::named(provider).ok_or_else(|| {
+        DevWebhookError::Usage(format!(
+            "unknown provider {provider:?} ({})",
+            providers::names().join(" or ")
+        ))
+    })?;
+    let product = product.unwrap_or(source.sample_product());
+    let event = source
+        .sample(kind, user, product, now)
+        .ok_or_else(|| unknown(kind, source.sample_types()))?;
+    let body = event.to_string();
+    let signature = source
+        .sign(&settings.billing, body.as_bytes(), now)
+        .map_err(|e| match e {
+            BillingError::NotConfigured(variable) => {
+                DevWebhookError::Usage(format!("{variable} is not set"))
+            }
+            other => DevWebhookError::Failed(other.to_string()),
+        })?;
     let event_id = event
         .pointer("/event/id")
         .or_else(|| event.get("id"))
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string();
-    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let url = format!("{}{}", base.trim_end_matches('/'), source.webhook_path());
     let response = reqwest::Client::new()
         .post(&url)
         .timeout(Duration::from_secs(10))
         .header("content-type", "application/json")
-        .header(header.0, header.1)
-        .body(event.to_string())
+        .header(source.auth_header(), signature)
+        .body(body)
         .send()
         .await
         .map_err(|e| DevWebhookError::Failed(format!("{url} did not answer: {e}")))?;
