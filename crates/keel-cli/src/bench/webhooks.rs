@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tokio::sync::{watch, Mutex};
 
-use keel::billing::BillingProvider;
+use keel::billing::WebhookProvider;
 use keel::config::Settings;
 use keel::http::{self, AppState};
 use keel::jobs::JobSpec;
@@ -46,7 +46,7 @@ const SECRET: &str = "bench-revenuecat-webhook-secret-0123456789";
 /// Runs both phases against `settings`' database (migrated).
 pub async fn run(settings: &Settings, opts: WebhookBench) -> Result<WebhookBenchResult, String> {
     let mut settings = settings.clone();
-    settings.billing.providers = vec![BillingProvider::RevenueCat];
+    settings.billing.providers = vec![WebhookProvider::RevenueCat];
     settings.billing.revenuecat_webhook_secret = Some(SecretString::from(SECRET));
     settings.billing.revenuecat_api_key = None;
     let settings = Arc::new(settings);

@@ -22,7 +22,7 @@ pub use source::Source;
 // Each subsystem owns its section; these are re-exported so a whole configuration can be named
 // from here.
 pub use crate::auth::AuthSettings;
-pub use crate::billing::{BillingProvider, BillingSettings};
+pub use crate::billing::{BillingSettings, WebhookProvider};
 pub use crate::crypto::DataKey;
 pub use crate::jobs::{JobSettings, QueueSettings};
 pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};
@@ -350,7 +350,7 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         Some(_) => {
             let mut providers = Vec::new();
             for name in r.list("BILLING_PROVIDERS") {
-                match BillingProvider::parse(&name) {
+                match WebhookProvider::parse(&name) {
                     Ok(provider) => providers.push(provider),
                     Err(message) => r.problems.push("BILLING_PROVIDERS", message),
                 }
@@ -360,10 +360,10 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         None => {
             let mut providers = Vec::new();
             if revenuecat_webhook_secret.is_some() {
-                providers.push(BillingProvider::RevenueCat);
+                providers.push(WebhookProvider::RevenueCat);
             }
             if !stripe_webhook_secrets.is_empty() {
-                providers.push(BillingProvider::Stripe);
+                providers.push(WebhookProvider::Stripe);
             }
             providers
         }

@@ -3,7 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::problems::Problems;
-use super::{AppEnv, BillingProvider, RateLimitBackend, Settings, Source};
+use super::{AppEnv, RateLimitBackend, Settings, Source, WebhookProvider};
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -52,11 +52,11 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
     }
     for provider in &s.billing.providers {
         match provider {
-            BillingProvider::RevenueCat if s.billing.revenuecat_webhook_secret.is_none() => p.push(
+            WebhookProvider::RevenueCat if s.billing.revenuecat_webhook_secret.is_none() => p.push(
                 "REVENUECAT_WEBHOOK_SECRET",
                 "is required because revenuecat is an enabled billing provider",
             ),
-            BillingProvider::Stripe if s.billing.stripe_webhook_secrets.is_empty() => p.push(
+            WebhookProvider::Stripe if s.billing.stripe_webhook_secrets.is_empty() => p.push(
                 "STRIPE_WEBHOOK_SECRET",
                 "is required because stripe is an enabled billing provider",
             ),

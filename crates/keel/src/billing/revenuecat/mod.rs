@@ -1,14 +1,112 @@
-//! RevenueCat webhooks: the shared `Authorization` value, and each event type's meaning.
+//! RevenueCat webhooks: the shared `Authorization` value, each event type's meaning, and the
+//! REST sync enqueued after each applied event.
+
+mod samples;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::model::{
     from_millis, valid_id, BillingEvent, Effect, Environment, Invalid, Provider, SubscriptionState,
 };
+use super::provider::{BillingProvider, Ownership};
+use super::BillingError;
+use crate::billing::{BillingSettings, WebhookProvider};
 use crate::crypto::constant_time_eq;
+use crate::jobs::JobSpec;
+
+/// The job kind that asks RevenueCat's REST API for a subscriber after a webhook.
+pub const SYNC_KIND: &str = "billing.revenuecat.sync";
+
+/// The prefix of the ids RevenueCat makes up for users the app has not identified yet.
+const ANONYMOUS: &str = "$RCAnonymousID:";
+
+/// RevenueCat as a [`BillingProvider`].
+#[derive(Debug, Clone, Copy)]
+pub struct RevenueCat;
+
+impl BillingProvider for RevenueCat {
+    fn id(&self) -> Provider {
+        Provider::RevenueCat
+    }
+
+    fn webhook_path(&self) -> &'static str {
+        "/webhooks/revenuecat"
+    }
+
+    fn auth_header(&self) -> &'static str {
+        "authorization"
+    }
+
+    fn enabled(&self, billing: &BillingSettings) -> bool {
+        billing.providers.contains(&WebhookProvider::RevenueCat)
+    }
+
+    fn authenticate(
+        &self,
+        billing: &BillingSettings,
+        header: Option<&str>,
+        _body: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        let secret = billing
+            .revenuecat_webhook_secret
+            .as_ref()
+            .ok_or(BillingError::NotConfigured("REVENUECAT_WEBHOOK_SECRET"))?;
+        if authorized(header, secret) {
+            Ok(())
+        } else {
+            Err(BillingError::Unauthorized("authorization mismatch"))
+        }
+    }
+
+    fn parse(&self, billing: &BillingSettings, body: &[u8]) -> Result<BillingEvent, Vec<Invalid>> {
+        parse(body, &billing.products)
+    }
+
+    fn ownership(&self) -> Ownership {
+        Ownership::UserIds {
+            anonymous: Some(ANONYMOUS),
+        }
+    }
+
+    fn follow_up(&self, billing: &BillingSettings, user: &str) -> Option<JobSpec> {
+        billing.revenuecat_api_key.as_ref()?;
+        let spec = JobSpec::new(SYNC_KIND, serde_json::json!({ "user_id": user }))
+            .unique_key(format!("{SYNC_KIND}:{user}"))
+            .max_attempts(8);
+        Some(spec)
+    }
+
+    fn sample_types(&self) -> &'static [&'static str] {
+        samples::TYPES
+    }
+
+    fn sample_product(&self) -> &'static str {
+        "premium_monthly"
+    }
+
+    fn sample(&self, kind: &str, user: &str, product: &str, now: DateTime<Utc>) -> Option<Value> {
+        samples::event(kind, user, product, now)
+    }
+
+    fn sign(
+        &self,
+        billing: &BillingSettings,
+        _body: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Result<String, BillingError> {
+        let secret = billing
+            .revenuecat_webhook_secret
+            .as_ref()
+            .ok_or(BillingError::NotConfigured("REVENUECAT_WEBHOOK_SECRET"))?;
+        Ok(secret.expose_secret().to_string())
+    }
+}
 
 /// RevenueCat sends back the configured value verbatim; a `Bearer ` prefix on either side is
 /// accepted. Compared in constant time.
@@ -47,8 +145,6 @@ struct Event {
     transferred_from: Option<Vec<String>>,
     transferred_to: Option<Vec<String>>,
 }
-
-const ANONYMOUS: &str = "$RCAnonymousID:";
 
 /// Parses and interprets one webhook body. `products` maps product ids to entitlements, used when
 /// the event carries no `entitlement_ids`.

@@ -1,6 +1,8 @@
 //! Stripe webhooks: the `Stripe-Signature` scheme over the raw body, and the subscription,
 //! checkout and invoice events that decide access.
 
+mod samples;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,7 +15,90 @@ use serde_json::Value;
 use super::model::{
     valid_id, BillingEvent, Effect, Environment, Invalid, Provider, SubscriptionState,
 };
+use super::provider::{BillingProvider, Ownership};
+use super::BillingError;
+use crate::billing::{BillingSettings, WebhookProvider};
 use crate::crypto::constant_time_eq;
+
+/// Stripe as a [`BillingProvider`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stripe;
+
+impl BillingProvider for Stripe {
+    fn id(&self) -> Provider {
+        Provider::Stripe
+    }
+
+    fn webhook_path(&self) -> &'static str {
+        "/webhooks/stripe"
+    }
+
+    fn auth_header(&self) -> &'static str {
+        "stripe-signature"
+    }
+
+    fn enabled(&self, billing: &BillingSettings) -> bool {
+        billing.providers.contains(&WebhookProvider::Stripe)
+    }
+
+    fn authenticate(
+        &self,
+        billing: &BillingSettings,
+        header: Option<&str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
+        verify(header, body, &billing.stripe_webhook_secrets, now).map_err(|e| {
+            BillingError::Unauthorized(match e {
+                SignatureError::Missing => "signature missing",
+                SignatureError::Malformed => "signature malformed",
+                SignatureError::Stale => "timestamp outside tolerance",
+                SignatureError::Mismatch => "signature mismatch",
+            })
+        })
+    }
+
+    fn parse(&self, billing: &BillingSettings, body: &[u8]) -> Result<BillingEvent, Vec<Invalid>> {
+        let rules = StripeRules {
+            products: &billing.products,
+            past_due_grace: billing.stripe_past_due_grace,
+        };
+        parse(body, &rules)
+    }
+
+    fn ownership(&self) -> Ownership {
+        Ownership::Customers
+    }
+
+    fn sample_types(&self) -> &'static [&'static str] {
+        samples::TYPES
+    }
+
+    fn sample_product(&self) -> &'static str {
+        "prod_premium"
+    }
+
+    fn sample(&self, kind: &str, user: &str, product: &str, now: DateTime<Utc>) -> Option<Value> {
+        samples::event(kind, user, product, now)
+    }
+
+    fn sign(
+        &self,
+        billing: &BillingSettings,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<String, BillingError> {
+        let secret = billing
+            .stripe_webhook_secrets
+            .first()
+            .ok_or(BillingError::NotConfigured("STRIPE_WEBHOOK_SECRET"))?;
+        let t = now.timestamp();
+        Ok(format!(
+            "t={t},v1={}",
+            sign(secret.expose_secret(), t, body)
+        ))
+    }
+}
 
 /// How far a signature's timestamp may be from now, either way.
 pub const TOLERANCE: Duration = Duration::from_secs(300);
