@@ -1,6 +1,11 @@
 //! Keel's domain types: what the store persists and the services reason about, with no knowledge
 //! of either. The store crate depends on this one, and nothing here depends on the store, the
-//! services or HTTP, so an import that runs back up does not compile.
+//! services or HTTP, so an import that runs back up does not compile:
+//!
+//! ```compile_fail
+//! // The domain cannot reach the store: `keel-store` is not among its dependencies.
+//! use keel_store::Db;
+//! ```
 
 pub mod audit;
 pub mod billing;

@@ -2,6 +2,14 @@
 //! several processes or machines. Most operations are one statement text for both engines through
 //! the dialect layer in `sql.rs`; `sqlite/` and `postgres/` hold what differs (job claims, notify,
 //! locks, migrations).
+//!
+//! The store depends on `keel-domain` and on nothing above it, so an import that runs back up
+//! does not compile:
+//!
+//! ```compile_fail
+//! // The store cannot reach the services, HTTP or configuration: `keel` is not its dependency.
+//! use keel::services::Services;
+//! ```
 
 mod admin;
 pub use keel_domain::audit;
@@ -160,5 +168,40 @@ impl Db {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    /// The crates a manifest's `[dependencies]` name.
+    fn dependencies(manifest: &str) -> Vec<String> {
+        manifest
+            .split("\n[")
+            .find(|section| section.starts_with("dependencies]"))
+            .map(|section| {
+                section
+                    .lines()
+                    .skip(1)
+                    .filter_map(|line| line.split(['.', ' ', '=']).next())
+                    .filter(|name| !name.is_empty() && !name.starts_with('#'))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_store_knows_only_the_domain_and_the_domain_knows_no_keel_crate() {
+        let store = dependencies(include_str!("../Cargo.toml"));
+        let domain = dependencies(include_str!("../../keel-domain/Cargo.toml"));
+        assert!(store.contains(&"sqlx".to_string()), "{store:?}");
+        let keel_crates = |deps: &[String]| -> Vec<String> {
+            deps.iter()
+                .filter(|d| d.starts_with("keel"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(keel_crates(&store), ["keel-domain"]);
+        assert!(keel_crates(&domain).is_empty(), "{domain:?}");
     }
 }

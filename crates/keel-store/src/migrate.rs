@@ -12,10 +12,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::{Executor, PgConnection, SqliteConnection};
 
 use super::migrations::{expected_objects, for_engine};
 pub use super::migrations::{Migration, ObjectKind};
+use super::sql::{map_rows, Cols, Ts};
 use super::{postgres, sqlite, Engine};
 
 #[derive(Debug, thiserror::Error)]
@@ -388,6 +389,34 @@ macro_rules! dispatch {
     }};
 }
 
+/// Runs `$body` (one text for both engines) with `$c` bound to the session's connection, boxed as
+/// `Send` like [`dispatch!`].
+macro_rules! on_session {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self
+        {
+            Session::Sqlite($c) => Box::pin(async move { $body }),
+            Session::Postgres($c) => Box::pin(async move { $body }),
+        };
+        future.await
+    }};
+}
+
+const APPLIED: &str =
+    "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version";
+const RECORD: &str =
+    "INSERT INTO keel_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)";
+const FORGET: &str = "DELETE FROM keel_migrations WHERE version = $1";
+
+fn applied_row(r: &impl Cols) -> Result<AppliedRow, sqlx::Error> {
+    Ok(AppliedRow {
+        version: r.int("version")?,
+        name: r.text("name")?,
+        checksum: r.text("checksum")?,
+        applied_at: r.at("applied_at")?,
+    })
+}
+
 impl Session {
     async fn open(m: &Migrator) -> Result<Session, MigrateError> {
         let url = m.url.expose_secret();
@@ -427,19 +456,40 @@ impl Session {
         dispatch!(self, begin)
     }
     async fn commit(&mut self) -> Result<(), sqlx::Error> {
-        dispatch!(self, commit)
+        on_session!(self, |c| c.execute("COMMIT").await.map(|_| ()))
     }
     async fn rollback(&mut self) -> Result<(), sqlx::Error> {
-        dispatch!(self, rollback)
+        on_session!(self, |c| c.execute("ROLLBACK").await.map(|_| ()))
     }
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, sqlx::Error> {
-        dispatch!(self, applied)
+        on_session!(self, |c| map_rows(
+            &sqlx::query(APPLIED).fetch_all(&mut *c).await?,
+            applied_row
+        ))
     }
     async fn apply(&mut self, m: &Migration) -> Result<(), sqlx::Error> {
-        dispatch!(self, apply, m)
+        let now = Ts(Utc::now());
+        on_session!(self, |c| {
+            c.execute(m.up).await?;
+            sqlx::query(RECORD)
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .bind(now)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
     }
     async fn revert(&mut self, m: &Migration) -> Result<(), sqlx::Error> {
-        dispatch!(self, revert, m)
+        on_session!(self, |c| {
+            c.execute(m.down).await?;
+            sqlx::query(FORGET)
+                .bind(m.version)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
     }
     async fn objects(&mut self) -> Result<Vec<(ObjectKind, String)>, sqlx::Error> {
         dispatch!(self, objects)

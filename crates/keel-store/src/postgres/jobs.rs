@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, PgPool, Row};
 
-use crate::jobs::{BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report};
+use crate::jobs::{
+    insert_one_postgres, start_of, timeout_ms, BreakerPolicy, ClaimSpec, Claimed, Enqueued,
+    JobState, NewJob, Outcome, Report,
+};
 
 pub const CHANNEL: &str = "keel_jobs";
-const LIVE: &str = "('scheduled', 'available', 'running', 'retryable')";
 
 pub(crate) async fn insert_jobs(
     pool: &PgPool,
@@ -57,7 +59,7 @@ pub async fn insert_jobs_in(
         }
     }
     for i in unique {
-        out[i] = insert_unique(conn, now, &jobs[i]).await?;
+        out[i] = insert_one_postgres(conn, now, &jobs[i]).await?;
     }
     let mut queues: Vec<&str> = jobs
         .iter()
@@ -155,14 +157,6 @@ static CLAIM_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-fn state_for(job: &NewJob, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
-    match job.run_at {
-        Some(at) if at > now => (JobState::Scheduled.as_str(), at),
-        Some(at) => (JobState::Available.as_str(), at),
-        None => (JobState::Available.as_str(), now),
-    }
-}
-
 /// Inserts jobs without unique keys in one statement; with `notify`, the same statement also
 /// announces the queues that received available jobs.
 async fn insert_plain<'a>(
@@ -175,15 +169,15 @@ async fn insert_plain<'a>(
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut run_at, mut max_attempts, mut timeout, mut breaker) = (vec![], vec![], vec![], vec![]);
     for job in jobs {
-        let (s, at) = state_for(job, now);
+        let (s, at) = start_of(job, now);
         queue.push(job.queue.as_str());
         kind.push(job.kind.as_str());
         args.push(&job.args);
-        state.push(s);
+        state.push(s.as_str());
         priority.push(job.priority);
         run_at.push(at);
         max_attempts.push(job.max_attempts);
-        timeout.push(job.timeout.as_millis() as i64);
+        timeout.push(timeout_ms(job));
         breaker.push(job.breaker_key.as_deref());
     }
     let rows = conn
@@ -205,60 +199,6 @@ async fn insert_plain<'a>(
         )
         .await?;
     rows.iter().map(|r| r.try_get::<i64, _>(0)).collect()
-}
-
-async fn insert_unique(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    job: &NewJob,
-) -> Result<Enqueued, sqlx::Error> {
-    let (state, run_at) = state_for(job, now);
-    for _ in 0..5 {
-        let inserted = conn
-            .fetch_optional(
-                sqlx::query(&format!(
-                    "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, unique_key, breaker_key, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {LIVE} DO NOTHING
-                     RETURNING id"
-                ))
-                .bind(&job.queue)
-                .bind(&job.kind)
-                .bind(&job.args)
-                .bind(state)
-                .bind(job.priority)
-                .bind(run_at)
-                .bind(job.max_attempts)
-                .bind(job.timeout.as_millis() as i64)
-                .bind(&job.unique_key)
-                .bind(&job.breaker_key)
-                .bind(now),
-            )
-            .await?;
-        if let Some(row) = inserted {
-            return Ok(Enqueued {
-                id: row.try_get(0)?,
-                deduplicated: false,
-            });
-        }
-        let existing = conn
-            .fetch_optional(
-                sqlx::query(&format!(
-                    "SELECT id FROM jobs WHERE unique_key = $1 AND state IN {LIVE}"
-                ))
-                .bind(&job.unique_key),
-            )
-            .await?;
-        if let Some(row) = existing {
-            return Ok(Enqueued {
-                id: row.try_get(0)?,
-                deduplicated: true,
-            });
-        }
-    }
-    Err(sqlx::Error::Protocol(
-        "unique key kept changing hands".into(),
-    ))
 }
 
 pub(crate) async fn report_and_claim(

@@ -3,8 +3,7 @@
 
 use sqlx::{Connection, Executor, PgConnection, Row};
 
-use crate::migrate::AppliedRow;
-use crate::migrations::{Migration, ObjectKind};
+use crate::migrations::ObjectKind;
 
 const LOCK_KEY: &str = "hashtext('keel:migrate:' || current_schema())";
 
@@ -38,51 +37,6 @@ pub(crate) async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Er
 
 pub(crate) async fn begin(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     conn.execute("BEGIN").await.map(|_| ())
-}
-
-pub(crate) async fn commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    conn.execute("COMMIT").await.map(|_| ())
-}
-
-pub(crate) async fn rollback(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    conn.execute("ROLLBACK").await.map(|_| ())
-}
-
-pub(crate) async fn applied(conn: &mut PgConnection) -> Result<Vec<AppliedRow>, sqlx::Error> {
-    let rows = conn
-        .fetch_all(sqlx::query(
-            "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AppliedRow {
-                version: row.try_get("version")?,
-                name: row.try_get("name")?,
-                checksum: row.try_get("checksum")?,
-                applied_at: row.try_get("applied_at")?,
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn apply(conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    conn.execute(m.up).await?;
-    conn.execute(
-        sqlx::query("INSERT INTO keel_migrations (version, name, checksum) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(m.checksum()),
-    )
-    .await
-    .map(|_| ())
-}
-
-pub(crate) async fn revert(conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    conn.execute(m.down).await?;
-    conn.execute(sqlx::query("DELETE FROM keel_migrations WHERE version = $1").bind(m.version))
-        .await
-        .map(|_| ())
 }
 
 pub(crate) async fn objects(

@@ -5,10 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Executor, Row, SqliteConnection, SqlitePool};
 
 use crate::jobs::{
-    from_ts, ts, BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
+    from_ts, insert_one_sqlite, ts, BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob,
+    Outcome, Report,
 };
-
-const LIVE: &str = "('scheduled', 'available', 'running', 'retryable')";
 
 pub(crate) async fn insert_jobs(
     pool: &SqlitePool,
@@ -29,60 +28,9 @@ pub async fn insert_jobs_in(
 ) -> Result<Vec<Enqueued>, sqlx::Error> {
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
-        out.push(insert_one(conn, now, job).await?);
+        out.push(insert_one_sqlite(conn, now, job).await?);
     }
     Ok(out)
-}
-
-async fn insert_one(
-    conn: &mut SqliteConnection,
-    now: DateTime<Utc>,
-    job: &NewJob,
-) -> Result<Enqueued, sqlx::Error> {
-    let (state, run_at) = match job.run_at {
-        Some(at) if at > now => (JobState::Scheduled, at),
-        Some(at) => (JobState::Available, at),
-        None => (JobState::Available, now),
-    };
-    let inserted = conn
-        .fetch_optional(
-            sqlx::query(
-                "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, unique_key, breaker_key, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&job.queue)
-            .bind(&job.kind)
-            .bind(job.args.to_string())
-            .bind(state.as_str())
-            .bind(job.priority)
-            .bind(ts(run_at))
-            .bind(job.max_attempts)
-            .bind(job.timeout.as_millis() as i64)
-            .bind(&job.unique_key)
-            .bind(&job.breaker_key)
-            .bind(ts(now)),
-        )
-        .await?;
-    if let Some(row) = inserted {
-        return Ok(Enqueued {
-            id: row.try_get(0)?,
-            deduplicated: false,
-        });
-    }
-    let existing = conn
-        .fetch_one(
-            sqlx::query(&format!(
-                "SELECT id FROM jobs WHERE unique_key = ?1 AND state IN {LIVE}"
-            ))
-            .bind(&job.unique_key),
-        )
-        .await?;
-    Ok(Enqueued {
-        id: existing.try_get(0)?,
-        deduplicated: true,
-    })
 }
 
 pub(crate) async fn report_and_claim(

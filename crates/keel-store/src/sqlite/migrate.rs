@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::{Connection, Executor, Row, SqliteConnection};
 
-use crate::migrate::AppliedRow;
-use crate::migrations::{Migration, ObjectKind};
+use crate::migrations::ObjectKind;
 
 pub(crate) async fn open(url: &str, wait: Duration) -> Result<SqliteConnection, sqlx::Error> {
     let options = super::options(url)
@@ -31,55 +29,6 @@ pub(crate) async fn ensure_table(conn: &mut SqliteConnection) -> Result<(), sqlx
 
 pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     conn.execute("BEGIN IMMEDIATE").await.map(|_| ())
-}
-
-pub(crate) async fn commit(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    conn.execute("COMMIT").await.map(|_| ())
-}
-
-pub(crate) async fn rollback(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    conn.execute("ROLLBACK").await.map(|_| ())
-}
-
-pub(crate) async fn applied(conn: &mut SqliteConnection) -> Result<Vec<AppliedRow>, sqlx::Error> {
-    let rows = conn
-        .fetch_all(sqlx::query(
-            "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version",
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let ms: i64 = row.try_get("applied_at")?;
-            Ok(AppliedRow {
-                version: row.try_get("version")?,
-                name: row.try_get("name")?,
-                checksum: row.try_get("checksum")?,
-                applied_at: DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn apply(conn: &mut SqliteConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    conn.execute(m.up).await?;
-    conn.execute(
-        sqlx::query(
-            "INSERT INTO keel_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(m.checksum())
-        .bind(Utc::now().timestamp_millis()),
-    )
-    .await
-    .map(|_| ())
-}
-
-pub(crate) async fn revert(conn: &mut SqliteConnection, m: &Migration) -> Result<(), sqlx::Error> {
-    conn.execute(m.down).await?;
-    conn.execute(sqlx::query("DELETE FROM keel_migrations WHERE version = ?").bind(m.version))
-        .await
-        .map(|_| ())
 }
 
 pub(crate) async fn objects(
