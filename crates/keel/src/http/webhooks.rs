@@ -5,18 +5,55 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::extract::RawJson;
+use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::billing::{BillingError, Provider};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookReceived)]
 pub struct Received {
+    #[schema(schema_with = values::always_true)]
     pub received: bool,
+    /// The provider delivered this event id before; nothing changed.
     pub duplicate: bool,
 }
 
+/// What `POST /webhooks/revenuecat` checks and does.
+const REVENUECAT: &str = "`Authorization` must equal `REVENUECAT_WEBHOOK_SECRET` (a `Bearer ` \
+    prefix is accepted), compared in constant time. Every documented event type is handled; \
+    unknown types are stored and acknowledged without effect. The event is stored once per event id with its raw payload sealed; \
+    deliveries in any order end as if each event were applied once in event-time order. The \
+    route exists only when the provider is enabled (`BILLING_PROVIDERS`).";
+/// What `POST /webhooks/stripe` checks and does.
+const STRIPE: &str = "`Stripe-Signature` is verified over the raw body: any `v1` signature under \
+    any secret of `STRIPE_WEBHOOK_SECRET`, its timestamp within 300 s. Handles \
+    checkout.session.completed, customer.subscription.*, invoice.paid and \
+    invoice.payment_failed; other types are stored and acknowledged without effect. The event is stored once per event id with its raw payload sealed; \
+    deliveries in any order end as if each event were applied once in event-time order. The \
+    route exists only when the provider is enabled (`BILLING_PROVIDERS`).";
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/revenuecat",
+    tag = "Webhooks",
+    operation_id = "revenuecatWebhook",
+    summary = "RevenueCat webhook",
+    description = REVENUECAT,
+    security(("revenuecatWebhook" = [])),
+    request_body = Object,
+    responses(
+        (status = 200, description = "Durably stored.", body = Received),
+        (status = 400, description = "The body is not JSON, or lacks the event's id, type or time."),
+        (status = 401, description = "`webhook-unauthorized`: the authentication does not match."),
+        (status = 413, description = "The body is larger than `BODY_LIMIT_BYTES`."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 503, description = "`database-unavailable` or `timeout`."),
+    )
+)]
 pub async fn revenuecat(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -28,6 +65,24 @@ pub async fn revenuecat(
     receive(&state, Provider::RevenueCat, authorization, &body).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/stripe",
+    tag = "Webhooks",
+    operation_id = "stripeWebhook",
+    summary = "Stripe webhook",
+    description = STRIPE,
+    security(("stripeSignature" = [])),
+    request_body = Object,
+    responses(
+        (status = 200, description = "Durably stored.", body = Received),
+        (status = 400, description = "The body is not JSON, or lacks the event's id, type or time."),
+        (status = 401, description = "`webhook-unauthorized`: the authentication does not match."),
+        (status = 413, description = "The body is larger than `BODY_LIMIT_BYTES`."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 503, description = "`database-unavailable` or `timeout`."),
+    )
+)]
 pub async fn stripe(
     State(state): State<AppState>,
     headers: HeaderMap,
