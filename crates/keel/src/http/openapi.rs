@@ -230,6 +230,7 @@ const DESCRIPTION: &str = "Every response carries `x-request-id` and the securit
 /// What every operation, Keel's or the application's, has in common: its problem answers refer
 /// to the shared responses, and all but health and metrics may be rate limited.
 fn finish(mut document: Value) -> Value {
+    merge::single_one_of(&mut document);
     if let Some(paths) = document["paths"].as_object_mut() {
         merge::problems(paths);
         merge::headers_not_null(paths);

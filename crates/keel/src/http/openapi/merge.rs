@@ -105,6 +105,30 @@ pub(super) fn headers_not_null(paths: &mut Map<String, Value>) {
     }
 }
 
+/// utoipa writes an inlined schema that carries its own description as a `oneOf` of that one
+/// schema; it is written here as the schema itself, which the `/docs` page renders field by field.
+pub(super) fn single_one_of(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let single = match map.get("oneOf") {
+                Some(Value::Array(members)) if members.len() == 1 => {
+                    members[0].as_object().cloned()
+                }
+                _ => None,
+            };
+            if let Some(member) = single {
+                map.remove("oneOf");
+                for (key, field) in member {
+                    map.entry(key).or_insert(field);
+                }
+            }
+            map.values_mut().for_each(single_one_of);
+        }
+        Value::Array(items) => items.iter_mut().for_each(single_one_of),
+        _ => {}
+    }
+}
+
 fn problem(status: &str, response: &Value) -> Option<Value> {
     let code: u16 = status.parse().ok()?;
     if code < 400 || response.get("content").is_some() || response.get("$ref").is_some() {
