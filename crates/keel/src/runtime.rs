@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::Clock;
 use crate::config::{Role, Settings};
@@ -42,7 +43,7 @@ pub enum RuntimeError {
 /// A Keel process being built: settings, plus any application routes.
 pub struct Server {
     settings: Arc<Settings>,
-    extra: Option<Router<AppState>>,
+    extra: Option<OpenApiRouter<AppState>>,
     registry: Registry,
     clock: Clock,
 }
@@ -70,7 +71,33 @@ impl Server {
     }
 
     /// Adds application routes, served by the `api` and `all` roles behind the full edge stack.
-    pub fn routes(mut self, routes: Router<AppState>) -> Self {
+    /// They are not in `/openapi.json`; [`Server::documented_routes`] adds routes that are.
+    pub fn routes(self, routes: Router<AppState>) -> Self {
+        self.documented_routes(OpenApiRouter::from(routes))
+    }
+
+    /// Adds application routes like [`Server::routes`], and documents them: each handler
+    /// registered with `utoipa_axum::routes!` and annotated with `#[utoipa::path]` appears in
+    /// `/openapi.json` beside Keel's own operations, with the schemas it names. A 4xx or 5xx
+    /// answer documented without a body refers to Keel's problem response of that status.
+    ///
+    /// ```no_run
+    /// use axum::Json;
+    /// use keel::http::AppState;
+    /// use utoipa_axum::{router::OpenApiRouter, routes};
+    ///
+    /// /// Says hello.
+    /// #[utoipa::path(get, path = "/v1/hello", tag = "Hello",
+    ///     responses((status = 200, description = "A greeting.", body = String)))]
+    /// async fn hello() -> Json<&'static str> {
+    ///     Json("hello")
+    /// }
+    ///
+    /// # fn settings() -> keel::Settings { unimplemented!() }
+    /// let server = keel::Server::new(settings())
+    ///     .documented_routes(OpenApiRouter::<AppState>::new().routes(routes!(hello)));
+    /// ```
+    pub fn documented_routes(mut self, routes: OpenApiRouter<AppState>) -> Self {
         self.extra = Some(match self.extra.take() {
             Some(existing) => existing.merge(routes),
             None => routes,

@@ -496,3 +496,109 @@ async fn documented_answers_match_real_ones() {
         }
     }
 }
+
+/// A library application's answer, documented by its type.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Greeting {
+    /// Whom it greets.
+    name: String,
+    message: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/hello/{name}",
+    tag = "Hello",
+    operation_id = "hello",
+    summary = "Greet someone",
+    params(("name" = String, Path, description = "Whom to greet.")),
+    responses(
+        (status = 200, description = "The greeting.", body = Greeting),
+        (status = 404, description = "Nobody greets `nobody`.")
+    )
+)]
+async fn hello(
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Greeting>, keel::http::ApiError> {
+    if name == "nobody" {
+        return Err(keel::http::ApiError::from_status(
+            axum::http::StatusCode::NOT_FOUND,
+        ));
+    }
+    let message = format!("hello, {name}");
+    Ok(axum::Json(Greeting { name, message }))
+}
+
+/// Routes a library application adds with `Server::documented_routes` are in its
+/// `/openapi.json`, with their schemas and Keel's problem and rate-limit answers, beside every
+/// operation of Keel's own; routes added with `Server::routes` are served but not documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_routes_are_documented() {
+    use utoipa_axum::{router::OpenApiRouter, routes};
+
+    let builder = TestApp::builder(TestDb::sqlite());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let plain = axum::Router::new().route("/v1/plain", axum::routing::get(|| async { "plain" }));
+    let server = keel::Server::new(builder.settings())
+        .routes(plain)
+        .documented_routes(OpenApiRouter::new().routes(routes!(hello)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_on(listener, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..300 {
+        let r = client.get(format!("{base}/health/ready")).send().await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the app did not turn ready");
+
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+    let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    let op = &doc["paths"]["/v1/hello/{name}"]["get"];
+    assert_eq!(op["operationId"], "hello", "{op}");
+    assert_eq!(op["tags"], json!(["Hello"]));
+    assert_eq!(op["parameters"][0]["name"], "name");
+    let not_found = &op["responses"]["404"];
+    assert_eq!(not_found["$ref"], "#/components/responses/NotFound");
+    assert_eq!(not_found["description"], "Nobody greets `nobody`.");
+    assert_eq!(
+        op["responses"]["429"]["$ref"],
+        "#/components/responses/TooManyRequests"
+    );
+    assert!(doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "Hello"));
+    assert!(
+        doc["paths"].get("/v1/plain").is_none(),
+        "an undocumented route"
+    );
+    let keel = operations(keel::http::openapi::spec());
+    let all = operations(&doc);
+    assert!(keel.is_subset(&all), "Keel's own operations stay");
+    assert_eq!(all.len(), keel.len() + 1);
+
+    let r = get("/v1/hello/ann").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    let greeting = check_answer(&doc, "get /v1/hello/{name}", (status, &headers, &text));
+    assert_eq!(greeting["message"], "hello, ann");
+    assert_eq!(property_names(&doc, "Greeting").len(), 2);
+    let r = get("/v1/hello/nobody").await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    check_answer(&doc, "get /v1/hello/{name}", (status, &headers, &text));
+    assert_eq!(get("/v1/plain").await.unwrap().status(), 200);
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}

@@ -9,45 +9,86 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::health::{checks, report_response, status_code, Checks};
 use super::metrics::bearer_matches;
+use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::auth::KeysStatus;
 use crate::config::HealthThresholds;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QueueCheck {
+    #[schema(schema_with = values::queue_status, required = false)]
     pub status: &'static str,
+    #[schema(required = false)]
     pub backlog: i64,
+    #[schema(required = false)]
     pub oldest_waiting_s: f64,
+    #[schema(required = false)]
     pub discarded_last_hour: i64,
+    #[schema(inline, required = false)]
     pub thresholds: HealthThresholdsView,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exceeded: Vec<&'static str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HealthThresholdsView {
+    #[schema(required = false)]
     pub max_backlog: i64,
+    #[schema(required = false)]
     pub max_oldest_waiting_seconds: f64,
+    #[schema(required = false)]
     pub max_discarded_per_hour: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeepHealthReport)]
 pub struct DeepReport {
+    #[schema(schema_with = values::deep_status)]
     pub status: &'static str,
+    #[schema(schema_with = values::role)]
     pub role: &'static str,
     pub version: &'static str,
     pub uptime_s: u64,
     pub checks: Checks,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = values::verifier)]
     pub verifier: Option<KeysStatus>,
+    /// Absent when the database does not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = QueueCheck, inline)]
     pub queue: Option<QueueCheck>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/deep",
+    tag = "Health",
+    operation_id = "healthDeep",
+    summary = "Deep health report",
+    description = "`/health` plus the token verifier's keys and the job system against the \
+        thresholds of `[health]` in `keel.toml`. Bearer `METRICS_TOKEN` whenever it is set. API \
+        roles only.",
+    security((), ("metricsToken" = [])),
+    responses(
+        (
+            status = 200,
+            description = "`ok`, or `degraded` when a dependency does not answer, the keys are \
+                stale or a threshold is exceeded (named in `queue.exceeded`).",
+            body = DeepReport
+        ),
+        (
+            status = 503,
+            description = "`fail`: the database does not answer. It is the report, not a problem.",
+            body = DeepReport
+        ),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it."),
+    )
+)]
 pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.settings.http.metrics_token {
         if !bearer_matches(&headers, token.expose_secret()) {

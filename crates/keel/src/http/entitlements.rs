@@ -7,19 +7,56 @@ use std::marker::PhantomData;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::me::entitlement_required;
+use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::auth::Principal;
 use crate::billing::Entitlement;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Entitlements {
+    /// Every entitlement the user holds or held, by name.
+    #[schema(value_type = BTreeMap<String, EntitlementSchema>)]
     pub entitlements: BTreeMap<String, Entitlement>,
 }
 
+// The schema of `billing::Entitlement`, as every entitlement route answers it.
+#[derive(ToSchema)]
+#[schema(as = Entitlement)]
+pub struct EntitlementSchema {
+    pub active: bool,
+    /// When access ends (the grace period's end while in grace); null: never.
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = values::provider)]
+    pub source: String,
+    #[schema(required = true)]
+    pub product_id: Option<String>,
+    pub will_renew: bool,
+    /// A payment failed and access continues through the store's grace period.
+    pub in_grace_period: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/entitlements",
+    tag = "Users",
+    operation_id = "getEntitlements",
+    summary = "The caller's entitlements",
+    description = "From RevenueCat and Stripe webhooks and manual grants. Changes show in every \
+        process within 5 seconds.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The entitlements.", body = Entitlements),
+        (status = 401, description = "No bearer token, or one that does not verify."),
+        (status = 503, description = "`auth-unavailable`, `database-unavailable` or `timeout`."),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -28,6 +65,27 @@ pub async fn list(
     Ok(Json(Entitlements { entitlements }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/me/entitlements/sync",
+    tag = "Users",
+    operation_id = "syncEntitlements",
+    summary = "Sync from RevenueCat now",
+    description = "Asks RevenueCat's REST API (`GET /v1/subscribers/{id}`, 10 s timeout) for the \
+        caller, records what it says and answers the entitlements.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The entitlements.", body = Entitlements),
+        (status = 401, description = "No bearer token, or one that does not verify."),
+        (status = 404, description = "`not-configured`: `REVENUECAT_API_KEY` is not set."),
+        (status = 429, description = "The `sensitive` rate limit is used up."),
+        (
+            status = 502,
+            description = "`revenuecat-unavailable`: RevenueCat failed or did not answer."
+        ),
+        (status = 503, description = "`database-unavailable` or `timeout`."),
+    )
+)]
 pub async fn sync(
     State(state): State<AppState>,
     principal: Principal,

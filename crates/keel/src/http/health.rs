@@ -8,19 +8,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::middleware::errors::OwnBody;
+use super::openapi::values;
 use super::state::{AppState, Phase};
 
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthCheck)]
 pub struct Check {
+    #[schema(schema_with = values::check_status)]
     pub status: &'static str,
+    /// When the check answered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = f64)]
     pub latency_ms: Option<f64>,
+    /// Why the check failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub error: Option<String>,
 }
 
@@ -45,21 +53,28 @@ impl Check {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthChecks)]
 pub struct Checks {
     pub database: Check,
+    /// Present when `REDIS_URL` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Check)]
     pub redis: Option<Check>,
-    /// The token verifier's keys, when they come from a JWKS URL.
+    /// The issuer's keys, when tokens are verified against `AUTH_JWKS_URL`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Check)]
     pub auth: Option<Check>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HealthReport {
+    #[schema(schema_with = values::health_status)]
     pub status: &'static str,
+    #[schema(schema_with = values::role)]
     pub role: &'static str,
     pub version: &'static str,
+    #[schema(schema_with = values::phase)]
     pub phase: &'static str,
     pub uptime_s: u64,
     pub checks: Checks,
@@ -94,6 +109,28 @@ pub async fn checks(state: &AppState) -> Checks {
 }
 
 /// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "Health",
+    operation_id = "health",
+    summary = "Health report",
+    description = "The database (2 s timeout), Redis when configured (1 s) and, in roles that \
+        serve the API, the issuer's keys. Served by every role.",
+    responses(
+        (
+            status = 200,
+            description = "`ok`, or `degraded` when an optional dependency does not answer.",
+            body = HealthReport
+        ),
+        (
+            status = 503,
+            description = "`fail`: the database does not answer. The body is the report, not a \
+                problem.",
+            body = HealthReport
+        ),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     let checks = checks(&state).await;
     let status = checks.overall(false);
@@ -142,26 +179,60 @@ pub fn report_response<T: Serialize>(code: StatusCode, report: T) -> Response {
     response
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Liveness {
+    #[schema(schema_with = values::live_status)]
     status: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "Health",
+    operation_id = "healthLive",
+    summary = "Liveness",
+    description = "200 while the process serves.",
+    responses((status = 200, description = "The process serves.", body = Liveness))
+)]
 pub async fn live() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Readiness)]
 pub struct ReadinessReport {
+    #[schema(schema_with = values::readiness_status)]
     pub status: &'static str,
+    #[schema(schema_with = values::phase)]
     pub phase: &'static str,
+    /// Absent while the process is not in the `ready` phase.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Checks)]
     pub checks: Option<Checks>,
 }
 
 /// 200 once migrations are applied and every required dependency answers (the database, the
 /// issuer's keys, Redis when the Redis limiter fails closed); 503 while starting, migrating or
 /// draining.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "Health",
+    operation_id = "healthReady",
+    summary = "Readiness",
+    description = "200 once migrations are applied and every required dependency answers (the \
+        database, Redis when configured, the issuer's keys when they come from a JWKS URL). 503 \
+        while starting or migrating, and from the first moment of shutdown.",
+    responses(
+        (status = 200, description = "Ready.", body = ReadinessReport),
+        (
+            status = 503,
+            description = "Not ready: the body says the phase and, once started, which check \
+                fails. It is the report, not a problem.",
+            body = ReadinessReport
+        ),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let phase = state.readiness.phase();
     if phase != Phase::Ready {

@@ -11,6 +11,20 @@ use crate::crypto::constant_time_eq;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Health",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    description = "Prometheus text format: build info, uptime, readiness and token verification \
+        counters. Bearer `METRICS_TOKEN` whenever it is set; open otherwise.",
+    security((), ("metricsToken" = [])),
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it."),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.settings.http.metrics_token {
         if !bearer_matches(&headers, token.expose_secret()) {

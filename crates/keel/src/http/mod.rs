@@ -22,6 +22,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::Tenant;
 pub use entitlements::{Entitled, EntitlementName};
@@ -36,13 +37,14 @@ use middleware::{limits, request_id, security};
 pub type App = middleware::edge::EdgeService<tower::util::Either<Cors<Router>, Router>>;
 
 /// The complete HTTP service for the process's role. `extra` holds application routes (library
-/// users' own handlers); they are served only by roles that serve the API.
+/// users' own handlers); they are served only by roles that serve the API, and those documented
+/// with `#[utoipa::path]` appear in `/openapi.json` beside Keel's own.
 ///
 /// The edge (request id, limits, timeout, panic capture, problems, security headers, access log
 /// and metrics) and CORS wrap the whole router; the body limit and the rate limiter (which needs
 /// the matched route, and names it for the access log) wrap each route, in one `layer` call so a
 /// request crosses one boxed route rather than one per middleware.
-pub fn router(state: AppState, extra: Option<Router<AppState>>) -> App {
+pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
     let settings = state.settings.clone();
     let mut routes = Router::new()
         .route("/health", get(health::health))
@@ -50,6 +52,11 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> App {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics));
     if settings.role.serves_api() {
+        let (extra, documented) = match extra.map(OpenApiRouter::split_for_parts) {
+            Some((extra, documented)) => (Some(extra), Some(documented)),
+            None => (None, None),
+        };
+        let document = openapi::body(documented.as_ref());
         routes = routes
             .merge(admin::routes())
             .route("/health/deep", get(deep_health::deep))
@@ -57,7 +64,10 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> App {
             .route("/v1/me/export", get(me::export))
             .route("/v1/me/entitlements", get(entitlements::list))
             .route("/v1/me/entitlements/sync", post(entitlements::sync))
-            .route("/openapi.json", get(openapi::document))
+            .route(
+                "/openapi.json",
+                get(move || std::future::ready(openapi::document(document.clone()))),
+            )
             .route("/docs", get(openapi::page))
             .route("/v1/auth/check", get(me::check));
         if settings.jobs.scheduler_secret_key.is_some() {

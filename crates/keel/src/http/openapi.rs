@@ -3,16 +3,17 @@
 //! allowed by hash in its own `content-security-policy`; it fetches nothing but `/openapi.json`
 //! (same origin) and nothing at all from the internet.
 //!
-//! The document is written by hand beside the handlers it describes (`openapi/paths.rs`,
-//! `openapi/admin.rs`, `openapi/components.rs`); `tests/openapi.rs` checks it against the router
-//! and the real answers, and keeps a snapshot so any change of the contract shows in review.
+//! The document comes from the code: each handler carries its operation (`#[utoipa::path]`), the
+//! types it reads and answers their schemas (`ToSchema`, `IntoParams`), and [`Derived`] lists the
+//! handlers. Only what no handler says is written here: the description, the tags, and in
+//! `openapi/components.rs` the security schemes and shared problem responses. Application routes
+//! join it through `Server::documented_routes` (`openapi/merge.rs`). `tests/openapi.rs` checks it
+//! against the router and the real answers, and keeps a snapshot so any change of the contract
+//! shows in review.
 
-mod admin;
-mod admin_schemas;
-mod billing;
 mod components;
-mod op;
-mod paths;
+mod merge;
+pub(crate) mod values;
 
 use std::sync::LazyLock;
 
@@ -23,35 +24,80 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::OpenApi;
 
-static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
-static DOCUMENT_JSON: LazyLock<Vec<u8>> =
-    LazyLock::new(|| serde_json::to_vec(&*DOCUMENT).unwrap_or_default());
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| finish(build()));
+static DOCUMENT_JSON: LazyLock<Bytes> =
+    LazyLock::new(|| Bytes::from(serde_json::to_vec(&*DOCUMENT).unwrap_or_default()));
 static PAGE: LazyLock<Page> = LazyLock::new(Page::build);
 
 const HTML: &str = include_str!("openapi/docs.html");
 const SCRIPT: &str = include_str!("openapi/docs.js");
 const STYLE: &str = include_str!("openapi/docs.css");
 
-/// The OpenAPI document, built once.
+/// Keel's own OpenAPI document, built once: every route Keel serves, without application routes.
 pub fn spec() -> &'static Value {
     &DOCUMENT
 }
 
-/// `GET /openapi.json`.
-pub async fn document() -> Response {
+/// The document a router serves as `/openapi.json`: Keel's own, plus the paths, components and
+/// tags of the application's documented routes (`Server::documented_routes`).
+pub fn document_with(app: &OpenApi) -> Value {
+    let mut document = build();
+    if let Ok(app) = serde_json::to_value(app) {
+        merge::app_into(&mut document, &app);
+    }
+    finish(document)
+}
+
+/// The body of `/openapi.json` for a router with `app`'s documented routes.
+pub(crate) fn body(app: Option<&OpenApi>) -> Bytes {
+    match app {
+        None => DOCUMENT_JSON.clone(),
+        Some(app) => Bytes::from(serde_json::to_vec(&document_with(app)).unwrap_or_default()),
+    }
+}
+
+/// `GET /openapi.json` (the router serves it with its own document).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "Documentation",
+    operation_id = "openapi",
+    summary = "This document",
+    description = "OpenAPI 3.1 of the whole HTTP surface.",
+    responses((status = 200, description = "The OpenAPI document.", body = Object))
+)]
+pub fn document(body: Bytes) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        Bytes::from_static(DOCUMENT_JSON.as_slice()),
+        body,
     )
         .into_response()
 }
 
 /// `GET /docs`: the page, with a policy that allows exactly its inline style and script and a
 /// same-origin fetch.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "Documentation",
+    operation_id = "docs",
+    summary = "This documentation as a page",
+    description = "A self-contained page rendering `/openapi.json`: nothing is fetched from the \
+        internet.",
+    responses(
+        (
+            status = 200,
+            description = "The page.",
+            body = String,
+            content_type = "text/html; charset=utf-8"
+        )
+    )
+)]
 pub async fn page() -> Response {
     let page = &*PAGE;
     let mut response = (
@@ -100,13 +146,52 @@ fn hash(text: &str) -> String {
     )
 }
 
+/// The operations and schemas derived from the handlers and the types they read and answer.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        super::health::health,
+        super::health::live,
+        super::health::ready,
+        super::deep_health::deep,
+        super::metrics::metrics,
+        super::me::me,
+        super::me::delete,
+        super::me::export,
+        super::me::check,
+        super::scheduler::trigger,
+        super::entitlements::list,
+        super::entitlements::sync,
+        super::webhooks::revenuecat,
+        super::webhooks::stripe,
+        super::admin::queues::list,
+        super::admin::queues::pause,
+        super::admin::queues::resume,
+        super::admin::queues::drain,
+        super::admin::jobs::list,
+        super::admin::jobs::enqueue,
+        super::admin::jobs::retry,
+        super::admin::jobs::discard,
+        super::admin::flags::list,
+        super::admin::flags::set,
+        super::admin::schedules::list,
+        super::admin::schedules::trigger,
+        super::admin::audit::list,
+        super::admin::users::show,
+        super::admin::users::entitlements,
+        super::admin::users::grant,
+        super::admin::users::revoke,
+        document,
+        page,
+    ),
+    components(schemas(super::problem::ProblemBody, super::problem::FieldError))
+)]
+struct Derived;
+
+/// Keel's document: the derived operations and schemas, with what no handler says (the API's
+/// description, its tags, security schemes and shared problem responses).
 fn build() -> Value {
-    let mut paths = Map::new();
-    paths::add(&mut paths);
-    admin::add(&mut paths);
-    billing::add(&mut paths);
-    rate_limited(&mut paths);
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Keel",
@@ -116,9 +201,13 @@ fn build() -> Value {
             "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" }
         },
         "tags": tags(),
-        "paths": paths,
+        "paths": {},
         "components": components::build()
-    })
+    });
+    if let Ok(derived) = serde_json::to_value(<Derived as utoipa::OpenApi>::openapi()) {
+        merge::app_into(&mut document, &derived);
+    }
+    document
 }
 
 const DESCRIPTION: &str = "Every response carries `x-request-id` and the security headers \
@@ -138,6 +227,18 @@ const DESCRIPTION: &str = "Every response carries `x-request-id` and the securit
     `RATE_LIMIT_FAIL_CLOSED=true`, while the limiter's backend does not answer, requests get 503 \
     `rate-limit-unavailable`.";
 
+/// What every operation, Keel's or the application's, has in common: its problem answers refer
+/// to the shared responses, and all but health and metrics may be rate limited.
+fn finish(mut document: Value) -> Value {
+    merge::single_one_of(&mut document);
+    if let Some(paths) = document["paths"].as_object_mut() {
+        merge::problems(paths);
+        merge::headers_not_null(paths);
+        rate_limited(paths);
+    }
+    document
+}
+
 /// Every route but health and metrics may answer 429 (`http::middleware::rate_limit`), and 503
 /// when the limiter fails closed.
 fn rate_limited(paths: &mut Map<String, Value>) {
@@ -145,16 +246,15 @@ fn rate_limited(paths: &mut Map<String, Value>) {
         if crate::ratelimit::policy::is_exempt(path) {
             continue;
         }
-        for op in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|ops| ops.values_mut())
-        {
-            let responses = &mut op["responses"];
-            responses["429"] = json!({ "$ref": "#/components/responses/TooManyRequests" });
-            if responses.get("503").is_none() {
-                responses["503"] = json!({ "$ref": "#/components/responses/Unavailable" });
-            }
+        for op in merge::operations(item) {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let limited = json!({ "$ref": "#/components/responses/TooManyRequests" });
+            responses.insert("429".into(), limited);
+            responses
+                .entry("503")
+                .or_insert_with(|| json!({ "$ref": "#/components/responses/Unavailable" }));
         }
     }
 }

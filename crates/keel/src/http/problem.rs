@@ -3,14 +3,16 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::middleware::request_id;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 pub const PROBLEM_BASE: &str = "https://keel.dev/problems/";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
+    /// The field's path in the body (`body` for the body as a whole), or the parameter's name.
     pub field: String,
     pub message: String,
 }
@@ -27,15 +29,30 @@ pub struct ApiError {
     pub www_authenticate: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An error (RFC 9457). Every 4xx and 5xx answer is one, served as `application/problem+json`.
+/// It never shows a stack trace, SQL, a token or a secret.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct ProblemBody<'a> {
+    /// `https://keel.dev/problems/` and a slug: malformed-request, unauthorized, invalid-token,
+    /// admin-required, tenant-required, entitlement-required, forbidden, not-found,
+    /// method-not-allowed, job-state-conflict, payload-too-large, unsupported-media-type,
+    /// validation-failed, rate-limited, internal, timeout, unavailable, database-unavailable,
+    /// auth-unavailable, rate-limit-unavailable, enqueue-disabled.
     #[serde(rename = "type")]
+    #[schema(format = "uri")]
     kind: String,
+    /// A short summary of the problem type.
     title: &'a str,
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong with this request, written for the client.
     detail: &'a str,
+    /// The `x-request-id` of the request; quote it when reporting.
     request_id: String,
+    /// The invalid fields (422 only; absent otherwise).
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
 }
 

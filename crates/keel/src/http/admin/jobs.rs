@@ -3,18 +3,27 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
 
+use super::schemas::{Enqueued, Job};
 use super::Admin;
 use crate::http::extract::{self, Query};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::state::AppState;
 use crate::jobs::{JobFilter, JobRow, JobSpec, JobState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only jobs in this state.
+    #[param(value_type = Option<super::schemas::JobState>)]
     state: Option<String>,
+    /// Only jobs of this kind.
     kind: Option<String>,
+    /// Only jobs of this queue.
     queue: Option<String>,
+    /// At most this many (clamped to 1 … 1000).
+    #[param(default = 50, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -35,6 +44,24 @@ pub fn job_json(job: &JobRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/jobs",
+    tag = "Jobs",
+    operation_id = "listJobs",
+    summary = "List jobs",
+    description = "Jobs newest first, filtered by state, kind and queue.",
+    security(("adminToken" = []), ("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The jobs, newest first.", body = Vec<Job>),
+        (status = 400, description = "A parameter cannot be read (e.g. `limit` is not an integer)."),
+        (status = 422, description = "`state` is not one of the seven states."),
+        (status = 401, description = super::NO_CREDENTIALS),
+        (status = 403, description = super::NOT_ADMIN),
+        (status = 503, description = super::UNAVAILABLE),
+    )
+)]
 pub async fn list(
     _admin: Admin,
     State(state): State<AppState>,
@@ -60,11 +87,36 @@ pub async fn list(
     Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/jobs",
+    tag = "Jobs",
+    operation_id = "enqueueJob",
+    summary = "Enqueue a job",
+    description = "Checks every field (all problems are answered together) and inserts the job with its audit row.",
+    security(("adminToken" = []), ("bearer" = [])),
+    request_body = super::schemas::JobSpec,
+    responses(
+        (status = 201, description = "Enqueued (`deduplicated: false`).", body = Enqueued),
+        (
+            status = 200,
+            description = "A live job holds the unique key: it is answered (`deduplicated: true`), nothing is enqueued.",
+            body = Enqueued
+        ),
+        (status = 422, description = "A field is missing, unknown, of the wrong type or out of range; `errors` names each."),
+        (status = 401, description = super::NO_CREDENTIALS),
+        (status = 403, description = super::NOT_ADMIN),
+        (status = 503, description = super::ENQUEUE_UNAVAILABLE),
+        (status = 400, description = super::NOT_JSON),
+        (status = 413, description = super::TOO_LARGE),
+        (status = 415, description = super::NOT_JSON_TYPE),
+    )
+)]
 pub async fn enqueue(
     admin: Admin,
     State(state): State<AppState>,
     extract::Json(spec): extract::Json<JobSpec>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Enqueued>), ApiError> {
     let enqueued = state.queue.enqueue_audited(&[spec], &admin.actor).await?;
     let first = enqueued.first().copied().ok_or_else(ApiError::internal)?;
     let status = if first.deduplicated {
@@ -72,10 +124,8 @@ pub async fn enqueue(
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(json!({ "id": first.id, "deduplicated": first.deduplicated })),
-    ))
+    let (id, deduplicated) = (first.id, first.deduplicated);
+    Ok((status, Json(Enqueued { id, deduplicated })))
 }
 
 fn one(id: i64) -> JobFilter {
@@ -109,6 +159,25 @@ async fn after_change(
     Ok(Json(job.first().map(job_json).unwrap_or(Value::Null)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/jobs/{id}/retry",
+    tag = "Jobs",
+    operation_id = "retryJob",
+    summary = "Retry a job",
+    description = "A retryable, discarded or cancelled job runs again now.",
+    security(("adminToken" = []), ("bearer" = [])),
+    params(("id" = i64, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "The job as it is now.", body = Job),
+        (status = 400, description = "The id is not an integer."),
+        (status = 404, description = "No job has this id."),
+        (status = 409, description = "`job-state-conflict`: the job's state does not allow this."),
+        (status = 401, description = super::NO_CREDENTIALS),
+        (status = 403, description = super::NOT_ADMIN),
+        (status = 503, description = super::UNAVAILABLE),
+    )
+)]
 pub async fn retry(
     admin: Admin,
     State(state): State<AppState>,
@@ -118,6 +187,25 @@ pub async fn retry(
     after_change(&state, id, changed, "retry").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/jobs/{id}/discard",
+    tag = "Jobs",
+    operation_id = "discardJob",
+    summary = "Discard a job",
+    description = "A waiting job (scheduled, available or retryable) is discarded.",
+    security(("adminToken" = []), ("bearer" = [])),
+    params(("id" = i64, Path, description = "The job's id.")),
+    responses(
+        (status = 200, description = "The job as it is now.", body = Job),
+        (status = 400, description = "The id is not an integer."),
+        (status = 404, description = "No job has this id."),
+        (status = 409, description = "`job-state-conflict`: the job's state does not allow this."),
+        (status = 401, description = super::NO_CREDENTIALS),
+        (status = 403, description = super::NOT_ADMIN),
+        (status = 503, description = super::UNAVAILABLE),
+    )
+)]
 pub async fn discard(
     admin: Admin,
     State(state): State<AppState>,

@@ -1,12 +1,13 @@
 //! The admin API under `/admin/api`: queues, jobs, flags, schedules and the audit trail. Every
 //! handler takes an [`Admin`], so authorization is visible in its signature.
 
-mod audit;
-mod flags;
-mod jobs;
-mod queues;
-mod schedules;
-mod users;
+pub(in crate::http) mod audit;
+pub(in crate::http) mod flags;
+pub(in crate::http) mod jobs;
+pub(in crate::http) mod queues;
+pub(in crate::http) mod schedules;
+pub mod schemas;
+pub(in crate::http) mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,6 +20,18 @@ use super::auth::{authenticate, refusal};
 use super::metrics::bearer_matches;
 use super::problem::ApiError;
 use super::state::AppState;
+
+/// Refusals every admin operation documents.
+const NO_CREDENTIALS: &str = "Neither `ADMIN_TOKEN` nor a user token that verifies (also when \
+    no `ADMIN_TOKEN` is configured and no user token is sent).";
+const NOT_ADMIN: &str = "`admin-required`: the user is not in `ADMIN_USER_IDS`.";
+const UNAVAILABLE: &str = "`auth-unavailable`, `database-unavailable` or `timeout`.";
+const ENQUEUE_UNAVAILABLE: &str = "`enqueue-disabled`: the `enqueue` kill switch is off; or \
+    `auth-unavailable`, `database-unavailable`, `timeout`.";
+/// Refusals of the operations that read a JSON body.
+const NOT_JSON: &str = "The body is not JSON (the detail gives line and column).";
+const TOO_LARGE: &str = "The body is larger than `BODY_LIMIT_BYTES`.";
+const NOT_JSON_TYPE: &str = "The body is not `application/json`.";
 
 /// The caller is an administrator: bearer `ADMIN_TOKEN`, or a verified token whose user has the
 /// admin role (`ADMIN_USER_IDS`). `actor` names them in audit rows.
