@@ -1,0 +1,6 @@
+//! The test harness's own tests, in one binary: the fakes of third parties behave like the real
+//! services.
+
+// Tests, one module per area.
+mod fake_idp;
+mod fake_revenuecat;
