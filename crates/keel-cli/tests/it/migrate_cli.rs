@@ -74,205 +74,236 @@ fn assert_no_crash(run: &Run) {
     assert!(!run.output().contains("panicked"), "{}", run.describe());
 }
 
-keel_testkit::engine_tests! {
-    async fn status_lists_pending_then_applied(db) {
-        let before = migrate(&db, &["status"]);
-        before.assert_code(0);
-        let line = line_0001(&before);
-        assert!(line.contains("pending"), "{}", before.describe());
-        assert!(line.contains("0001_core"), "{}", before.describe());
-        assert!(all_in(&db, "pending"));
+keel_testkit::engine_test!(status_lists_pending_then_applied);
+async fn status_lists_pending_then_applied(db: TestDb) {
+    let before = migrate(&db, &["status"]);
+    before.assert_code(0);
+    let line = line_0001(&before);
+    assert!(line.contains("pending"), "{}", before.describe());
+    assert!(line.contains("0001_core"), "{}", before.describe());
+    assert!(all_in(&db, "pending"));
 
-        let up = migrate(&db, &["up"]);
-        up.assert_code(0);
-        assert!(up.stdout.contains("applied 0001"), "{}", up.describe());
+    let up = migrate(&db, &["up"]);
+    up.assert_code(0);
+    assert!(up.stdout.contains("applied 0001"), "{}", up.describe());
 
-        let after = migrate(&db, &["status"]);
-        after.assert_code(0);
-        let line = line_0001(&after);
-        assert!(line.contains("applied"), "{}", after.describe());
-        assert!(line.contains("UTC"), "applied lines carry the time: {line}");
-        assert!(all_in(&db, "applied"));
-        assert!(table_exists(&db, "audit_log").await);
-        assert!(table_exists(&db, "users").await);
-    }
+    let after = migrate(&db, &["status"]);
+    after.assert_code(0);
+    let line = line_0001(&after);
+    assert!(line.contains("applied"), "{}", after.describe());
+    assert!(line.contains("UTC"), "applied lines carry the time: {line}");
+    assert!(all_in(&db, "applied"));
+    assert!(table_exists(&db, "audit_log").await);
+    assert!(table_exists(&db, "users").await);
+}
 
-    async fn up_twice_applies_nothing_the_second_time(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        let again = migrate(&db, &["up"]);
-        again.assert_code(0);
-        assert!(again.stdout.contains("nothing to apply"), "{}", again.describe());
-        let json = migrate(&db, &["up", "--json"]);
-        json.assert_code(0);
-        let report = json.json();
-        assert_eq!(report["migrations"], serde_json::json!([]), "{report}");
-        assert_eq!(
-            db.scalar("SELECT count(*) FROM keel_migrations").await,
-            states(&db).len() as i64
-        );
-    }
+keel_testkit::engine_test!(up_twice_applies_nothing_the_second_time);
+async fn up_twice_applies_nothing_the_second_time(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    let again = migrate(&db, &["up"]);
+    again.assert_code(0);
+    assert!(
+        again.stdout.contains("nothing to apply"),
+        "{}",
+        again.describe()
+    );
+    let json = migrate(&db, &["up", "--json"]);
+    json.assert_code(0);
+    let report = json.json();
+    assert_eq!(report["migrations"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM keel_migrations").await,
+        states(&db).len() as i64
+    );
+}
 
-    async fn dry_run_prints_the_plan_and_changes_nothing(db) {
-        let dry = migrate(&db, &["up", "--dry-run"]);
-        dry.assert_code(0);
-        assert!(
-            dry.stdout.contains("would apply 0001 0001_core"),
-            "{}",
-            dry.describe()
-        );
-        assert!(all_in(&db, "pending"), "a dry run applied something");
-        assert!(!table_exists(&db, "audit_log").await);
-        assert!(!table_exists(&db, "users").await);
+keel_testkit::engine_test!(dry_run_prints_the_plan_and_changes_nothing);
+async fn dry_run_prints_the_plan_and_changes_nothing(db: TestDb) {
+    let dry = migrate(&db, &["up", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(
+        dry.stdout.contains("would apply 0001 0001_core"),
+        "{}",
+        dry.describe()
+    );
+    assert!(all_in(&db, "pending"), "a dry run applied something");
+    assert!(!table_exists(&db, "audit_log").await);
+    assert!(!table_exists(&db, "users").await);
 
-        let json = migrate(&db, &["up", "--dry-run", "--json"]);
-        json.assert_code(0);
-        let report = json.json();
-        assert_eq!(report["dry_run"], true, "{report}");
-        assert_eq!(report["migrations"][0]["version"], 1, "{report}");
-        assert!(all_in(&db, "pending"));
+    let json = migrate(&db, &["up", "--dry-run", "--json"]);
+    json.assert_code(0);
+    let report = json.json();
+    assert_eq!(report["dry_run"], true, "{report}");
+    assert_eq!(report["migrations"][0]["version"], 1, "{report}");
+    assert!(all_in(&db, "pending"));
 
-        // The same for down: the plan, no change.
-        migrate(&db, &["up"]).assert_code(0);
-        let dry_down = migrate(&db, &["down", "--to", "0", "--dry-run"]);
-        dry_down.assert_code(0);
-        assert!(
-            dry_down.stdout.contains("would revert 0001"),
-            "{}",
-            dry_down.describe()
-        );
-        assert!(all_in(&db, "applied"));
-        assert!(table_exists(&db, "audit_log").await);
-    }
+    // The same for down: the plan, no change.
+    migrate(&db, &["up"]).assert_code(0);
+    let dry_down = migrate(&db, &["down", "--to", "0", "--dry-run"]);
+    dry_down.assert_code(0);
+    assert!(
+        dry_down.stdout.contains("would revert 0001"),
+        "{}",
+        dry_down.describe()
+    );
+    assert!(all_in(&db, "applied"));
+    assert!(table_exists(&db, "audit_log").await);
+}
 
-    async fn down_to_zero_and_up_round_trip(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        migrate(&db, &["verify"]).assert_code(0);
+keel_testkit::engine_test!(down_to_zero_and_up_round_trip);
+async fn down_to_zero_and_up_round_trip(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    migrate(&db, &["verify"]).assert_code(0);
 
-        let down = migrate(&db, &["down", "--to", "0"]);
-        down.assert_code(0);
-        assert!(down.stdout.contains("reverted 0001"), "{}", down.describe());
-        assert!(all_in(&db, "pending"));
-        assert!(!table_exists(&db, "audit_log").await);
-        assert!(!table_exists(&db, "users").await);
+    let down = migrate(&db, &["down", "--to", "0"]);
+    down.assert_code(0);
+    assert!(down.stdout.contains("reverted 0001"), "{}", down.describe());
+    assert!(all_in(&db, "pending"));
+    assert!(!table_exists(&db, "audit_log").await);
+    assert!(!table_exists(&db, "users").await);
 
-        // Nothing applied: verify reports the pending migration.
-        let pending = migrate(&db, &["verify"]);
-        pending.assert_code(1);
-        assert!(pending.stdout.contains("pending migration 0001"), "{}", pending.describe());
+    // Nothing applied: verify reports the pending migration.
+    let pending = migrate(&db, &["verify"]);
+    pending.assert_code(1);
+    assert!(
+        pending.stdout.contains("pending migration 0001"),
+        "{}",
+        pending.describe()
+    );
 
-        let again = migrate(&db, &["down", "--to", "0"]);
-        again.assert_code(0);
-        assert!(again.stdout.contains("nothing to revert"), "{}", again.describe());
+    let again = migrate(&db, &["down", "--to", "0"]);
+    again.assert_code(0);
+    assert!(
+        again.stdout.contains("nothing to revert"),
+        "{}",
+        again.describe()
+    );
 
-        migrate(&db, &["up"]).assert_code(0);
-        assert!(all_in(&db, "applied"));
-        let verify = migrate(&db, &["verify"]);
-        verify.assert_code(0);
-        assert!(verify.stdout.contains("schema ok"), "{}", verify.describe());
-        let json = migrate(&db, &["verify", "--json"]);
-        json.assert_code(0);
-        assert_eq!(json.json()["ok"], true, "{}", json.describe());
-    }
+    migrate(&db, &["up"]).assert_code(0);
+    assert!(all_in(&db, "applied"));
+    let verify = migrate(&db, &["verify"]);
+    verify.assert_code(0);
+    assert!(verify.stdout.contains("schema ok"), "{}", verify.describe());
+    let json = migrate(&db, &["verify", "--json"]);
+    json.assert_code(0);
+    assert_eq!(json.json()["ok"], true, "{}", json.describe());
+}
 
-    async fn verify_names_a_dropped_table(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        db.execute("DROP TABLE audit_log").await;
+keel_testkit::engine_test!(verify_names_a_dropped_table);
+async fn verify_names_a_dropped_table(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    db.execute("DROP TABLE audit_log").await;
 
-        let verify = migrate(&db, &["verify"]);
-        verify.assert_code(1);
-        assert_no_crash(&verify);
-        assert!(
-            verify.stdout.contains("table audit_log"),
-            "{}",
-            verify.describe()
-        );
-        assert!(
-            !verify.stdout.contains("table users"),
-            "users is still there:\n{}",
-            verify.describe()
-        );
-        // `--dry-run` is accepted by verify and changes nothing either way.
-        migrate(&db, &["verify", "--dry-run"]).assert_code(1);
+    let verify = migrate(&db, &["verify"]);
+    verify.assert_code(1);
+    assert_no_crash(&verify);
+    assert!(
+        verify.stdout.contains("table audit_log"),
+        "{}",
+        verify.describe()
+    );
+    assert!(
+        !verify.stdout.contains("table users"),
+        "users is still there:\n{}",
+        verify.describe()
+    );
+    // `--dry-run` is accepted by verify and changes nothing either way.
+    migrate(&db, &["verify", "--dry-run"]).assert_code(1);
 
-        let json = migrate(&db, &["verify", "--json"]);
-        json.assert_code(1);
-        let report = json.json();
-        assert_eq!(report["ok"], false, "{report}");
-        let missing: Vec<&str> = report["report"]["missing"]
-            .as_array()
-            .map(|m| m.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        assert!(missing.contains(&"table audit_log"), "{report}");
-        assert!(!table_exists(&db, "audit_log").await, "verify must not repair");
-    }
+    let json = migrate(&db, &["verify", "--json"]);
+    json.assert_code(1);
+    let report = json.json();
+    assert_eq!(report["ok"], false, "{report}");
+    let missing: Vec<&str> = report["report"]["missing"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(missing.contains(&"table audit_log"), "{report}");
+    assert!(
+        !table_exists(&db, "audit_log").await,
+        "verify must not repair"
+    );
+}
 
-    async fn down_to_a_missing_version_fails_clearly(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        let down = migrate(&db, &["down", "--to", "99"]);
-        assert_ne!(down.code, Some(0), "{}", down.describe());
-        assert_no_crash(&down);
-        assert!(down.stderr.contains("99"), "{}", down.describe());
-        assert!(down.stderr.contains("no migration"), "{}", down.describe());
-        assert!(all_in(&db, "applied"), "a failed down must change nothing");
-        assert!(table_exists(&db, "audit_log").await);
+keel_testkit::engine_test!(down_to_a_missing_version_fails_clearly);
+async fn down_to_a_missing_version_fails_clearly(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    let down = migrate(&db, &["down", "--to", "99"]);
+    assert_ne!(down.code, Some(0), "{}", down.describe());
+    assert_no_crash(&down);
+    assert!(down.stderr.contains("99"), "{}", down.describe());
+    assert!(down.stderr.contains("no migration"), "{}", down.describe());
+    assert!(all_in(&db, "applied"), "a failed down must change nothing");
+    assert!(table_exists(&db, "audit_log").await);
 
-        let negative = migrate(&db, &["down", "--to=-1"]);
-        assert_ne!(negative.code, Some(0), "{}", negative.describe());
-        assert!(all_in(&db, "applied"));
-    }
+    let negative = migrate(&db, &["down", "--to=-1"]);
+    assert_ne!(negative.code, Some(0), "{}", negative.describe());
+    assert!(all_in(&db, "applied"));
+}
 
-    async fn a_changed_migration_is_refused(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        db.execute("UPDATE keel_migrations SET checksum = 'x' WHERE version = 1").await;
+keel_testkit::engine_test!(a_changed_migration_is_refused);
+async fn a_changed_migration_is_refused(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    db.execute("UPDATE keel_migrations SET checksum = 'x' WHERE version = 1")
+        .await;
 
-        let up = migrate(&db, &["up"]);
-        up.assert_code(1);
-        assert_no_crash(&up);
-        assert!(up.stderr.contains("0001_core"), "{}", up.describe());
-        assert!(
-            up.stderr.contains("changed after it was applied"),
-            "{}",
-            up.describe()
-        );
+    let up = migrate(&db, &["up"]);
+    up.assert_code(1);
+    assert_no_crash(&up);
+    assert!(up.stderr.contains("0001_core"), "{}", up.describe());
+    assert!(
+        up.stderr.contains("changed after it was applied"),
+        "{}",
+        up.describe()
+    );
 
-        let dry = migrate(&db, &["up", "--dry-run"]);
-        dry.assert_code(1);
-        assert!(dry.stderr.contains("changed"), "{}", dry.describe());
+    let dry = migrate(&db, &["up", "--dry-run"]);
+    dry.assert_code(1);
+    assert!(dry.stderr.contains("changed"), "{}", dry.describe());
 
-        let status = migrate(&db, &["status"]);
-        status.assert_code(1);
-        assert!(line_0001(&status).contains("MODIFIED"), "{}", status.describe());
-        let json = migrate(&db, &["status", "--json"]);
-        json.assert_code(1);
-        assert_eq!(json.json()["migrations"][0]["state"], "modified", "{}", json.describe());
+    let status = migrate(&db, &["status"]);
+    status.assert_code(1);
+    assert!(
+        line_0001(&status).contains("MODIFIED"),
+        "{}",
+        status.describe()
+    );
+    let json = migrate(&db, &["status", "--json"]);
+    json.assert_code(1);
+    assert_eq!(
+        json.json()["migrations"][0]["state"],
+        "modified",
+        "{}",
+        json.describe()
+    );
 
-        let verify = migrate(&db, &["verify"]);
-        verify.assert_code(1);
-        assert!(
-            verify.stdout.contains("migration 0001 was changed"),
-            "{}",
-            verify.describe()
-        );
-    }
+    let verify = migrate(&db, &["verify"]);
+    verify.assert_code(1);
+    assert!(
+        verify.stdout.contains("migration 0001 was changed"),
+        "{}",
+        verify.describe()
+    );
+}
 
-    async fn a_migration_unknown_to_this_build_is_refused(db) {
-        migrate(&db, &["up"]).assert_code(0);
-        let insert = if db.is_postgres() {
-            "INSERT INTO keel_migrations (version, name, checksum) VALUES (9999, '9999_future', 'abc')"
-        } else {
-            "INSERT INTO keel_migrations (version, name, checksum, applied_at) \
+keel_testkit::engine_test!(a_migration_unknown_to_this_build_is_refused);
+async fn a_migration_unknown_to_this_build_is_refused(db: TestDb) {
+    migrate(&db, &["up"]).assert_code(0);
+    let insert = if db.is_postgres() {
+        "INSERT INTO keel_migrations (version, name, checksum) VALUES (9999, '9999_future', 'abc')"
+    } else {
+        "INSERT INTO keel_migrations (version, name, checksum, applied_at) \
              VALUES (9999, '9999_future', 'abc', 0)"
-        };
-        db.execute(insert).await;
+    };
+    db.execute(insert).await;
 
-        let up = migrate(&db, &["up"]);
-        up.assert_code(1);
-        assert!(up.stderr.contains("9999"), "{}", up.describe());
-        let status = migrate(&db, &["status"]);
-        status.assert_code(1);
-        assert!(status.stdout.contains("UNKNOWN"), "{}", status.describe());
-        migrate(&db, &["verify"]).assert_code(1);
-    }
+    let up = migrate(&db, &["up"]);
+    up.assert_code(1);
+    assert!(up.stderr.contains("9999"), "{}", up.describe());
+    let status = migrate(&db, &["status"]);
+    status.assert_code(1);
+    assert!(status.stdout.contains("UNKNOWN"), "{}", status.describe());
+    migrate(&db, &["verify"]).assert_code(1);
 }
 
 #[test]

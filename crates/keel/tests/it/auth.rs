@@ -174,43 +174,68 @@ async fn authorized_parties_and_hs256_key_confusion() {
     run(&app, &cases).await;
 }
 
-keel_testkit::engine_tests! {
-    async fn me_creates_the_user_once(db) {
-        let idp = FakeIdp::start().await;
-        let app = idp_app(db, &idp).spawn().await;
-        let first = me(&app, &idp.token(&idp.claims("u-first"))).await;
-        let mut keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        assert_eq!(keys, ["created_at", "roles", "tenant_id", "user_id"], "{first}");
-        assert_eq!(first["user_id"], "u-first");
-        assert_eq!(first["tenant_id"], Value::Null);
-        assert_eq!(first["roles"], json!(["user"]));
-        let created = first["created_at"].as_str().expect("created_at");
-        chrono::DateTime::parse_from_rfc3339(created).expect("RFC 3339");
-        assert_eq!(app.db.scalar("SELECT count(*) FROM users WHERE id = 'u-first'").await, 1);
+keel_testkit::engine_test!(me_creates_the_user_once);
+async fn me_creates_the_user_once(db: TestDb) {
+    let idp = FakeIdp::start().await;
+    let app = idp_app(db, &idp).spawn().await;
+    let first = me(&app, &idp.token(&idp.claims("u-first"))).await;
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["created_at", "roles", "tenant_id", "user_id"],
+        "{first}"
+    );
+    assert_eq!(first["user_id"], "u-first");
+    assert_eq!(first["tenant_id"], Value::Null);
+    assert_eq!(first["roles"], json!(["user"]));
+    let created = first["created_at"].as_str().expect("created_at");
+    chrono::DateTime::parse_from_rfc3339(created).expect("RFC 3339");
+    assert_eq!(
+        app.db
+            .scalar("SELECT count(*) FROM users WHERE id = 'u-first'")
+            .await,
+        1
+    );
 
-        // 20 first requests at once, each with its own token, make one row and one created_at.
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..20 {
-            let token = idp.token(&with(idp.claims("u-racer"), json!({"jti": format!("j{i}")})));
-            let request = app.client.get(app.url("/v1/me")).bearer_auth(token);
-            tasks.spawn(async move { send(request).await });
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(r) = tasks.join_next().await {
-            let r = r.expect("task");
-            assert_eq!(r.status, 200, "{}", r.text);
-            seen.insert(r.body["created_at"].as_str().unwrap().to_string());
-        }
-        assert_eq!(seen.len(), 1, "one created_at: {seen:?}");
-        assert_eq!(app.db.scalar("SELECT count(*) FROM users WHERE id = 'u-racer'").await, 1);
-        assert_eq!(app.db.scalar("SELECT count(*) FROM users").await, 2);
-
-        // created_at stays put across calls and tokens.
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let again = me(&app, &idp.token(&with(idp.claims("u-first"), json!({"jti": "later"})))).await;
-        assert_eq!(again["created_at"], first["created_at"]);
+    // 20 first requests at once, each with its own token, make one row and one created_at.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let token = idp.token(&with(
+            idp.claims("u-racer"),
+            json!({"jti": format!("j{i}")}),
+        ));
+        let request = app.client.get(app.url("/v1/me")).bearer_auth(token);
+        tasks.spawn(async move { send(request).await });
     }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.expect("task");
+        assert_eq!(r.status, 200, "{}", r.text);
+        seen.insert(r.body["created_at"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 1, "one created_at: {seen:?}");
+    assert_eq!(
+        app.db
+            .scalar("SELECT count(*) FROM users WHERE id = 'u-racer'")
+            .await,
+        1
+    );
+    assert_eq!(app.db.scalar("SELECT count(*) FROM users").await, 2);
+
+    // created_at stays put across calls and tokens.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let again = me(
+        &app,
+        &idp.token(&with(idp.claims("u-first"), json!({"jti": "later"}))),
+    )
+    .await;
+    assert_eq!(again["created_at"], first["created_at"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

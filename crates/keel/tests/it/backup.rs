@@ -268,173 +268,250 @@ async fn seeded(db: TestDb) -> (TestApp, tempfile::TempDir) {
     (app, dir)
 }
 
-keel_testkit::engine_tests! {
-    async fn a_backup_under_load_holds_everything_acknowledged_before_it_started(db) {
-        let (_config_dir, config) = config_dir();
-        let app = app(db, &config).spawn().await;
-        let url = app.db.url().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let webhooks = tokio::spawn(deliver_webhooks(app.base_url.clone(), stop.clone()));
-        let jobs = tokio::spawn(enqueue_jobs(app.base_url.clone(), stop.clone()));
+keel_testkit::engine_test!(a_backup_under_load_holds_everything_acknowledged_before_it_started);
+async fn a_backup_under_load_holds_everything_acknowledged_before_it_started(db: TestDb) {
+    let (_config_dir, config) = config_dir();
+    let app = app(db, &config).spawn().await;
+    let url = app.db.url().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let webhooks = tokio::spawn(deliver_webhooks(app.base_url.clone(), stop.clone()));
+    let jobs = tokio::spawn(enqueue_jobs(app.base_url.clone(), stop.clone()));
 
-        // Let the load run a while, then back up in the middle of it.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = backup_file(&dir, "keel.backup");
-        let started = Instant::now();
-        let manifest = backup::backup(&secret(&url), &file, TIMEOUT).await.expect("backup");
-        let finished = Instant::now();
-        stop.store(true, Ordering::Relaxed);
-        let webhooks = webhooks.await.expect("webhook task");
-        let jobs = jobs.await.expect("job task");
+    // Let the load run a while, then back up in the middle of it.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = backup_file(&dir, "keel.backup");
+    let started = Instant::now();
+    let manifest = backup::backup(&secret(&url), &file, TIMEOUT)
+        .await
+        .expect("backup");
+    let finished = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    let webhooks = webhooks.await.expect("webhook task");
+    let jobs = jobs.await.expect("job task");
 
-        let before = |acked: &[Acked]| -> BTreeSet<String> {
-            acked.iter().filter(|a| a.at < started).map(|a| a.id.clone()).collect()
-        };
-        let (webhooks_before, jobs_before) = (before(&webhooks), before(&jobs));
-        assert!(webhooks_before.len() >= 5, "only {} webhooks before the backup", webhooks_before.len());
-        assert!(jobs_before.len() >= 5, "only {} jobs before the backup", jobs_before.len());
-        let during = |acked: &[Acked]| acked.iter().filter(|a| a.at >= started && a.at < finished).count();
-        eprintln!(
-            "acknowledged before / during the backup: webhooks {} / {}, jobs {} / {}; it took {:?}",
-            webhooks_before.len(), during(&webhooks), jobs_before.len(), during(&jobs), finished - started
+    let before = |acked: &[Acked]| -> BTreeSet<String> {
+        acked
+            .iter()
+            .filter(|a| a.at < started)
+            .map(|a| a.id.clone())
+            .collect()
+    };
+    let (webhooks_before, jobs_before) = (before(&webhooks), before(&jobs));
+    assert!(
+        webhooks_before.len() >= 5,
+        "only {} webhooks before the backup",
+        webhooks_before.len()
+    );
+    assert!(
+        jobs_before.len() >= 5,
+        "only {} jobs before the backup",
+        jobs_before.len()
+    );
+    let during = |acked: &[Acked]| {
+        acked
+            .iter()
+            .filter(|a| a.at >= started && a.at < finished)
+            .count()
+    };
+    eprintln!(
+        "acknowledged before / during the backup: webhooks {} / {}, jobs {} / {}; it took {:?}",
+        webhooks_before.len(),
+        during(&webhooks),
+        jobs_before.len(),
+        during(&jobs),
+        finished - started
+    );
+
+    let written: Manifest = serde_json::from_str(
+        &std::fs::read_to_string(manifest_path(&file)).expect("the manifest is written"),
+    )
+    .expect("the manifest is JSON");
+    assert_eq!(written, manifest);
+    assert_eq!(manifest.migrations, vec![1, 2, 3]);
+    assert!(
+        manifest.tables["billing_events"] >= webhooks_before.len() as i64,
+        "{manifest:#?}"
+    );
+    assert!(
+        manifest.tables["jobs"] >= jobs_before.len() as i64,
+        "{manifest:#?}"
+    );
+
+    let target = Target::for_source(&app.db).await;
+    let report = backup::restore(&secret(target.url()), &file, options(false, false))
+        .await
+        .expect("restore");
+    assert!(report.ok, "{report:#?}");
+    assert!(!report.verified && report.scratch.is_none());
+    assert!(
+        report
+            .tables
+            .iter()
+            .all(|t| t.matches && t.backup.is_some()),
+        "{report:#?}"
+    );
+    assert_eq!(report.migrations_applied, vec![1, 2, 3]);
+
+    let events: BTreeSet<String> = column(
+        target.url(),
+        "SELECT event_id FROM billing_events WHERE provider = 'revenuecat'",
+    )
+    .await
+    .into_iter()
+    .collect();
+    let missing: Vec<_> = webhooks_before.difference(&events).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged webhooks missing from the restore: {missing:?}"
+    );
+    let ids: BTreeSet<String> = column(target.url(), "SELECT CAST(id AS TEXT) FROM jobs")
+        .await
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = jobs_before.difference(&ids).collect();
+    assert!(
+        missing.is_empty(),
+        "enqueued jobs missing from the restore: {missing:?}"
+    );
+    assert_counts(target.url(), &manifest).await;
+    assert_schema_complete(target.url()).await;
+    app.shutdown().await.expect("shutdown");
+}
+
+keel_testkit::engine_test!(a_restore_into_a_non_empty_target_is_refused_and_changes_nothing);
+async fn a_restore_into_a_non_empty_target_is_refused_and_changes_nothing(db: TestDb) {
+    let (app, _config) = seeded(db).await;
+    let url = app.db.url().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = backup_file(&dir, "keel.backup");
+    let manifest = backup::backup(&secret(&url), &file, TIMEOUT)
+        .await
+        .expect("backup");
+    assert_eq!(manifest.tables["billing_events"], 5);
+    assert!(manifest.tables["jobs"] >= 4, "{manifest:#?}");
+
+    // A backup never replaces a file.
+    let bytes = std::fs::read(&file).expect("backup");
+    let err = backup::backup(&secret(&url), &file, TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::Exists(_)), "{err}");
+    assert!(err.to_string().contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&file).expect("backup"), bytes);
+
+    let target = Target::for_source(&app.db).await;
+    let report = backup::restore(&secret(target.url()), &file, options(false, false))
+        .await
+        .expect("restore into an empty target");
+    assert!(report.ok, "{report:#?}");
+
+    // The target changes after the restore; a second restore must not undo that.
+    execute(target.url(), "DELETE FROM jobs").await;
+    let sqlite_bytes = target_file(&target).map(|p| std::fs::read(p).expect("target file"));
+    let err = backup::restore(&secret(target.url()), &file, options(false, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::NotEmpty(_)), "{err}");
+    assert!(!err.is_usage());
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(
+        count(target.url(), "jobs").await,
+        0,
+        "the refused restore changed the target"
+    );
+    assert_eq!(count(target.url(), "billing_events").await, 5);
+    if let Some(before) = sqlite_bytes {
+        let path = target_file(&target).expect("a file");
+        assert_eq!(
+            std::fs::read(path).expect("target file"),
+            before,
+            "the file changed"
         );
-
-        let written: Manifest = serde_json::from_str(
-            &std::fs::read_to_string(manifest_path(&file)).expect("the manifest is written"),
-        ).expect("the manifest is JSON");
-        assert_eq!(written, manifest);
-        assert_eq!(manifest.migrations, vec![1, 2, 3]);
-        assert!(manifest.tables["billing_events"] >= webhooks_before.len() as i64, "{manifest:#?}");
-        assert!(manifest.tables["jobs"] >= jobs_before.len() as i64, "{manifest:#?}");
-
-        let target = Target::for_source(&app.db).await;
-        let report = backup::restore(&secret(target.url()), &file, options(false, false))
-            .await
-            .expect("restore");
-        assert!(report.ok, "{report:#?}");
-        assert!(!report.verified && report.scratch.is_none());
-        assert!(report.tables.iter().all(|t| t.matches && t.backup.is_some()), "{report:#?}");
-        assert_eq!(report.migrations_applied, vec![1, 2, 3]);
-
-        let events: BTreeSet<String> = column(
-            target.url(),
-            "SELECT event_id FROM billing_events WHERE provider = 'revenuecat'",
-        ).await.into_iter().collect();
-        let missing: Vec<_> = webhooks_before.difference(&events).collect();
-        assert!(missing.is_empty(), "acknowledged webhooks missing from the restore: {missing:?}");
-        let ids: BTreeSet<String> = column(target.url(), "SELECT CAST(id AS TEXT) FROM jobs")
-            .await
-            .into_iter()
-            .collect();
-        let missing: Vec<_> = jobs_before.difference(&ids).collect();
-        assert!(missing.is_empty(), "enqueued jobs missing from the restore: {missing:?}");
-        assert_counts(target.url(), &manifest).await;
-        assert_schema_complete(target.url()).await;
-        app.shutdown().await.expect("shutdown");
     }
 
-    async fn a_restore_into_a_non_empty_target_is_refused_and_changes_nothing(db) {
-        let (app, _config) = seeded(db).await;
-        let url = app.db.url().to_string();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = backup_file(&dir, "keel.backup");
-        let manifest = backup::backup(&secret(&url), &file, TIMEOUT).await.expect("backup");
-        assert_eq!(manifest.tables["billing_events"], 5);
-        assert!(manifest.tables["jobs"] >= 4, "{manifest:#?}");
+    // --force replaces the contents.
+    let report = backup::restore(&secret(target.url()), &file, options(false, true))
+        .await
+        .expect("forced restore");
+    assert!(report.ok, "{report:#?}");
+    assert_counts(target.url(), &manifest).await;
+    assert_schema_complete(target.url()).await;
+    app.shutdown().await.expect("shutdown");
+}
 
-        // A backup never replaces a file.
-        let bytes = std::fs::read(&file).expect("backup");
-        let err = backup::backup(&secret(&url), &file, TIMEOUT).await.unwrap_err();
-        assert!(matches!(err, BackupError::Exists(_)), "{err}");
-        assert!(err.to_string().contains("exists"), "{err}");
-        assert_eq!(std::fs::read(&file).expect("backup"), bytes);
+keel_testkit::engine_test!(verify_passes_for_a_good_backup_and_fails_for_a_damaged_one);
+async fn verify_passes_for_a_good_backup_and_fails_for_a_damaged_one(db: TestDb) {
+    let (app, _config) = seeded(db).await;
+    let url = app.db.url().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = backup_file(&dir, "keel.backup");
+    let manifest = backup::backup(&secret(&url), &file, TIMEOUT)
+        .await
+        .expect("backup");
+    let scratch_before = scratch_databases(&app.db).await;
 
-        let target = Target::for_source(&app.db).await;
-        let report = backup::restore(&secret(target.url()), &file, options(false, false))
-            .await
-            .expect("restore into an empty target");
-        assert!(report.ok, "{report:#?}");
+    // Verifying goes into a scratch database: the (non-empty) target is neither refused nor
+    // touched.
+    let report = backup::restore(&secret(&url), &file, options(true, false))
+        .await
+        .expect("verify");
+    assert!(report.ok, "{report:#?}");
+    assert!(report.verified);
+    assert_eq!(report.manifest.as_ref(), Some(&manifest));
+    assert_eq!(report.tables.len(), manifest.tables.len());
+    assert!(
+        report
+            .tables
+            .iter()
+            .all(|t| t.matches && t.backup == t.restored),
+        "{report:#?}"
+    );
+    assert!(report.status.iter().all(|s| s.state == State::Applied));
+    assert!(report.verify.is_clean());
+    let scratch = report.scratch.clone().expect("a scratch database");
+    assert_scratch_gone(&app.db, &scratch).await;
+    assert_counts(&url, &manifest).await;
 
-        // The target changes after the restore; a second restore must not undo that.
-        execute(target.url(), "DELETE FROM jobs").await;
-        let sqlite_bytes = target_file(&target).map(|p| std::fs::read(p).expect("target file"));
-        let err = backup::restore(&secret(target.url()), &file, options(false, false))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, BackupError::NotEmpty(_)), "{err}");
-        assert!(!err.is_usage());
-        assert!(err.to_string().contains("--force"), "{err}");
-        assert_eq!(count(target.url(), "jobs").await, 0, "the refused restore changed the target");
-        assert_eq!(count(target.url(), "billing_events").await, 5);
-        if let Some(before) = sqlite_bytes {
-            let path = target_file(&target).expect("a file");
-            assert_eq!(std::fs::read(path).expect("target file"), before, "the file changed");
+    // A manifest that disagrees with the file fails the verification.
+    let edited = backup_file(&dir, "edited.backup");
+    std::fs::copy(&file, &edited).expect("copy");
+    let mut wrong = manifest.clone();
+    *wrong.tables.get_mut("jobs").expect("jobs") += 1;
+    std::fs::write(
+        manifest_path(&edited),
+        serde_json::to_string(&wrong).expect("json"),
+    )
+    .expect("write");
+    let report = backup::restore(&secret(&url), &edited, options(true, false))
+        .await
+        .expect("verify runs");
+    assert!(!report.ok);
+    assert!(
+        report.problems.iter().any(|p| p.contains("jobs")),
+        "{:?}",
+        report.problems
+    );
+    assert_scratch_gone(&app.db, report.scratch.as_deref().expect("scratch")).await;
+
+    // A truncated file fails, and leaves nothing behind.
+    let bytes = std::fs::read(&file).expect("backup");
+    let truncated = backup_file(&dir, "truncated.backup");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    std::fs::copy(manifest_path(&file), manifest_path(&truncated)).expect("copy manifest");
+    match backup::restore(&secret(&url), &truncated, options(true, false)).await {
+        Ok(report) => assert!(!report.ok, "a truncated backup verified: {report:#?}"),
+        Err(e) => {
+            assert!(
+                matches!(e, BackupError::Damaged(_) | BackupError::Tool { .. }),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("postgres:postgres@"), "{e}");
         }
-
-        // --force replaces the contents.
-        let report = backup::restore(&secret(target.url()), &file, options(false, true))
-            .await
-            .expect("forced restore");
-        assert!(report.ok, "{report:#?}");
-        assert_counts(target.url(), &manifest).await;
-        assert_schema_complete(target.url()).await;
-        app.shutdown().await.expect("shutdown");
     }
-
-    async fn verify_passes_for_a_good_backup_and_fails_for_a_damaged_one(db) {
-        let (app, _config) = seeded(db).await;
-        let url = app.db.url().to_string();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = backup_file(&dir, "keel.backup");
-        let manifest = backup::backup(&secret(&url), &file, TIMEOUT).await.expect("backup");
-        let scratch_before = scratch_databases(&app.db).await;
-
-        // Verifying goes into a scratch database: the (non-empty) target is neither refused nor
-        // touched.
-        let report = backup::restore(&secret(&url), &file, options(true, false))
-            .await
-            .expect("verify");
-        assert!(report.ok, "{report:#?}");
-        assert!(report.verified);
-        assert_eq!(report.manifest.as_ref(), Some(&manifest));
-        assert_eq!(report.tables.len(), manifest.tables.len());
-        assert!(report.tables.iter().all(|t| t.matches && t.backup == t.restored), "{report:#?}");
-        assert!(report.status.iter().all(|s| s.state == State::Applied));
-        assert!(report.verify.is_clean());
-        let scratch = report.scratch.clone().expect("a scratch database");
-        assert_scratch_gone(&app.db, &scratch).await;
-        assert_counts(&url, &manifest).await;
-
-        // A manifest that disagrees with the file fails the verification.
-        let edited = backup_file(&dir, "edited.backup");
-        std::fs::copy(&file, &edited).expect("copy");
-        let mut wrong = manifest.clone();
-        *wrong.tables.get_mut("jobs").expect("jobs") += 1;
-        std::fs::write(manifest_path(&edited), serde_json::to_string(&wrong).expect("json")).expect("write");
-        let report = backup::restore(&secret(&url), &edited, options(true, false))
-            .await
-            .expect("verify runs");
-        assert!(!report.ok);
-        assert!(report.problems.iter().any(|p| p.contains("jobs")), "{:?}", report.problems);
-        assert_scratch_gone(&app.db, report.scratch.as_deref().expect("scratch")).await;
-
-        // A truncated file fails, and leaves nothing behind.
-        let bytes = std::fs::read(&file).expect("backup");
-        let truncated = backup_file(&dir, "truncated.backup");
-        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
-        std::fs::copy(manifest_path(&file), manifest_path(&truncated)).expect("copy manifest");
-        match backup::restore(&secret(&url), &truncated, options(true, false)).await {
-            Ok(report) => assert!(!report.ok, "a truncated backup verified: {report:#?}"),
-            Err(e) => {
-                assert!(matches!(e, BackupError::Damaged(_) | BackupError::Tool { .. }), "{e}");
-                assert!(!e.to_string().contains("postgres:postgres@"), "{e}");
-            }
-        }
-        assert_eq!(scratch_databases(&app.db).await, scratch_before);
-        assert_counts(&url, &manifest).await;
-        app.shutdown().await.expect("shutdown");
-    }
+    assert_eq!(scratch_databases(&app.db).await, scratch_before);
+    assert_counts(&url, &manifest).await;
+    app.shutdown().await.expect("shutdown");
 }
 
 /// The file of a SQLite target.

@@ -562,27 +562,32 @@ async fn recovered_payment_ends_the_grace_period(db: TestDb) {
     app.shutdown().await.unwrap();
 }
 
-keel_testkit::engine_tests! {
-    async fn a_recovered_payment_ends_the_grace_period(db) {
-        recovered_payment_ends_the_grace_period(db).await;
-    }
+keel_testkit::engine_test!(a_recovered_payment_ends_the_grace_period);
+async fn a_recovered_payment_ends_the_grace_period(db: TestDb) {
+    recovered_payment_ends_the_grace_period(db).await;
+}
 
-    async fn any_order_and_duplicates_end_in_the_same_entitlements(db) {
-        order_and_duplicates(db).await;
-    }
-    async fn concurrent_duplicates_are_stored_once(db) {
-        concurrent_duplicates(db).await;
-    }
-    async fn unauthenticated_and_invalid_deliveries_store_nothing(db) {
-        authentication_matrix(db).await;
-    }
-    async fn payloads_are_sealed_at_rest(db) {
-        sealed_at_rest(db).await;
-    }
-    async fn rotation_reseals_payloads_under_the_newest_key(db) {
-        key_rotation(db).await;
-    }
-    async fn a_provider_not_enabled_is_not_found(db) {
-        disabled_provider(db).await;
-    }
+keel_testkit::engine_test!(any_order_and_duplicates_end_in_the_same_entitlements);
+async fn any_order_and_duplicates_end_in_the_same_entitlements(db: TestDb) {
+    order_and_duplicates(db).await;
+}
+keel_testkit::engine_test!(concurrent_duplicates_are_stored_once);
+async fn concurrent_duplicates_are_stored_once(db: TestDb) {
+    concurrent_duplicates(db).await;
+}
+keel_testkit::engine_test!(unauthenticated_and_invalid_deliveries_store_nothing);
+async fn unauthenticated_and_invalid_deliveries_store_nothing(db: TestDb) {
+    authentication_matrix(db).await;
+}
+keel_testkit::engine_test!(payloads_are_sealed_at_rest);
+async fn payloads_are_sealed_at_rest(db: TestDb) {
+    sealed_at_rest(db).await;
+}
+keel_testkit::engine_test!(rotation_reseals_payloads_under_the_newest_key);
+async fn rotation_reseals_payloads_under_the_newest_key(db: TestDb) {
+    key_rotation(db).await;
+}
+keel_testkit::engine_test!(a_provider_not_enabled_is_not_found);
+async fn a_provider_not_enabled_is_not_found(db: TestDb) {
+    disabled_provider(db).await;
 }

@@ -429,89 +429,126 @@ async fn keel_tables() -> Vec<String> {
     report.tables.into_iter().map(|t| t.table).collect()
 }
 
-keel_testkit::engine_tests! {
-    async fn a_non_empty_target_is_refused_and_left_alone(db) {
-        let source = seeded().await;
-        migrate(&db).await;
-        db.execute(
-            "INSERT INTO job_leases (worker, expires_at) VALUES ('w1', CURRENT_TIMESTAMP)"
-                .replace("CURRENT_TIMESTAMP", if db.is_postgres() { "now()" } else { "1700000000000" })
-                .as_str(),
-        )
-        .await;
-        let err = db_copy::copy(source.url(), db.url(), WAIT).await.unwrap_err();
-        assert!(matches!(&err, CopyError::TargetNotEmpty { table, rows: 1 } if table == "job_leases"), "{err:?}");
-        assert_eq!(err.to_string(), "the target is not empty (job_leases has 1 rows)");
-        let tables = keel_tables().await;
-        let after = count_all(&db, &tables).await;
-        assert_eq!(after["job_leases"], 1);
-        assert_eq!(after.values().sum::<u64>(), 1, "{after:?}");
-    }
+keel_testkit::engine_test!(a_non_empty_target_is_refused_and_left_alone);
+async fn a_non_empty_target_is_refused_and_left_alone(db: TestDb) {
+    let source = seeded().await;
+    migrate(&db).await;
+    db.execute(
+        "INSERT INTO job_leases (worker, expires_at) VALUES ('w1', CURRENT_TIMESTAMP)"
+            .replace(
+                "CURRENT_TIMESTAMP",
+                if db.is_postgres() {
+                    "now()"
+                } else {
+                    "1700000000000"
+                },
+            )
+            .as_str(),
+    )
+    .await;
+    let err = db_copy::copy(source.url(), db.url(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CopyError::TargetNotEmpty { table, rows: 1 } if table == "job_leases"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the target is not empty (job_leases has 1 rows)"
+    );
+    let tables = keel_tables().await;
+    let after = count_all(&db, &tables).await;
+    assert_eq!(after["job_leases"], 1);
+    assert_eq!(after.values().sum::<u64>(), 1, "{after:?}");
+}
 
-    async fn a_failure_half_way_leaves_the_target_empty(db) {
-        let source = seeded().await;
-        migrate(&db).await;
-        // `subscriptions` comes after `users`, `jobs` and the others: they are written first.
-        db.execute(if db.is_postgres() {
+keel_testkit::engine_test!(a_failure_half_way_leaves_the_target_empty);
+async fn a_failure_half_way_leaves_the_target_empty(db: TestDb) {
+    let source = seeded().await;
+    migrate(&db).await;
+    // `subscriptions` comes after `users`, `jobs` and the others: they are written first.
+    db.execute(if db.is_postgres() {
             "ALTER TABLE subscriptions ADD COLUMN required_extra TEXT NOT NULL"
         } else {
             "ALTER TABLE subscriptions ADD COLUMN required_extra TEXT CHECK (required_extra IS NOT NULL)"
         })
         .await;
-        let err = db_copy::copy(source.url(), db.url(), WAIT).await.unwrap_err();
-        assert!(matches!(&err, CopyError::Database { step, .. } if step == "table subscriptions"), "{err:?}");
-        assert!(err.to_string().contains("subscriptions"), "{err}");
-        let tables = keel_tables().await;
-        let after = count_all(&db, &tables).await;
-        assert!(empty_counts(&after), "nothing may be committed: {after:?}");
-        // The same target takes the copy once the obstacle is gone.
-        db.execute("ALTER TABLE subscriptions DROP COLUMN required_extra").await;
-        let report = db_copy::copy(source.url(), db.url(), WAIT).await.expect("copy");
-        assert_eq!(count_all(&db, &tables).await, counts(&report));
-    }
+    let err = db_copy::copy(source.url(), db.url(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CopyError::Database { step, .. } if step == "table subscriptions"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("subscriptions"), "{err}");
+    let tables = keel_tables().await;
+    let after = count_all(&db, &tables).await;
+    assert!(empty_counts(&after), "nothing may be committed: {after:?}");
+    // The same target takes the copy once the obstacle is gone.
+    db.execute("ALTER TABLE subscriptions DROP COLUMN required_extra")
+        .await;
+    let report = db_copy::copy(source.url(), db.url(), WAIT)
+        .await
+        .expect("copy");
+    assert_eq!(count_all(&db, &tables).await, counts(&report));
+}
 
-    async fn a_value_that_does_not_convert_names_its_column(db) {
-        let source = seeded().await;
-        source.execute("UPDATE flags SET enabled = 2 WHERE name = 'scheduler'").await;
-        let result = db_copy::copy(source.url(), db.url(), WAIT).await;
-        if !db.is_postgres() {
-            // SQLite to SQLite keeps the integer as it is.
-            result.expect("sqlite keeps integers");
-            return;
-        }
-        let err = result.unwrap_err();
-        assert!(matches!(&err, CopyError::Convert { table, column, .. } if table == "flags" && column == "enabled"), "{err:?}");
-        assert!(err.to_string().starts_with("flags.enabled: "), "{err}");
-        let after = count_all(&db, &keel_tables().await).await;
-        assert!(empty_counts(&after), "{after:?}");
+keel_testkit::engine_test!(a_value_that_does_not_convert_names_its_column);
+async fn a_value_that_does_not_convert_names_its_column(db: TestDb) {
+    let source = seeded().await;
+    source
+        .execute("UPDATE flags SET enabled = 2 WHERE name = 'scheduler'")
+        .await;
+    let result = db_copy::copy(source.url(), db.url(), WAIT).await;
+    if !db.is_postgres() {
+        // SQLite to SQLite keeps the integer as it is.
+        result.expect("sqlite keeps integers");
+        return;
     }
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, CopyError::Convert { table, column, .. } if table == "flags" && column == "enabled"),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("flags.enabled: "), "{err}");
+    let after = count_all(&db, &keel_tables().await).await;
+    assert!(empty_counts(&after), "{after:?}");
+}
 
-    async fn a_source_without_every_migration_is_refused(db) {
-        let source = TestDb::sqlite();
-        let path = source.path().expect("sqlite path");
-        std::fs::write(&path, b"").expect("an empty database file");
-        let err = db_copy::copy(source.url(), db.url(), WAIT).await.unwrap_err();
-        assert!(matches!(err, CopyError::SourceNotMigrated { .. }), "{err:?}");
-        assert!(err.to_string().contains("keel migrate up"), "{err}");
-        Migrator::new(&SecretString::from(source.url().to_string()), WAIT)
-            .unwrap()
-            .up(false)
-            .await
-            .unwrap();
-        Migrator::new(&SecretString::from(source.url().to_string()), WAIT)
-            .unwrap()
-            .down(1, false)
-            .await
-            .unwrap();
-        let err = db_copy::copy(source.url(), db.url(), WAIT).await.unwrap_err();
-        assert!(err.to_string().contains("0002, 0003"), "{err}");
-        // The target was not touched: not even migrated (or, on SQLite, created).
-        match db.path() {
-            Some(path) => assert!(!path.exists(), "the target file must not be created"),
-            None => {
-                let tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()";
-                assert_eq!(db.scalar(tables).await, 0);
-            }
+keel_testkit::engine_test!(a_source_without_every_migration_is_refused);
+async fn a_source_without_every_migration_is_refused(db: TestDb) {
+    let source = TestDb::sqlite();
+    let path = source.path().expect("sqlite path");
+    std::fs::write(&path, b"").expect("an empty database file");
+    let err = db_copy::copy(source.url(), db.url(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CopyError::SourceNotMigrated { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("keel migrate up"), "{err}");
+    Migrator::new(&SecretString::from(source.url().to_string()), WAIT)
+        .unwrap()
+        .up(false)
+        .await
+        .unwrap();
+    Migrator::new(&SecretString::from(source.url().to_string()), WAIT)
+        .unwrap()
+        .down(1, false)
+        .await
+        .unwrap();
+    let err = db_copy::copy(source.url(), db.url(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("0002, 0003"), "{err}");
+    // The target was not touched: not even migrated (or, on SQLite, created).
+    match db.path() {
+        Some(path) => assert!(!path.exists(), "the target file must not be created"),
+        None => {
+            let tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()";
+            assert_eq!(db.scalar(tables).await, 0);
         }
     }
 }

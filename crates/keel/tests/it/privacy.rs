@@ -107,87 +107,139 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
     out
 }
 
-keel_testkit::engine_tests! {
-    async fn export_holds_the_users_data_and_erasure_leaves_no_row_with_the_id(db) {
-        let (_dir, config) = config_dir();
-        let app = app(db, &config).spawn().await;
-        populate(&app).await;
+keel_testkit::engine_test!(export_holds_the_users_data_and_erasure_leaves_no_row_with_the_id);
+async fn export_holds_the_users_data_and_erasure_leaves_no_row_with_the_id(db: TestDb) {
+    let (_dir, config) = config_dir();
+    let app = app(db, &config).spawn().await;
+    populate(&app).await;
 
-        let (status, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
-        assert_eq!(status, 200, "{export}");
-        assert_eq!(export["user_id"], USER);
-        assert_eq!(export["user"]["id"], USER);
-        assert_eq!(export["entitlements"]["pro"]["active"], true, "{export}");
-        assert_eq!(export["entitlements"]["beta"]["source"], "manual", "{export}");
-        assert_eq!(export["subscriptions"].as_array().map(Vec::len), Some(1), "{export}");
-        let events = export["billing_events"].as_array().expect("events");
-        assert_eq!(events.len(), 1, "{export}");
-        assert_eq!(events[0]["payload"]["event"]["app_user_id"], USER, "the raw payload is opened");
-        assert_eq!(export["entitlement_overrides"][0]["entitlement"], "beta");
-        assert!(export["billing_links"].as_array().is_some_and(|l| !l.is_empty()));
-        let actions: Vec<&str> = export["audit"].as_array().expect("audit").iter()
-            .filter_map(|a| a["action"].as_str()).collect();
-        assert!(actions.contains(&"billing.event") && actions.contains(&"entitlement.grant"), "{actions:?}");
-        assert!(all_rows(&app.db).await.iter().any(|(_, row)| row.contains(USER)));
+    let (status, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["user_id"], USER);
+    assert_eq!(export["user"]["id"], USER);
+    assert_eq!(export["entitlements"]["pro"]["active"], true, "{export}");
+    assert_eq!(
+        export["entitlements"]["beta"]["source"], "manual",
+        "{export}"
+    );
+    assert_eq!(
+        export["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{export}"
+    );
+    let events = export["billing_events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{export}");
+    assert_eq!(
+        events[0]["payload"]["event"]["app_user_id"], USER,
+        "the raw payload is opened"
+    );
+    assert_eq!(export["entitlement_overrides"][0]["entitlement"], "beta");
+    assert!(export["billing_links"]
+        .as_array()
+        .is_some_and(|l| !l.is_empty()));
+    let actions: Vec<&str> = export["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"billing.event") && actions.contains(&"entitlement.grant"),
+        "{actions:?}"
+    );
+    assert!(all_rows(&app.db)
+        .await
+        .iter()
+        .any(|(_, row)| row.contains(USER)));
 
-        let (status, body) = send(&app, reqwest::Method::DELETE, "/v1/me", &token(USER)).await;
-        assert_eq!(status, 202, "{body}");
-        assert_eq!(body["status"], "scheduled");
-        let started = Instant::now();
-        loop {
-            let holding: Vec<(String, String)> = all_rows(&app.db).await.into_iter()
-                .filter(|(_, row)| row.contains(USER)).collect();
-            if holding.is_empty() {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "rows still hold the id: {holding:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = send(&app, reqwest::Method::DELETE, "/v1/me", &token(USER)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "scheduled");
+    let started = Instant::now();
+    loop {
+        let holding: Vec<(String, String)> = all_rows(&app.db)
+            .await
+            .into_iter()
+            .filter(|(_, row)| row.contains(USER))
+            .collect();
+        if holding.is_empty() {
+            break;
         }
-        // The audit trail stays, under a pseudonym, with the erasure itself recorded.
-        let r = app.client.get(app.url("/admin/api/audit?limit=100")).bearer_auth(ADMIN).send().await.expect("audit");
-        let audit: Value = r.json().await.expect("json");
-        let rows = audit.as_array().expect("rows");
-        let erased = rows.iter().find(|a| a["action"] == "user.erased").expect("user.erased row");
-        let pseudonym = erased["target"].as_str().expect("target");
-        assert!(pseudonym.starts_with("h1:"), "{erased}");
-        assert!(rows.iter().any(|a| a["action"] == "billing.event" && a["target"] == pseudonym), "{audit}");
-        assert_eq!(entitlements(&app, USER).await, json!({}));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "rows still hold the id: {holding:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The audit trail stays, under a pseudonym, with the erasure itself recorded.
+    let r = app
+        .client
+        .get(app.url("/admin/api/audit?limit=100"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("audit");
+    let audit: Value = r.json().await.expect("json");
+    let rows = audit.as_array().expect("rows");
+    let erased = rows
+        .iter()
+        .find(|a| a["action"] == "user.erased")
+        .expect("user.erased row");
+    let pseudonym = erased["target"].as_str().expect("target");
+    assert!(pseudonym.starts_with("h1:"), "{erased}");
+    assert!(
+        rows.iter()
+            .any(|a| a["action"] == "billing.event" && a["target"] == pseudonym),
+        "{audit}"
+    );
+    assert_eq!(entitlements(&app, USER).await, json!({}));
+}
 
-    async fn retention_drops_old_raw_payloads_and_audit_detail(db) {
-        let (_dir, config) = config_dir();
-        let app = app(db, &config)
-            .env("RETENTION_RAW_EVENT_DAYS", "0")
-            .env("RETENTION_AUDIT_DAYS", "0")
-            .spawn()
-            .await;
-        populate(&app).await;
-        // The schedules' jobs, enqueued now (a trigger would be deduplicated against the tick
-        // the schedules fired when the app started).
-        for kind in ["retention.events", "privacy.maintenance"] {
-            let r = app.client.post(app.url("/admin/api/jobs"))
-                .bearer_auth(ADMIN).json(&json!({ "kind": kind })).send().await.expect("enqueue");
-            assert!(r.status().is_success(), "{kind}: {}", r.status());
+keel_testkit::engine_test!(retention_drops_old_raw_payloads_and_audit_detail);
+async fn retention_drops_old_raw_payloads_and_audit_detail(db: TestDb) {
+    let (_dir, config) = config_dir();
+    let app = app(db, &config)
+        .env("RETENTION_RAW_EVENT_DAYS", "0")
+        .env("RETENTION_AUDIT_DAYS", "0")
+        .spawn()
+        .await;
+    populate(&app).await;
+    // The schedules' jobs, enqueued now (a trigger would be deduplicated against the tick
+    // the schedules fired when the app started).
+    for kind in ["retention.events", "privacy.maintenance"] {
+        let r = app
+            .client
+            .post(app.url("/admin/api/jobs"))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "kind": kind }))
+            .send()
+            .await
+            .expect("enqueue");
+        assert!(r.status().is_success(), "{kind}: {}", r.status());
+    }
+    let started = Instant::now();
+    loop {
+        let (_, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
+        let payload_gone = export["billing_events"][0]["payload"].is_null();
+        // Rows written before the jobs ran lose their detail (the enqueues' own rows may
+        // be written after).
+        let detail_gone = export["audit"].as_array().is_some_and(|a| {
+            a.iter()
+                .filter(|row| {
+                    row["action"] == "billing.event" || row["action"] == "entitlement.grant"
+                })
+                .all(|row| row["metadata"] == json!({}))
+        });
+        if payload_gone && detail_gone {
+            // The projection and the entitlement stay.
+            assert_eq!(
+                export["billing_events"][0]["type"], "INITIAL_PURCHASE",
+                "{export}"
+            );
+            assert_eq!(export["entitlements"]["pro"]["active"], true, "{export}");
+            break;
         }
-        let started = Instant::now();
-        loop {
-            let (_, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
-            let payload_gone = export["billing_events"][0]["payload"].is_null();
-            // Rows written before the jobs ran lose their detail (the enqueues' own rows may
-            // be written after).
-            let detail_gone = export["audit"].as_array().is_some_and(|a| {
-                a.iter()
-                    .filter(|row| row["action"] == "billing.event" || row["action"] == "entitlement.grant")
-                    .all(|row| row["metadata"] == json!({}))
-            });
-            if payload_gone && detail_gone {
-                // The projection and the entitlement stay.
-                assert_eq!(export["billing_events"][0]["type"], "INITIAL_PURCHASE", "{export}");
-                assert_eq!(export["entitlements"]["pro"]["active"], true, "{export}");
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{export}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{export}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -9,6 +9,7 @@ use chrono::{Timelike, Utc};
 use jobs_support::{eventually, setup_with_toml};
 use keel::jobs::JobFilter;
 use keel::store::Db;
+use keel_testkit::TestDb;
 use tokio::sync::watch;
 
 const TOML: &str = r#"
@@ -37,31 +38,40 @@ async fn fired(db: &Db, kind: &str) -> usize {
     .len()
 }
 
-keel_testkit::engine_tests! {
-    async fn a_late_scheduler_skips_or_catches_up(db) {
-        let env = setup_with_toml(&db, Some(TOML)).await;
-        // Move the clock to half past the next hour: the latest tick is 30 minutes old.
-        let now = Utc::now();
-        let to_half_past = (90 - i64::from(now.minute())) * 60 - i64::from(now.second());
-        env.clock.advance(Duration::from_secs(to_half_past as u64));
-        assert_eq!(env.clock.now().minute(), 30);
+keel_testkit::engine_test!(a_late_scheduler_skips_or_catches_up);
+async fn a_late_scheduler_skips_or_catches_up(db: TestDb) {
+    let env = setup_with_toml(&db, Some(TOML)).await;
+    // Move the clock to half past the next hour: the latest tick is 30 minutes old.
+    let now = Utc::now();
+    let to_half_past = (90 - i64::from(now.minute())) * 60 - i64::from(now.second());
+    env.clock.advance(Duration::from_secs(to_half_past as u64));
+    assert_eq!(env.clock.now().minute(), 30);
 
-        let (stop, stopped) = watch::channel(false);
-        let task = keel::schedule::Scheduler::new(
-            env.db.clone(),
-            env.clock.clone(),
-            env.flags.clone(),
-            keel::schedule::declared(&env.settings).expect("schedules"),
-        )
-        .spawn(stopped);
-        eventually("the once schedule catches up", Duration::from_secs(10), || async {
-            (fired(&env.db, "diag.sleep").await == 1).then_some(())
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(fired(&env.db, "diag.sleep").await, 1, "caught up once, not again");
-        assert_eq!(fired(&env.db, "diag.noop").await, 0, "the skip schedule skipped its late tick");
-        let _ = stop.send(true);
-        let _ = task.await;
-    }
+    let (stop, stopped) = watch::channel(false);
+    let task = keel::schedule::Scheduler::new(
+        env.db.clone(),
+        env.clock.clone(),
+        env.flags.clone(),
+        keel::schedule::declared(&env.settings).expect("schedules"),
+    )
+    .spawn(stopped);
+    eventually(
+        "the once schedule catches up",
+        Duration::from_secs(10),
+        || async { (fired(&env.db, "diag.sleep").await == 1).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        fired(&env.db, "diag.sleep").await,
+        1,
+        "caught up once, not again"
+    );
+    assert_eq!(
+        fired(&env.db, "diag.noop").await,
+        0,
+        "the skip schedule skipped its late tick"
+    );
+    let _ = stop.send(true);
+    let _ = task.await;
 }
