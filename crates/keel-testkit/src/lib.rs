@@ -1,6 +1,7 @@
 //! Test harness for Keel: a fresh database on either engine per test, an in-process app served
 //! over real HTTP, and the built `keel` binary as a child process.
 
+mod admin;
 mod app;
 pub mod bench_http;
 mod db;
@@ -8,12 +9,15 @@ mod fake_server;
 mod idp;
 mod process;
 mod revenuecat;
+mod wait;
 
+pub use admin::{admin, send, Reply, PROBLEMS};
 pub use app::{TestApp, TestAppBuilder};
 pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::KeelProcess;
 pub use revenuecat::FakeRevenueCat;
+pub use wait::{eventually, Condition};
 
 /// Runs an async test body on each database engine. For every `name` given, it generates a
 /// module `name` with two tests, `sqlite` and `postgres`, that call the function `name` of the

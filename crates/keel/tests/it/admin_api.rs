@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use admin_support::*;
 use chrono::{Timelike, Utc};
+use keel_testkit::admin;
 use keel_testkit::TestDb;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -261,7 +262,7 @@ async fn enqueue_kill_switch_and_flags(db: TestDb) {
             &app,
             Method::PUT,
             &format!("/admin/api/flags/{name}"),
-            Some(body),
+            Some(&body),
         )
         .await;
         r.problem(422, "validation-failed");
@@ -271,7 +272,7 @@ async fn enqueue_kill_switch_and_flags(db: TestDb) {
         &app,
         Method::PUT,
         "/admin/api/flags/enqueue",
-        Some(json!({ "enabled": "no" })),
+        Some(&json!({ "enabled": "no" })),
     )
     .await;
     assert_eq!(r.fields(), set(&["enabled"]), "{}", r.body);
@@ -279,7 +280,7 @@ async fn enqueue_kill_switch_and_flags(db: TestDb) {
         &app,
         Method::PUT,
         "/admin/api/flags/enqueue",
-        Some(json!({ "enabled": true, "x": 1 })),
+        Some(&json!({ "enabled": true, "x": 1 })),
     )
     .await
     .problem(422, "validation-failed");
@@ -287,7 +288,7 @@ async fn enqueue_kill_switch_and_flags(db: TestDb) {
         &app,
         Method::PUT,
         "/admin/api/flags/enqueue",
-        Some(json!({})),
+        Some(&json!({})),
     )
     .await
     .problem(422, "validation-failed");

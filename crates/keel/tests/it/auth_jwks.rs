@@ -7,7 +7,7 @@ use crate::auth_support;
 use std::time::{Duration, Instant};
 
 use auth_support::*;
-use keel_testkit::{FakeIdp, TestDb};
+use keel_testkit::{eventually, FakeIdp, TestDb};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,8 +105,8 @@ async fn cold_start_with_the_issuer_down_turns_ready_once_it_is_back() {
 
     let ready_url = app.url("/health/ready");
     eventually(
-        Duration::from_secs(15),
         "readiness reports the auth check",
+        Duration::from_secs(15),
         || {
             let request = app.client.get(&ready_url);
             async move {

@@ -11,51 +11,11 @@ use axum::Router;
 use billing_support::*;
 use chrono::{DateTime, SecondsFormat, Utc};
 use keel::http::{AppState, Entitled, EntitlementName};
-use keel_testkit::{FakeRevenueCat, TestApp, TestDb};
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use keel_testkit::{admin, eventually, FakeRevenueCat, Reply, TestApp, TestDb};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const PROBLEMS: &str = "https://keel.dev/problems/";
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-    body: Value,
-}
-
-impl Reply {
-    /// Asserts the status and returns the body.
-    fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "{}", self.text);
-        &self.body
-    }
-
-    /// Asserts a problem+json answer of `status` and `slug`.
-    fn problem(&self, status: u16, slug: &str) -> &Value {
-        assert_eq!(self.status, status, "{}", self.text);
-        let content_type = self.headers["content-type"].to_str().unwrap();
-        assert!(
-            content_type.starts_with("application/problem+json"),
-            "{content_type}"
-        );
-        assert_eq!(
-            self.body["type"],
-            format!("{PROBLEMS}{slug}"),
-            "{}",
-            self.text
-        );
-        assert_eq!(self.body["status"], status, "{}", self.text);
-        &self.body
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("ascii header"))
-    }
-}
 
 async fn send(
     app: &TestApp,
@@ -71,20 +31,7 @@ async fn send(
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.send().await.expect("request");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        text,
-        body,
-    }
-}
-
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> Reply {
-    send(app, method, path, Some(ADMIN), body).await
+    keel_testkit::send(request).await
 }
 
 async fn grant(app: &TestApp, user: &str, entitlement: &str, expires_at: Value) -> Reply {
@@ -129,24 +76,6 @@ fn purchase(user: &str, days: i64) -> Value {
 async fn buy(app: &TestApp, user: &str) {
     let a = revenuecat(app, &purchase(user, 7)).await;
     assert_eq!(a.status, 200, "{}", a.body);
-}
-
-/// Polls `check` every 200 ms until it holds or `limit` passes; returns the time it took.
-async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return Some(started.elapsed());
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Every entitlement object has exactly the documented keys, typed as documented.
@@ -721,36 +650,43 @@ async fn a_revenuecat_webhook_enqueues_a_reconciling_sync(db: TestDb) {
         format!("billing.revenuecat.sync:{user}")
     );
 
-    let asked = eventually(Duration::from_secs(10), || async { fake.requests() >= 1 }).await;
-    assert!(
-        asked.is_some(),
-        "the worker did not ask RevenueCat within 10 s"
-    );
+    eventually(
+        "the worker asks RevenueCat",
+        Duration::from_secs(10),
+        || async { fake.requests() >= 1 },
+    )
+    .await;
     assert_eq!(
         fake.last_path().as_deref(),
         Some(format!("/v1/subscribers/{user}").as_str())
     );
     // The subscriber's answer (30 days) replaces the webhook's state (7 days).
-    let synced = eventually(Duration::from_secs(10), || async {
-        let e = entitlements(&app, user).await;
-        let shown: Option<DateTime<Utc>> =
-            serde_json::from_value(e["pro"]["expires_at"].clone()).ok();
-        shown.is_some_and(|s| (s - expires).num_seconds().abs() <= 1)
-    })
+    eventually(
+        "the subscriber's answer is shown",
+        Duration::from_secs(10),
+        || async {
+            let e = entitlements(&app, user).await;
+            let shown: Option<DateTime<Utc>> =
+                serde_json::from_value(e["pro"]["expires_at"].clone()).ok();
+            shown.is_some_and(|s| (s - expires).num_seconds().abs() <= 1)
+        },
+    )
     .await;
-    assert!(synced.is_some(), "{}", entitlements(&app, user).await);
-    let done = eventually(Duration::from_secs(10), || async {
-        let r = admin(
-            &app,
-            Method::GET,
-            "/admin/api/jobs?kind=billing.revenuecat.sync",
-            None,
-        )
-        .await;
-        r.body[0]["state"] == "completed"
-    })
+    eventually(
+        "the sync job completes",
+        Duration::from_secs(10),
+        || async {
+            let r = admin(
+                &app,
+                Method::GET,
+                "/admin/api/jobs?kind=billing.revenuecat.sync",
+                None,
+            )
+            .await;
+            r.body[0]["state"] == "completed"
+        },
+    )
     .await;
-    assert!(done.is_some(), "the sync job did not complete");
 }
 
 keel_testkit::engine_test!(without_an_api_key_a_webhook_enqueues_no_sync);
@@ -866,8 +802,14 @@ async fn another_process_sees_a_purchase_and_a_revocation_within_five_seconds() 
         active(&a, user, "pro").await,
         "the receiving process sees it at once"
     );
-    let took = eventually(Duration::from_secs(6), || active(&b, user, "pro")).await;
-    let took = took.expect("the other process never saw the purchase");
+    let started = Instant::now();
+    eventually(
+        "the other process sees the purchase",
+        Duration::from_secs(6),
+        || active(&b, user, "pro"),
+    )
+    .await;
+    let took = started.elapsed();
     eprintln!("purchase seen by B after {took:?}");
     assert!(took < Duration::from_secs(5), "purchase took {took:?}");
 
@@ -876,11 +818,14 @@ async fn another_process_sees_a_purchase_and_a_revocation_within_five_seconds() 
     let path = format!("/admin/api/users/{user}/grants/pro");
     admin(&a, Method::DELETE, &path, None).await.ok(200);
     assert!(!active(&a, user, "pro").await);
-    let took = eventually(Duration::from_secs(6), || async {
-        !active(&b, user, "pro").await
-    })
+    let started = Instant::now();
+    eventually(
+        "the other process sees the revocation",
+        Duration::from_secs(6),
+        || async { !active(&b, user, "pro").await },
+    )
     .await;
-    let took = took.expect("the other process never saw the revocation");
+    let took = started.elapsed();
     eprintln!("revocation seen by B after {took:?}");
     assert!(took < Duration::from_secs(5), "revocation took {took:?}");
 }

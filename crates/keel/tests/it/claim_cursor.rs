@@ -31,7 +31,8 @@ async fn claim(db: &Db, limit: i64, after: Option<ClaimCursor>) -> Vec<Claimed> 
 
 keel_testkit::engine_test!(a_job_sorting_before_the_cursor_is_found_without_it);
 async fn a_job_sorting_before_the_cursor_is_found_without_it(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     for _ in 0..6 {
         env.enqueue(JobSpec::new("diag.noop", serde_json::json!({})).queue("cursor"))
             .await;

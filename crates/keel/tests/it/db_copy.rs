@@ -10,7 +10,7 @@ use std::time::Duration;
 use billing_support::*;
 use keel::ops::db_copy::{self, CopyError, CopyReport};
 use keel::store::migrate::Migrator;
-use keel_testkit::{TestApp, TestDb};
+use keel_testkit::{admin, TestApp, TestDb};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -19,21 +19,6 @@ use sqlx::{Connection, Row, TypeInfo, ValueRef};
 const WAIT: Duration = Duration::from_secs(60);
 const USERS: [&str; 3] = ["copy-user-1", "copy-user-2", "copy-user-3"];
 const RUN_AT: &str = "2031-05-06T07:08:09.123Z";
-
-async fn admin(app: &TestApp, method: Method, path: &str, body: Value) -> Value {
-    let response = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
 
 /// `GET /v1/me` as `user` (the user row is made on first sight).
 async fn me(app: &TestApp, user: &str) -> Value {
@@ -49,7 +34,9 @@ async fn me(app: &TestApp, user: &str) -> Value {
 }
 
 async fn enqueue(app: &TestApp, spec: Value) -> i64 {
-    admin(app, Method::POST, "/admin/api/jobs", spec).await["id"]
+    admin(app, Method::POST, "/admin/api/jobs", Some(&spec))
+        .await
+        .success()["id"]
         .as_i64()
         .expect("job id")
 }
@@ -99,16 +86,18 @@ async fn populate() -> Populated {
         &app,
         Method::PUT,
         "/admin/api/flags/queue:archive",
-        json!({ "enabled": false }),
+        Some(&json!({ "enabled": false })),
     )
-    .await;
+    .await
+    .success();
     admin(
         &app,
         Method::POST,
         &format!("/admin/api/users/{}/grants", USERS[0]),
-        json!({ "entitlement": "beta", "expires_at": null, "reason": "db copy test" }),
+        Some(&json!({ "entitlement": "beta", "expires_at": null, "reason": "db copy test" })),
     )
-    .await;
+    .await
+    .success();
     let mut before = Vec::new();
     for user in USERS {
         before.push(entitlements(&app, user).await);

@@ -6,11 +6,12 @@ use crate::jobs_support;
 
 use std::time::Duration;
 
-use jobs_support::{eventually, setup};
+use jobs_support::setup;
 use keel::flags::{FlagError, Flags};
 use keel::jobs::{JobError, JobFilter, JobSpec, JobState, Queue};
 use keel::store::jobs::{BreakerPolicy, ClaimSpec, Outcome, Report};
 use keel::store::Db;
+use keel_testkit::eventually;
 use keel_testkit::TestDb;
 use serde_json::json;
 
@@ -97,7 +98,8 @@ fn all_jobs(limit: i64) -> JobFilter {
 
 keel_testkit::engine_test!(enqueue_returns_increasing_ids_and_batches_insert_everything);
 async fn enqueue_returns_increasing_ids_and_batches_insert_everything(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let mut last = 0;
     for _ in 0..3 {
         let enqueued = env.queue.enqueue(noop()).await.unwrap();
@@ -144,7 +146,8 @@ async fn enqueue_returns_increasing_ids_and_batches_insert_everything(db: TestDb
 
 keel_testkit::engine_test!(invalid_specs_are_refused_naming_each_field);
 async fn invalid_specs_are_refused_naming_each_field(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let err = env
         .queue
         .enqueue(JobSpec::new("bad kind", json!({})))
@@ -185,7 +188,8 @@ async fn invalid_specs_are_refused_naming_each_field(db: TestDb) {
 
 keel_testkit::engine_test!(a_unique_key_returns_the_live_job_until_it_finishes);
 async fn a_unique_key_returns_the_live_job_until_it_finishes(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let first = env
         .queue
         .enqueue(noop().queue("uq").unique_key("report:42"))
@@ -252,7 +256,8 @@ async fn a_unique_key_returns_the_live_job_until_it_finishes(db: TestDb) {
 
 keel_testkit::engine_test!(enqueue_in_a_transaction_commits_or_rolls_back_with_the_application);
 async fn enqueue_in_a_transaction_commits_or_rolls_back_with_the_application(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     for commit in [false, true] {
         let user = if commit { "u-commit" } else { "u-rollback" };
         let mut tx = env.db.begin().await.unwrap();
@@ -323,7 +328,8 @@ async fn enqueue_in_a_transaction_commits_or_rolls_back_with_the_application(db:
 
 keel_testkit::engine_test!(the_enqueue_switch_refuses_new_jobs_in_every_process);
 async fn the_enqueue_switch_refuses_new_jobs_in_every_process(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     // Another process: its own flags cache, warmed while enqueueing is on.
     let other_flags = Flags::new(env.db.clone(), env.clock.clone(), true, true, true);
     let other = Queue::new(env.db.clone(), env.clock.clone(), other_flags);
@@ -389,7 +395,7 @@ async fn the_enqueue_switch_refuses_new_jobs_in_every_process(db: TestDb) {
 
 keel_testkit::engine_test!(operator_actions_change_only_their_targets_and_are_audited);
 async fn operator_actions_change_only_their_targets_and_are_audited(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let waiting = env.enqueue(noop().queue("ops")).await;
     let later = env
         .enqueue(
@@ -526,7 +532,7 @@ async fn operator_actions_change_only_their_targets_and_are_audited(db: TestDb) 
 
 keel_testkit::engine_test!(an_expired_lease_returns_the_job_or_discards_it_without_attempts_left);
 async fn an_expired_lease_returns_the_job_or_discards_it_without_attempts_left(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let retried = env.enqueue(noop().queue("lease").max_attempts(3)).await;
     let last = env
         .enqueue(noop().queue("lease-last").max_attempts(1))
@@ -601,7 +607,7 @@ async fn an_expired_lease_returns_the_job_or_discards_it_without_attempts_left(d
 
 keel_testkit::engine_test!(prune_deletes_only_finished_jobs_past_retention);
 async fn prune_deletes_only_finished_jobs_past_retention(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let now = env.clock.now();
     let old = now - chrono_secs(48 * 3600);
     let recent = now - chrono_secs(3600);
@@ -680,7 +686,7 @@ async fn prune_deletes_only_finished_jobs_past_retention(db: TestDb) {
 
 keel_testkit::engine_test!(counts_group_by_queue_and_state);
 async fn counts_group_by_queue_and_state(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     for _ in 0..3 {
         env.enqueue(noop().queue("c1")).await;
     }
@@ -711,7 +717,8 @@ async fn counts_group_by_queue_and_state(db: TestDb) {
 
 keel_testkit::engine_test!(concurrent_enqueues_of_one_key_make_one_job);
 async fn concurrent_enqueues_of_one_key_make_one_job(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let tasks: Vec<_> = (0..12)
         .map(|_| {
             let queue = env.queue.clone();
@@ -729,7 +736,8 @@ async fn concurrent_enqueues_of_one_key_make_one_job(db: TestDb) {
 
 keel_testkit::engine_test!(retry_never_makes_a_second_live_job_with_one_unique_key);
 async fn retry_never_makes_a_second_live_job_with_one_unique_key(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let in_queue = |q: &str| JobFilter {
         queue: Some(q.into()),
         limit: 100,

@@ -39,7 +39,7 @@ fn secs_until(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::U
 
 keel_testkit::engine_test!(lower_priority_runs_first);
 async fn lower_priority_runs_first(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let mut ids = Vec::new();
     for p in [5i16, 0, 3] {
         let spec = JobSpec::new("test.record", json!({ "tag": p.to_string() }))
@@ -58,7 +58,7 @@ async fn lower_priority_runs_first(db: TestDb) {
 
 keel_testkit::engine_test!(a_job_runs_once_it_is_due);
 async fn a_job_runs_once_it_is_due(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("later", 2)]));
     let at = env.clock.now() + chrono::Duration::minutes(10);
     let id = env.enqueue(noop("later").run_at(at)).await;
@@ -77,7 +77,7 @@ async fn a_job_runs_once_it_is_due(db: TestDb) {
 
 keel_testkit::engine_test!(failures_retry_with_backoff_until_success_or_discard);
 async fn failures_retry_with_backoff_until_success_or_discard(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("retry", 2)]));
     let flaky = env
         .enqueue(
@@ -151,7 +151,7 @@ async fn failures_retry_with_backoff_until_success_or_discard(db: TestDb) {
 
 keel_testkit::engine_test!(permanent_failures_discard_and_panics_are_retryable_failures);
 async fn permanent_failures_discard_and_panics_are_retryable_failures(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let mut registry = Registry::with_builtins();
     registry.register_fn("test.permanent", |_ctx, _args| async move {
         Err(JobFailure::permanent("the input is wrong"))
@@ -214,7 +214,7 @@ async fn permanent_failures_discard_and_panics_are_retryable_failures(db: TestDb
 
 keel_testkit::engine_test!(a_job_past_its_timeout_fails);
 async fn a_job_past_its_timeout_fails(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("slow", 2)]));
     let started = std::time::Instant::now();
     let slow = JobSpec::new("diag.sleep", json!({ "ms": 5000 }))
@@ -249,7 +249,7 @@ async fn a_job_past_its_timeout_fails(db: TestDb) {
 
 keel_testkit::engine_test!(a_failing_breaker_key_does_not_starve_the_others);
 async fn a_failing_breaker_key_does_not_starve_the_others(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let mut registry = Registry::with_builtins();
     registry.register_fn("test.tenant", |_ctx, args| async move {
         match args["tenant"].as_str() {
@@ -340,7 +340,7 @@ async fn a_failing_breaker_key_does_not_starve_the_others(db: TestDb) {
 
 keel_testkit::engine_test!(the_workers_switch_stops_new_claims_and_lets_running_jobs_finish);
 async fn the_workers_switch_stops_new_claims_and_lets_running_jobs_finish(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("ks", 2)]));
     let long = env
         .enqueue(JobSpec::new("diag.sleep", json!({ "ms": 1000 })).queue("ks"))
@@ -365,7 +365,7 @@ async fn the_workers_switch_stops_new_claims_and_lets_running_jobs_finish(db: Te
 
 keel_testkit::engine_test!(pausing_a_queue_stops_only_that_queue);
 async fn pausing_a_queue_stops_only_that_queue(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("q1", 2), ("q2", 2)]));
     env.queue.set_paused("q1", true, "test").await.unwrap();
     let paused = env.enqueue(noop("q1")).await;
@@ -385,7 +385,7 @@ async fn pausing_a_queue_stops_only_that_queue(db: TestDb) {
 
 keel_testkit::engine_test!(an_operator_retry_runs_a_discarded_job_again);
 async fn an_operator_retry_runs_a_discarded_job_again(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(Registry::with_builtins(), config(&[("ops", 1)]));
     let id = env
         .enqueue(
@@ -426,7 +426,7 @@ async fn an_operator_retry_runs_a_discarded_job_again(db: TestDb) {
 
 keel_testkit::engine_test!(stopping_releases_unfinished_jobs_after_the_grace_period);
 async fn stopping_releases_unfinished_jobs_after_the_grace_period(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let mut cfg = config(&[("grace", 2)]);
     cfg.grace = Duration::from_secs(1);
     let worker = env.start_worker(Registry::with_builtins(), cfg.clone());
@@ -469,7 +469,7 @@ async fn stopping_releases_unfinished_jobs_after_the_grace_period(db: TestDb) {
 
 keel_testkit::engine_test!(heartbeats_keep_a_job_longer_than_its_lease);
 async fn heartbeats_keep_a_job_longer_than_its_lease(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let runs = Arc::new(Mutex::new(0));
     let mut registry = Registry::with_builtins();
     let counter = runs.clone();
@@ -498,7 +498,8 @@ async fn heartbeats_keep_a_job_longer_than_its_lease(db: TestDb) {
 
 keel_testkit::engine_test!(two_workers_run_each_job_exactly_once);
 async fn two_workers_run_each_job_exactly_once(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
+    let db = &env.app.db;
     let runs: Arc<Mutex<std::collections::HashMap<i64, usize>>> = Arc::default();
     let registry = |runs: Arc<Mutex<std::collections::HashMap<i64, usize>>>| {
         let mut registry = Registry::with_builtins();
@@ -523,7 +524,7 @@ async fn two_workers_run_each_job_exactly_once(db: TestDb) {
     let two = env.start_worker(registry(runs.clone()), config(&[("pair", 4)]));
     env.wait_state(*ids.last().unwrap(), JobState::Completed)
         .await;
-    jobs_support::eventually("every job completed", jobs_support::DEADLINE, || async {
+    keel_testkit::eventually("every job completed", jobs_support::DEADLINE, || async {
         let n = db
             .scalar("SELECT count(*) FROM jobs WHERE queue = 'pair' AND state = 'completed'")
             .await;
@@ -544,7 +545,7 @@ async fn two_workers_run_each_job_exactly_once(db: TestDb) {
 
 keel_testkit::engine_test!(a_busy_or_paused_runner_waits_without_spinning);
 async fn a_busy_or_paused_runner_waits_without_spinning(db: TestDb) {
-    let env = setup(&db).await;
+    let env = setup(db).await;
     let worker = env.start_worker(
         Registry::with_builtins(),
         config(&[("full", 1), ("held", 1)]),

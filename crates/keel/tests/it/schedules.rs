@@ -71,7 +71,8 @@ async fn next_second(now: DateTime<Utc>) {
 
 keel_testkit::engine_test!(three_schedulers_fire_each_tick_once_until_switched_off);
 async fn three_schedulers_fire_each_tick_once_until_switched_off(db: TestDb) {
-    let env = setup_with_toml(&db, Some(TOML)).await;
+    let env = setup_with_toml(db, Some(TOML)).await;
+    let db = &env.app.db;
     let mut registry = Registry::with_builtins();
     registry.register_fn("jobs.prune", |_ctx, _args| async move { Ok(()) });
     // A worker finishes each firing at once, so a live unique key cannot hide a second firing.
@@ -148,7 +149,8 @@ async fn three_schedulers_fire_each_tick_once_until_switched_off(db: TestDb) {
 
 keel_testkit::engine_test!(triggers_are_idempotent_within_the_period_or_per_key);
 async fn triggers_are_idempotent_within_the_period_or_per_key(db: TestDb) {
-    let env = setup_with_toml(&db, Some(TOML)).await;
+    let env = setup_with_toml(db, Some(TOML)).await;
+    let db = &env.app.db;
     let scheduler = Scheduler::new(
         env.db.clone(),
         env.clock.clone(),

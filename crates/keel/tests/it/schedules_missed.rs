@@ -6,9 +6,10 @@ use crate::jobs_support;
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
-use jobs_support::{eventually, setup_with_toml};
+use jobs_support::setup_with_toml;
 use keel::jobs::JobFilter;
 use keel::store::Db;
+use keel_testkit::eventually;
 use keel_testkit::TestDb;
 use tokio::sync::watch;
 
@@ -40,7 +41,7 @@ async fn fired(db: &Db, kind: &str) -> usize {
 
 keel_testkit::engine_test!(a_late_scheduler_skips_or_catches_up);
 async fn a_late_scheduler_skips_or_catches_up(db: TestDb) {
-    let env = setup_with_toml(&db, Some(TOML)).await;
+    let env = setup_with_toml(db, Some(TOML)).await;
     // Move the clock to half past the next hour: the latest tick is 30 minutes old.
     let now = Utc::now();
     let to_half_past = (90 - i64::from(now.minute())) * 60 - i64::from(now.second());

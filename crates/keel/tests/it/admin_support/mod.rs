@@ -5,14 +5,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use keel_testkit::{TestApp, TestDb};
-use reqwest::header::HeaderMap;
+use keel_testkit::{admin, TestApp, TestDb};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
 pub const ADMIN: &str = "admin-token-for-tests-0123456789abcdef";
 pub const SECRET: &str = "scheduler-secret-for-tests-0123456789ab";
-pub const PROBLEMS: &str = "https://keel.dev/problems/";
 pub const SCHEDULES: &str = r#"
 [[schedules]]
 name = "nightly"
@@ -42,117 +40,19 @@ pub const STATES: [&str; 7] = [
     "cancelled",
 ];
 
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-impl Resp {
-    pub fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        &self.body
-    }
-
-    pub fn problem(&self, status: u16, slug: &str) -> &Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(
-            self.body["type"],
-            format!("{PROBLEMS}{slug}"),
-            "{}",
-            self.body
-        );
-        &self.body
-    }
-
-    /// 401: `unauthorized` with a bare `Bearer` challenge when no token was sent,
-    /// `invalid-token` with `error="invalid_token"` when one was (RFC 6750 §3.1).
-    pub fn unauthorized(&self) {
-        assert_eq!(self.status, 401, "{}", self.body);
-        let challenge = self
-            .headers
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap());
-        if self.body["type"] == format!("{PROBLEMS}unauthorized") {
-            assert_eq!(challenge, Some("Bearer"), "{:?}", self.headers);
-        } else {
-            self.problem(401, "invalid-token");
-            assert_eq!(
-                challenge,
-                Some("Bearer error=\"invalid_token\""),
-                "{:?}",
-                self.headers
-            );
-        }
-    }
-
-    pub fn fields(&self) -> BTreeSet<String> {
-        let errors = self.body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("errors: {}", self.body));
-        errors
-            .iter()
-            .map(|e| e["field"].as_str().expect("field").to_string())
-            .collect()
-    }
-}
+pub use keel_testkit::Reply as Resp;
 
 /// Sends a request; any 4xx or 5xx must be a well-formed problem without a secret in it.
 pub async fn send(request: RequestBuilder) -> Resp {
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    if status >= 400 {
-        assert!(
-            !text.contains(ADMIN) && !text.contains(SECRET),
-            "a secret in a {status}: {text}"
-        );
-        let kind = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        assert!(
-            kind.starts_with("application/problem+json"),
-            "{status} is {kind:?}: {text}"
-        );
-        let problem: Value = serde_json::from_str(&text).expect("a problem is JSON");
-        assert_eq!(problem["status"], status, "{text}");
-        assert!(
-            problem["type"]
-                .as_str()
-                .is_some_and(|t| t.starts_with(PROBLEMS)),
-            "{text}"
-        );
-        assert!(
-            problem["title"].is_string() && problem["detail"].is_string(),
-            "{text}"
-        );
-        assert!(
-            problem["request_id"]
-                .as_str()
-                .is_some_and(|id| !id.is_empty()),
-            "{text}"
-        );
+    let reply = keel_testkit::send(request).await;
+    if reply.status.as_u16() >= 400 {
+        reply.well_formed_problem(&[ADMIN, SECRET]);
     }
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    reply
 }
 
 pub fn request(app: &TestApp, method: Method, path: &str) -> RequestBuilder {
     app.client.request(method, app.url(path))
-}
-
-pub async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Resp {
-    let mut builder = request(app, method, path).bearer_auth(ADMIN);
-    if let Some(body) = body {
-        builder = builder.json(&body);
-    }
-    send(builder).await
 }
 
 pub async fn get(app: &TestApp, path: &str) -> Resp {
@@ -164,12 +64,18 @@ pub async fn post(app: &TestApp, path: &str) -> Resp {
 }
 
 pub async fn post_json(app: &TestApp, path: &str, body: Value) -> Resp {
-    admin(app, Method::POST, path, Some(body)).await
+    admin(app, Method::POST, path, Some(&body)).await
 }
 
 pub async fn set_flag(app: &TestApp, name: &str, enabled: bool) {
     let path = format!("/admin/api/flags/{name}");
-    let r = admin(app, Method::PUT, &path, Some(json!({ "enabled": enabled }))).await;
+    let r = admin(
+        app,
+        Method::PUT,
+        &path,
+        Some(&json!({ "enabled": enabled })),
+    )
+    .await;
     assert_eq!(r.ok(200), &json!({ "name": name, "enabled": enabled }));
 }
 

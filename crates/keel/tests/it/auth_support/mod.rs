@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -225,19 +224,6 @@ pub async fn failures(app: &TestApp) -> HashMap<String, u64> {
             Some((reason.to_string(), count.trim().parse().ok()?))
         })
         .collect()
-}
-
-/// Polls `check` every 100 ms until it holds, failing after `limit`.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // The attack matrix: cases, each run on both routes.

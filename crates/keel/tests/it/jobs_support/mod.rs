@@ -1,19 +1,18 @@
-//! Shared set-up for the job, worker and schedule tests: a migrated database on either engine,
-//! the clock, flags and queue over it, workers that stop on demand, and bounded waits.
+//! Shared set-up for the job, worker and schedule tests: a `TestApp` on either engine whose
+//! services (store, clock, flags, queue) the tests drive directly, workers that stop on demand,
+//! and bounded waits on jobs.
 #![allow(dead_code)]
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keel::clock::Clock;
-use keel::config::Source;
 use keel::flags::Flags;
 use keel::jobs::{JobFilter, JobRow, JobSpec, JobState, Queue, Registry, Worker, WorkerConfig};
 use keel::store::jobs::BreakerPolicy;
-use keel::store::migrate::Migrator;
 use keel::store::Db;
 use keel::Settings;
-use keel_testkit::TestDb;
+use keel_testkit::{TestApp, TestDb};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,43 +24,32 @@ pub struct Env {
     pub clock: Clock,
     pub flags: Flags,
     pub queue: Queue,
-    pub settings: Settings,
-    /// Holds `keel.toml`, when one was written; lives as long as the test.
-    pub dir: tempfile::TempDir,
+    pub settings: Arc<Settings>,
+    /// The app whose services these are; it runs no worker or scheduler of its own
+    /// (`PROCESS_ROLE=api`), so each test starts the workers it needs.
+    pub app: TestApp,
 }
 
 /// A migrated database with the default flags (all on).
-pub async fn setup(db: &TestDb) -> Env {
+pub async fn setup(db: TestDb) -> Env {
     setup_with_toml(db, None).await
 }
 
-/// Like [`setup`], with `toml` written to `keel.toml` in the settings' directory.
-pub async fn setup_with_toml(db: &TestDb, toml: Option<&str>) -> Env {
-    let dir = tempfile::tempdir().expect("temporary directory");
+/// Like [`setup`], with `toml` as the app's `keel.toml`.
+pub async fn setup_with_toml(db: TestDb, toml: Option<&str>) -> Env {
+    let mut builder = TestApp::builder(db).env("PROCESS_ROLE", "api");
     if let Some(toml) = toml {
-        std::fs::write(dir.path().join("keel.toml"), toml).expect("write keel.toml");
+        builder = builder.keel_toml(toml);
     }
-    let settings = Settings::load(&Source::from_pairs(
-        [("DATABASE_URL", db.url()), ("LOG_LEVEL", "warn")],
-        dir.path(),
-    ))
-    .expect("test settings are valid");
-    Migrator::new(&settings.database.url, Duration::from_secs(60))
-        .expect("migrator")
-        .up(false)
-        .await
-        .expect("migrations apply");
-    let db = Db::connect_lazy(&settings.database).expect("database pool");
-    let clock = Clock::system();
-    let flags = Flags::new(db.clone(), clock.clone(), true, true, true);
-    let queue = Queue::new(db.clone(), clock.clone(), flags.clone());
+    let app = builder.spawn().await;
+    let services = app.services();
     Env {
-        db,
-        clock,
-        flags,
-        queue,
-        settings,
-        dir,
+        db: services.db.clone(),
+        clock: services.clock.clone(),
+        flags: services.flags.clone(),
+        queue: services.queue.clone(),
+        settings: services.settings.clone(),
+        app,
     }
 }
 
@@ -174,22 +162,6 @@ pub async fn job(db: &Db, id: i64) -> JobRow {
     rows.into_iter()
         .next()
         .unwrap_or_else(|| panic!("job {id} does not exist"))
-}
-
-/// Waits (bounded) until `check` returns `Some`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 pub const HOUR: Duration = Duration::from_secs(3600);
