@@ -48,12 +48,18 @@ fn events(received: &Received) -> Vec<serde_json::Value> {
         .collect()
 }
 
-async fn wait_for(received: &Received, kind: &str) -> serde_json::Value {
+/// Waits for an event of `kind` that `ours` recognises: the reporter is process-wide, so other
+/// tests' apps may report too once this test's app has started it.
+async fn wait_for(
+    received: &Received,
+    kind: &str,
+    ours: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let started = Instant::now();
     loop {
         if let Some(e) = events(received)
             .into_iter()
-            .find(|e| e["tags"]["kind"] == kind)
+            .find(|e| e["tags"]["kind"] == kind && ours(e))
         {
             return e;
         }
@@ -100,7 +106,10 @@ async fn errors_are_reported_tagged_and_without_secrets() {
         .unwrap();
     assert_eq!(boom.status(), 500);
     let request_id = boom.headers()["x-request-id"].to_str().unwrap().to_string();
-    let event = wait_for(&received, "http_5xx").await;
+    let event = wait_for(&received, "http_5xx", |e| {
+        e["tags"]["request_id"] == request_id.as_str()
+    })
+    .await;
     assert_eq!(event["tags"]["service"], "api");
     assert_eq!(event["tags"]["request_id"], request_id.as_str());
     assert_eq!(event["tags"]["route"], "/boom");
@@ -109,7 +118,12 @@ async fn errors_are_reported_tagged_and_without_secrets() {
     assert_eq!(event["user"], serde_json::json!({"id": "user-42"}));
 
     assert_eq!(app.get("/panic").await.status(), 500);
-    let panic = wait_for(&received, "panic").await;
+    let panic = wait_for(&received, "panic", |e| {
+        e["message"]["formatted"]
+            .as_str()
+            .is_some_and(|m| m.contains("the handler broke"))
+    })
+    .await;
     assert!(panic["message"]["formatted"]
         .as_str()
         .unwrap()
@@ -124,7 +138,14 @@ async fn errors_are_reported_tagged_and_without_secrets() {
         .await
         .unwrap();
     assert_eq!(job.status(), 201);
-    let failed = wait_for(&received, "job_failed").await;
+    let job: serde_json::Value = job.json().await.unwrap();
+    let failed_job = format!("job {} (diag.fail) ", job["id"]);
+    let failed = wait_for(&received, "job_failed", |e| {
+        e["message"]["formatted"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&failed_job))
+    })
+    .await;
     assert_eq!(failed["tags"]["job_kind"], "diag.fail");
     assert_eq!(failed["tags"]["queue"], "default");
 
@@ -136,6 +157,7 @@ async fn errors_are_reported_tagged_and_without_secrets() {
     let http_events = events(&received)
         .iter()
         .filter(|e| e["tags"]["kind"] == "http_5xx")
+        .filter(|e| e["tags"]["route"] == "/boom" || e["tags"]["route"] == "/panic")
         .count();
     assert_eq!(http_events, 1, "a panic is reported once, as a panic");
 }
