@@ -1,22 +1,33 @@
-//! A Keel server running inside the test process, reached over real HTTP.
+//! A Keel server running inside the test process, reached over real HTTP, with its services,
+//! its clock and its jobs at hand.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use keel::clock::Clock;
 use keel::config::Source;
 use keel::http::AppState;
+use keel::jobs::{JobFilter, JobState, WorkerConfig};
 use keel::runtime::RuntimeError;
+use keel::services::Services;
+use keel::store::Db;
 use keel::{Server, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::TestDb;
 
+/// How long [`TestApp::run_pending_jobs`] waits for the app's worker.
+const JOBS_DEADLINE: Duration = Duration::from_secs(30);
+
 pub struct TestAppBuilder {
     db: TestDb,
     env: Vec<(String, String)>,
     routes: Option<Router<AppState>>,
     wait_ready: bool,
+    /// The settings' directory when a `keel.toml` was given.
+    config_dir: Option<tempfile::TempDir>,
 }
 
 impl TestAppBuilder {
@@ -29,6 +40,22 @@ impl TestAppBuilder {
     /// Application routes, as a library user would add them.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
+        self
+    }
+
+    /// Writes `text` as the app's `keel.toml`, in a directory of the app's own.
+    pub fn keel_toml(mut self, text: &str) -> Self {
+        let dir = match self.config_dir.take() {
+            Some(dir) => dir,
+            None => match tempfile::tempdir() {
+                Ok(dir) => dir,
+                Err(e) => panic!("cannot make a temporary directory: {e}"),
+            },
+        };
+        if let Err(e) = std::fs::write(dir.path().join("keel.toml"), text) {
+            panic!("cannot write keel.toml: {e}");
+        }
+        self.config_dir = Some(dir);
         self
     }
 
@@ -53,11 +80,11 @@ impl TestAppBuilder {
             ("LOG_LEVEL".to_string(), "warn".to_string()),
         ];
         pairs.extend(self.env.iter().cloned());
-        let dir = self
-            .db
-            .dir()
-            .map(|d| d.to_path_buf())
-            .unwrap_or_else(std::env::temp_dir);
+        let dir = match (&self.config_dir, self.db.dir()) {
+            (Some(config), _) => config.path().to_path_buf(),
+            (None, Some(db)) => db.to_path_buf(),
+            (None, None) => std::env::temp_dir(),
+        };
         Settings::load(&Source::from_pairs(pairs, dir)).map_err(|e| e.to_string())
     }
 
@@ -77,7 +104,11 @@ impl TestAppBuilder {
             .map_err(|e| format!("cannot bind a port: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let mut server = Server::new(settings);
+        let clock = Clock::system();
+        let db = Db::connect_lazy(&settings.database).map_err(|e| e.to_string())?;
+        let services = Services::new(Arc::new(settings.clone()), db, clock.clone())
+            .map_err(|e| e.to_string())?;
+        let mut server = Server::new(settings).clock(clock);
         if let Some(routes) = self.routes {
             server = server.routes(routes);
         }
@@ -85,11 +116,14 @@ impl TestAppBuilder {
             let _ = stopped.await;
         }));
         let app = TestApp {
+            services,
+            config_dir: self.config_dir,
             base_url: format!("http://{addr}"),
             client: reqwest::Client::new(),
             stop: Some(stop),
             handle,
             db: self.db,
+            env: self.env,
         };
         if self.wait_ready && !app.ready_within(Duration::from_secs(30)).await {
             return Err("the app did not turn ready within 30 s".into());
@@ -99,11 +133,18 @@ impl TestAppBuilder {
 }
 
 pub struct TestApp {
+    /// The app's services over its database and clock (as a second process of the same
+    /// deployment would compose them: the same data, caches of its own).
+    services: Services,
+    /// Holds `keel.toml`, when one was given.
+    config_dir: Option<tempfile::TempDir>,
     pub base_url: String,
     pub client: reqwest::Client,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), RuntimeError>>,
+    /// The variables set with [`TestAppBuilder::env`].
+    env: Vec<(String, String)>,
 }
 
 impl TestApp {
@@ -113,12 +154,100 @@ impl TestApp {
             env: Vec::new(),
             routes: None,
             wait_ready: true,
+            config_dir: None,
         }
     }
 
     /// An app with default settings on `db`, ready.
     pub async fn spawn(db: TestDb) -> TestApp {
         Self::builder(db).spawn().await
+    }
+
+    /// The composition root over the app's database: settings, store, clock, flags, queue,
+    /// scheduler, users, billing and limiter.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The clock the app reads; [`Clock::advance`] moves it for the app as well.
+    pub fn clock(&self) -> &Clock {
+        &self.services.clock
+    }
+
+    /// The directory of the app's `keel.toml`, when one was given.
+    pub fn config_dir(&self) -> Option<&std::path::Path> {
+        self.config_dir.as_ref().map(|d| d.path())
+    }
+
+    /// Runs the jobs that are due by the app's clock now: returns once the app's worker has
+    /// finished every job that was running or due (within 30 s, or the test fails). The app must
+    /// run jobs (`PROCESS_ROLE` `all` or `worker`, the worker enabled).
+    pub async fn run_pending_jobs(&self) {
+        let settings = &self.services.settings;
+        assert!(
+            settings.role.runs_jobs() && settings.jobs.worker_enabled,
+            "the test app runs no worker (PROCESS_ROLE={})",
+            settings.role.as_str()
+        );
+        crate::eventually("the pending jobs have run", JOBS_DEADLINE, || async {
+            self.pending_jobs().await.is_empty()
+        })
+        .await;
+    }
+
+    /// The ids of the jobs running now or due by the app's clock, on the queues its worker serves.
+    pub async fn pending_jobs(&self) -> Vec<i64> {
+        let filter = JobFilter {
+            states: vec![
+                JobState::Scheduled,
+                JobState::Available,
+                JobState::Retryable,
+                JobState::Running,
+            ],
+            limit: 10_000,
+            ..Default::default()
+        };
+        let rows = match self.services.db.list_jobs(&filter).await {
+            Ok(rows) => rows,
+            Err(e) => panic!("cannot list the jobs: {e}"),
+        };
+        let now = self.clock().now();
+        let settings = &self.services.settings;
+        let served = WorkerConfig::from_settings(
+            &settings.jobs,
+            &settings.file.queues,
+            settings.shutdown.grace,
+        )
+        .queues;
+        rows.into_iter()
+            .filter(|job| served.iter().any(|(queue, _)| *queue == job.queue))
+            .filter(|job| job.state == JobState::Running || job.run_at <= now)
+            .map(|job| job.id)
+            .collect()
+    }
+
+    /// The `ADMIN_TOKEN` the app was given, if any.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.var("ADMIN_TOKEN")
+    }
+
+    /// The value the app was given for variable `name`, if any (the last one set wins).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The values of the app's token, secret and key variables: no answer may quote them.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.env
+            .iter()
+            .filter(|(name, value)| {
+                ["TOKEN", "SECRET", "KEY"].iter().any(|w| name.contains(w)) && value.len() >= 8
+            })
+            .map(|(_, value)| value.as_str())
     }
 
     pub fn url(&self, path: &str) -> String {

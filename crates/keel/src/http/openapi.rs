@@ -7,7 +7,7 @@
 //! types it reads and answers their schemas (`ToSchema`, `IntoParams`), and [`Derived`] lists the
 //! handlers. Only what no handler says is written here: the description, the tags, and in
 //! `openapi/components.rs` the security schemes and shared problem responses. Application routes
-//! join it through `Server::documented_routes` (`openapi/merge.rs`). `tests/openapi.rs` checks it
+//! join it through `Server::documented_routes` (`openapi/merge.rs`). `tests/it/openapi.rs` checks it
 //! against the router and the real answers, and keeps a snapshot so any change of the contract
 //! shows in review.
 

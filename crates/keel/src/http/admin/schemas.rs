@@ -1,6 +1,6 @@
 //! The admin API's bodies. The answers built here are what the handlers serialize; the schemas
 //! of types from outside the HTTP layer (jobs, queue statistics, flags, schedules, audit rows)
-//! mirror the type named above each, and `tests/openapi.rs` checks real answers against them.
+//! mirror the type named above each, and `tests/it/openapi.rs` checks real answers against them.
 
 use std::collections::BTreeMap;
 
