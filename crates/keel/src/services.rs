@@ -2,6 +2,7 @@
 //! the worker, the scheduler and the command line.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::Verifier;
 use crate::billing::Billing;
@@ -12,7 +13,8 @@ use crate::flags::Flags;
 use crate::jobs::Queue;
 use crate::ratelimit::RateLimiter;
 use crate::schedule::{self, CronError, Scheduler};
-use crate::store::Db;
+use crate::store::audit::AuditRow;
+use crate::store::{Db, StoreError};
 use crate::users::Users;
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,20 @@ pub enum ServicesError {
 }
 
 impl Services {
+    /// The audit log, newest first: every entry, or those about `target`.
+    pub async fn audit_log(
+        &self,
+        target: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.db.audit_rows(target, limit).await
+    }
+
+    /// One round trip to the database, bounded by `timeout`; how long it took.
+    pub async fn ping_database(&self, timeout: Duration) -> Result<Duration, StoreError> {
+        self.db.ping(timeout).await
+    }
+
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
         let jobs = &settings.jobs;
         let flags = Flags::new(

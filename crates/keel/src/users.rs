@@ -29,6 +29,11 @@ impl Users {
         }
     }
 
+    /// The user's row, if they were ever seen.
+    pub async fn get(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        self.db.user(id).await
+    }
+
     /// The caller's row, created on first sight.
     pub async fn touch(&self, principal: &Principal) -> Result<UserRow, StoreError> {
         if let Ok(seen) = self.seen.lock() {

@@ -124,13 +124,12 @@ pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response
 async fn queue_check(state: &AppState, limits: &HealthThresholds) -> Option<QueueCheck> {
     let now = state.clock.now();
     let read = async {
-        let counts = state.db.job_counts().await?;
-        let oldest = state.db.oldest_waiting(now).await?;
+        let depth = state.queue.depth().await?;
         let discarded = state
-            .db
-            .discarded_since(now - chrono::Duration::hours(1))
+            .queue
+            .discarded_within(chrono::Duration::hours(1))
             .await?;
-        Ok::<_, crate::store::StoreError>((counts, oldest, discarded))
+        Ok::<_, crate::store::StoreError>((depth.counts, depth.oldest_due, discarded))
     };
     let (counts, oldest, discarded) = tokio::time::timeout(Duration::from_secs(3), read)
         .await

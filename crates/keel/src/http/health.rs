@@ -82,7 +82,7 @@ pub struct HealthReport {
 
 /// The checks `/health` runs (also the base of `/health/deep`).
 pub async fn checks(state: &AppState) -> Checks {
-    let database = Check::from_result(state.db.ping(DATABASE_TIMEOUT).await);
+    let database = Check::from_result(state.ping_database(DATABASE_TIMEOUT).await);
     let redis = match &state.settings.rate_limit.redis_url {
         Some(url) => Some(Check::from_result(
             crate::probe::redis_ping(url.expose_secret(), REDIS_TIMEOUT).await,

@@ -127,9 +127,8 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
 async fn queue_depth(state: &AppState, body: &mut String) {
     use std::fmt::Write;
     let read = async {
-        let counts = state.db.job_counts().await?;
-        let oldest = state.db.oldest_waiting(state.clock.now()).await?;
-        Ok::<_, crate::store::StoreError>((counts, oldest))
+        let depth = state.queue.depth().await?;
+        Ok::<_, crate::store::StoreError>((depth.counts, depth.oldest_due))
     };
     let Ok(Ok((counts, oldest))) =
         tokio::time::timeout(std::time::Duration::from_secs(2), read).await

@@ -12,7 +12,7 @@ mod wake;
 mod worker;
 
 pub use handler::{Job, JobContext, JobFailure, Registry};
-pub use queue::{JobError, Queue};
+pub use queue::{Depth, JobError, Queue};
 pub use settings::{JobSettings, QueueSettings};
 pub use spec::JobSpec;
 pub use worker::{Worker, WorkerConfig};

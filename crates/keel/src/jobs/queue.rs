@@ -1,12 +1,16 @@
 //! Enqueueing, and the operations operators run on queues and jobs (each audited in the same
 //! transaction as the change).
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
 use super::spec::SpecProblem;
 use super::JobSpec;
 use crate::clock::Clock;
 use crate::flags::{self, FlagError, Flags};
 use crate::store::audit::AuditEntry;
-use crate::store::jobs::{Enqueued, JobFilter, NewJob};
+use crate::store::jobs::{Enqueued, JobFilter, JobRow, NewJob, QueueCounts};
 use crate::store::{Db, StoreError, Tx};
 
 /// Enqueue batches are written in transactions of at most this many jobs.
@@ -24,6 +28,13 @@ pub enum JobError {
     Flag(#[from] FlagError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How deep the queues are, as health checks and metrics read it.
+#[derive(Debug, Clone, Default)]
+pub struct Depth {
+    pub counts: QueueCounts,
+    pub oldest_due: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// The job system's front door.
@@ -49,6 +60,24 @@ impl Queue {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
+        self.db.list_jobs(filter).await
+    }
+
+    /// Jobs per queue and state, and the `run_at` of each queue's oldest due job.
+    pub async fn depth(&self) -> Result<Depth, StoreError> {
+        Ok(Depth {
+            counts: self.db.job_counts().await?,
+            oldest_due: self.db.oldest_waiting(self.clock.now()).await?,
+        })
+    }
+
+    /// Jobs discarded in the last `window`.
+    pub async fn discarded_within(&self, window: chrono::Duration) -> Result<i64, StoreError> {
+        self.db.discarded_since(self.clock.now() - window).await
     }
 
     async fn check(&self, specs: &[JobSpec]) -> Result<Vec<NewJob>, JobError> {

@@ -43,8 +43,7 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let rows = state
-        .db
-        .audit_rows(q.target.as_deref(), q.limit.unwrap_or(50).clamp(1, 1000))
+        .audit_log(q.target.as_deref(), q.limit.unwrap_or(50).clamp(1, 1000))
         .await?;
     Ok(Json(
         serde_json::to_value(rows).map_err(|_| ApiError::internal())?,

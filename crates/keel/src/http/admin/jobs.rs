@@ -83,7 +83,7 @@ pub async fn list(
         states,
         limit: q.limit.unwrap_or(50).clamp(1, 1000),
     };
-    let jobs = state.db.list_jobs(&filter).await?;
+    let jobs = state.queue.list(&filter).await?;
     Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
 }
 
@@ -143,7 +143,7 @@ async fn after_change(
     action: &str,
 ) -> Result<Json<Value>, ApiError> {
     if changed.is_empty() {
-        let exists = !state.db.list_jobs(&one(id)).await?.is_empty();
+        let exists = !state.queue.list(&one(id)).await?.is_empty();
         return Err(if exists {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -155,7 +155,7 @@ async fn after_change(
             crate::jobs::JobError::NotFound(id).into()
         });
     }
-    let job = state.db.list_jobs(&one(id)).await?;
+    let job = state.queue.list(&one(id)).await?;
     Ok(Json(job.first().map(job_json).unwrap_or(Value::Null)))
 }
 

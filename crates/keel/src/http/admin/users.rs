@@ -38,7 +38,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.db.user(&id).await?;
+    let user = state.users.get(&id).await?;
     let entitlements = state.billing.entitlements(&id).await?;
     if user.is_none() && entitlements.is_empty() {
         return Err(ApiError::new(
