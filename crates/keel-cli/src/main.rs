@@ -1,6 +1,7 @@
 //! The `keel` command: parses arguments and calls the library. Exit codes: 0 ok, 1 the check or
 //! operation failed, 2 bad usage or configuration.
 
+mod bench;
 mod commands;
 mod context;
 mod exit;

@@ -2,7 +2,6 @@
 //! over real HTTP, and the built `keel` binary as a child process.
 
 mod app;
-pub mod bench_http;
 mod db;
 mod fake_server;
 mod idp;

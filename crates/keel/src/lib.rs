@@ -2,7 +2,6 @@
 //! usable as a library by Rust applications.
 
 pub mod auth;
-pub mod bench;
 pub mod billing;
 pub mod clock;
 pub mod config;
@@ -20,9 +19,11 @@ pub mod runtime;
 pub mod schedule;
 pub mod sentry;
 pub mod services;
-pub mod store;
 pub mod telemetry;
 pub mod users;
+
+pub use keel_domain as domain;
+pub use keel_store as store;
 
 pub use config::Settings;
 pub use runtime::Server;

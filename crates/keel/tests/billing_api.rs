@@ -519,7 +519,7 @@ keel_testkit::engine_tests! {
         buy(&app, user).await;
         let now = Utc::now();
         for kind in ["checkout.session.completed", "customer.subscription.created"] {
-            let event = keel::billing::samples::stripe(kind, user, "prod_premium", now).unwrap();
+            let event = stripe_sample(kind, user, "prod_premium", now);
             assert_eq!(stripe(&app, &event).await.status, 200);
         }
         grant(&app, user, "beta", Value::Null).await.ok(200);

@@ -15,7 +15,7 @@ keel_testkit::engine_tests! {
         let a = revenuecat(&app, &event).await;
         assert_eq!(a.status, 404, "{}", a.body);
         let now = chrono::Utc::now();
-        let created = keel::billing::samples::stripe("customer.subscription.created", "u1", "prod_premium", now).unwrap();
+        let created = stripe_sample("customer.subscription.created", "u1", "prod_premium", now);
         assert_eq!(stripe(&app, &created).await.status, 200);
     }
 
@@ -35,8 +35,8 @@ keel_testkit::engine_tests! {
         assert_eq!(e["pro"]["product_id"], json!("com.subscription.weekly"));
 
         let now = chrono::Utc::now();
-        let checkout = keel::billing::samples::stripe("checkout.session.completed", "user_42", "prod_premium", now).unwrap();
-        let created = keel::billing::samples::stripe("customer.subscription.created", "user_42", "prod_premium", now).unwrap();
+        let checkout = stripe_sample("checkout.session.completed", "user_42", "prod_premium", now);
+        let created = stripe_sample("customer.subscription.created", "user_42", "prod_premium", now);
         assert_eq!(stripe(&app, &created).await.status, 200);
         assert_eq!(stripe(&app, &checkout).await.status, 200);
         let e = entitlements(&app, "user_42").await;

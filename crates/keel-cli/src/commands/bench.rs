@@ -1,5 +1,7 @@
+use crate::bench::http::HttpBench;
+use crate::bench::queue::{self, QueueBench};
+use crate::bench::webhooks::{self, WebhookBench};
 use clap::Subcommand;
-use keel::bench::queue::{self, QueueBench};
 use keel::store::migrate::{Migrator, State};
 
 use crate::context::{self, failed};
@@ -90,11 +92,11 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
     if let Err(exit) = migrated(&services).await {
         return exit;
     }
-    let opts = keel::bench::webhooks::WebhookBench {
+    let opts = WebhookBench {
         events,
         concurrency,
     };
-    let result = match keel::bench::webhooks::run(&services.settings, opts).await {
+    let result = match webhooks::run(&services.settings, opts).await {
         Ok(r) => r,
         Err(e) => return failed(e),
     };
@@ -152,12 +154,12 @@ async fn http(connections: usize, seconds: f64, rounds: usize, out: Output) -> E
         eprintln!("error: --connections 1 to 1000, --seconds 0.1 to 600, --rounds 1 to 50");
         return Exit::Usage;
     }
-    let opts = keel_testkit::bench_http::HttpBench {
+    let opts = HttpBench {
         connections,
         seconds,
         rounds,
     };
-    let result = match keel_testkit::bench_http::run(opts).await {
+    let result = match crate::bench::http::run(opts).await {
         Ok(r) => r,
         Err(e) => return failed(e),
     };

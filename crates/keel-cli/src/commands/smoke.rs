@@ -24,12 +24,16 @@ pub async fn run(args: Args, out: Output) -> Exit {
         live_only: args.live,
         webhooks: args.webhooks,
     };
+    let known = keel::billing::provider::names();
     if let Some(other) = options
         .webhooks
         .iter()
-        .find(|p| !["revenuecat", "stripe"].contains(&p.as_str()))
+        .find(|p| !known.contains(&p.as_str()))
     {
-        eprintln!("error: unknown provider {other:?} in --webhooks (revenuecat, stripe)");
+        eprintln!(
+            "error: unknown provider {other:?} in --webhooks ({})",
+            known.join(", ")
+        );
         return Exit::Usage;
     }
     let timeout = Duration::from_secs(args.timeout);

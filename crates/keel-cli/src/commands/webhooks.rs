@@ -1,5 +1,6 @@
-use clap::{Subcommand, ValueEnum};
-use keel::billing::{BillingError, Provider};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Subcommand;
+use keel::billing::{provider as providers, BillingError, Provider};
 use keel::store::billing::EventFilter;
 use serde_json::json;
 
@@ -12,19 +13,13 @@ pub struct Args {
     command: WebhooksCommand,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ProviderArg {
-    Revenuecat,
-    Stripe,
-}
-
-impl ProviderArg {
-    fn provider(self) -> Provider {
-        match self {
-            ProviderArg::Revenuecat => Provider::RevenueCat,
-            ProviderArg::Stripe => Provider::Stripe,
-        }
-    }
+/// A billing provider named on the command line: one of the providers Keel receives webhooks from.
+fn provider_arg() -> impl TypedValueParser<Value = Provider> {
+    PossibleValuesParser::new(providers::names()).try_map(|name| {
+        providers::named(&name)
+            .map(|p| p.id())
+            .ok_or("not a billing provider")
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,8 +27,8 @@ enum WebhooksCommand {
     /// Stored billing events, newest received first (type, user, product, times, outcome; never
     /// the payload).
     Events {
-        #[arg(long, value_enum)]
-        provider: Option<ProviderArg>,
+        #[arg(long, value_parser = provider_arg())]
+        provider: Option<Provider>,
         #[arg(long)]
         user: Option<String>,
         /// The provider's event type, e.g. INITIAL_PURCHASE or invoice.paid.
@@ -45,8 +40,8 @@ enum WebhooksCommand {
     /// Apply a stored event again from its sealed payload, under the current configuration
     /// (e.g. after adding its product to keel.toml). Safe to repeat; audited.
     Replay {
-        #[arg(value_enum)]
-        provider: ProviderArg,
+        #[arg(value_parser = provider_arg())]
+        provider: Provider,
         event_id: String,
     },
 }
@@ -68,7 +63,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
                 return Exit::Usage;
             }
             let filter = EventFilter {
-                provider: provider.map(|p| p.provider().as_str().to_string()),
+                provider: provider.map(|p| p.as_str().to_string()),
                 user_id: user,
                 event_type,
                 limit,
@@ -100,11 +95,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             }
         }
         WebhooksCommand::Replay { provider, event_id } => {
-            match services
-                .billing
-                .replay(provider.provider(), &event_id)
-                .await
-            {
+            match services.billing.replay(provider, &event_id).await {
                 Ok(replayed) if out.json => {
                     out.print_json(&json!(replayed));
                     Exit::Ok

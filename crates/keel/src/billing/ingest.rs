@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::model::{BillingEvent, Effect, Environment, Provider, SubscriptionState};
+use super::provider::{self, BillingProvider, Ownership};
 use super::{Billing, BillingError};
-use crate::jobs::{JobError, JobSpec};
+use crate::jobs::JobError;
 use crate::store::audit::AuditEntry;
 use crate::store::billing::EventRow;
 use crate::store::{StoreError, Tx};
@@ -19,9 +20,6 @@ pub struct Ingested {
     pub duplicate: bool,
     pub outcome: &'static str,
 }
-
-/// The job kind that asks RevenueCat's REST API for a subscriber after a webhook.
-pub const SYNC_KIND: &str = "billing.revenuecat.sync";
 
 /// Transfers are followed at most this far (A to B to C ...).
 const MAX_TRANSFER_CHAIN: usize = 16;
@@ -35,15 +33,28 @@ impl Billing {
     /// Stores and applies one verified event. A second delivery of the same event id changes
     /// nothing and answers `duplicate: true`.
     pub async fn ingest(&self, event: BillingEvent, raw: &[u8]) -> Result<Ingested, BillingError> {
+        let source =
+            provider::get(event.provider).ok_or(BillingError::NotConfigured("a manual event"))?;
+        self.ingest_with(source, event, raw).await
+    }
+
+    /// [`Billing::ingest`] of an event `source` parsed.
+    pub(super) async fn ingest_with(
+        &self,
+        source: &dyn BillingProvider,
+        event: BillingEvent,
+        raw: &[u8],
+    ) -> Result<Ingested, BillingError> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let provider = event.provider;
+        let ownership = source.ownership();
         let sealed = inner
             .sealer
             .seal(raw, &payload_aad(provider.as_str(), &event.id))?;
         let (applies, outcome) = disposition(&event, inner.settings.accept_sandbox);
         let mut tx = inner.db.begin().await?;
-        let user_id = resolve_user(&mut tx, &event).await?;
+        let user_id = resolve_user(&mut tx, ownership, &event).await?;
         lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
         let row = EventRow {
             provider,
@@ -67,7 +78,15 @@ impl Billing {
         }
         let mut touched = BTreeSet::new();
         if applies {
-            apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
+            apply_all(
+                &mut tx,
+                ownership,
+                &event,
+                user_id.as_deref(),
+                now,
+                &mut touched,
+            )
+            .await?;
         }
         let entry = audit_entry(
             provider.as_str(),
@@ -77,10 +96,8 @@ impl Billing {
             outcome,
         );
         tx.audit(&entry, now).await?;
-        if applies && provider == Provider::RevenueCat {
-            if let Some(user) = &user_id {
-                self.enqueue_sync(&mut tx, user).await?;
-            }
+        if let (true, Some(user)) = (applies, &user_id) {
+            self.enqueue_follow_up(&mut tx, source, user).await?;
         }
         tx.commit().await?;
         for user in &touched {
@@ -92,18 +109,24 @@ impl Billing {
         })
     }
 
-    async fn enqueue_sync(&self, tx: &mut Tx, user: &str) -> Result<(), BillingError> {
-        if self.inner.settings.revenuecat_api_key.is_none() {
+    async fn enqueue_follow_up(
+        &self,
+        tx: &mut Tx,
+        source: &dyn BillingProvider,
+        user: &str,
+    ) -> Result<(), BillingError> {
+        let Some(spec) = source.follow_up(&self.inner.settings, user) else {
             return Ok(());
-        }
-        let spec = JobSpec::new(SYNC_KIND, serde_json::json!({ "user_id": user }))
-            .unique_key(format!("{SYNC_KIND}:{user}"))
-            .max_attempts(8);
+        };
+        let kind = spec.kind.clone();
         match self.inner.queue.enqueue_in(tx, spec).await {
             Ok(_) => Ok(()),
             // The event is stored either way; a switched-off enqueue must not refuse it.
             Err(JobError::EnqueueDisabled) => {
-                tracing::warn!("enqueue is switched off; RevenueCat sync after a webhook skipped");
+                tracing::warn!(
+                    kind,
+                    "enqueue is switched off; the job after a webhook skipped"
+                );
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -138,16 +161,18 @@ pub(super) fn audit_entry(
     AuditEntry::new(actor, action, user_id.clone(), metadata)
 }
 
-/// Links the event's aliases to its user and applies each of its effects.
+/// Links the event's other ids to its user (where events name users) and applies each of its
+/// effects.
 pub(super) async fn apply_all(
     tx: &mut Tx,
+    ownership: Ownership,
     event: &BillingEvent,
     user_id: Option<&str>,
     now: DateTime<Utc>,
     touched: &mut BTreeSet<String>,
 ) -> Result<(), StoreError> {
     let provider = event.provider;
-    if let (Provider::RevenueCat, Some(user)) = (provider, user_id) {
+    if let (Ownership::UserIds { .. }, Some(user)) = (ownership, user_id) {
         for alias in event
             .aliases
             .iter()
@@ -158,24 +183,25 @@ pub(super) async fn apply_all(
         }
     }
     for effect in &event.effects {
-        let effect = on_behalf_of(effect, provider, user_id);
-        apply(tx, event, &effect, now, touched).await?;
+        let effect = on_behalf_of(effect, ownership, user_id);
+        apply(tx, ownership, event, &effect, now, touched).await?;
     }
     Ok(())
 }
 
-/// The Keel user an event concerns: the id it names, or the user an anonymous id or a Stripe
-/// customer was linked to.
+/// The Keel user an event concerns: the id it names (or, for an anonymous id, the user it was
+/// linked to), or the user a provider-side customer was linked to.
 pub(super) async fn resolve_user(
     tx: &mut Tx,
+    ownership: Ownership,
     event: &BillingEvent,
 ) -> Result<Option<String>, StoreError> {
-    match event.provider {
-        Provider::RevenueCat => {
+    match ownership {
+        Ownership::UserIds { anonymous } => {
             let Some(user) = &event.user_id else {
                 return Ok(None);
             };
-            if !user.starts_with("$RCAnonymousID:") {
+            if !anonymous.is_some_and(|prefix| user.starts_with(prefix)) {
                 return Ok(Some(user.clone()));
             }
             for id in std::iter::once(user).chain(event.aliases.iter()) {
@@ -185,7 +211,7 @@ pub(super) async fn resolve_user(
             }
             Ok(Some(user.clone()))
         }
-        _ => {
+        Ownership::Customers => {
             if event.user_id.is_some() {
                 return Ok(event.user_id.clone());
             }
@@ -197,11 +223,11 @@ pub(super) async fn resolve_user(
     }
 }
 
-/// A RevenueCat subscription belongs to the Keel user its ids resolve to, not to whichever alias
-/// (an anonymous id, say) the event happens to name.
-fn on_behalf_of(effect: &Effect, provider: Provider, user_id: Option<&str>) -> Effect {
-    match (effect, provider, user_id) {
-        (Effect::Subscription(state), Provider::RevenueCat, Some(user)) => {
+/// Where events name users, a subscription belongs to the Keel user its ids resolve to, not to
+/// whichever alias (an anonymous id, say) the event happens to name.
+fn on_behalf_of(effect: &Effect, ownership: Ownership, user_id: Option<&str>) -> Effect {
+    match (effect, ownership, user_id) {
+        (Effect::Subscription(state), Ownership::UserIds { .. }, Some(user)) => {
             Effect::Subscription(SubscriptionState {
                 subject: user.to_string(),
                 ..state.clone()
@@ -245,6 +271,7 @@ pub(super) async fn lock_subjects(
 
 async fn apply(
     tx: &mut Tx,
+    ownership: Ownership,
     event: &BillingEvent,
     effect: &Effect,
     now: DateTime<Utc>,
@@ -253,7 +280,7 @@ async fn apply(
     let provider = event.provider;
     match effect {
         Effect::Subscription(state) => {
-            let owner = owner(tx, provider, &state.subject, event.at).await?;
+            let owner = owner(tx, ownership, provider, &state.subject, event.at).await?;
             if let Some(before) = tx.subscription_ownership(provider, &state.key).await? {
                 touched.extend(before.user_id);
             }
@@ -269,7 +296,7 @@ async fn apply(
             entitlements,
             until,
         } => {
-            let owner = owner(tx, provider, subject, event.at).await?;
+            let owner = owner(tx, ownership, provider, subject, event.at).await?;
             let placeholder = SubscriptionState {
                 key: key.clone(),
                 subject: subject.clone(),
@@ -297,7 +324,14 @@ async fn apply(
         } => {
             tx.insert_billing_link(provider, external_id, user_id)
                 .await?;
-            reassign(tx, provider, std::slice::from_ref(external_id), touched).await?;
+            reassign(
+                tx,
+                ownership,
+                provider,
+                std::slice::from_ref(external_id),
+                touched,
+            )
+            .await?;
         }
         Effect::Transfer { from, to } => {
             let to = linked(tx, provider, to).await?;
@@ -309,7 +343,7 @@ async fn apply(
                 sources.push(f);
             }
             touched.insert(to);
-            reassign(tx, provider, &sources, touched).await?;
+            reassign(tx, ownership, provider, &sources, touched).await?;
         }
     }
     Ok(())
@@ -323,15 +357,16 @@ async fn linked(tx: &mut Tx, provider: Provider, id: &str) -> Result<String, Sto
         .unwrap_or_else(|| id.to_string()))
 }
 
-/// Who holds a subscription whose newest state names `subject` at `at`: for Stripe the user the
-/// customer is linked to; for RevenueCat the subject, followed through later transfers.
+/// Who holds a subscription whose newest state names `subject` at `at`: the user a customer is
+/// linked to, or a user id followed through later transfers.
 async fn owner(
     tx: &mut Tx,
+    ownership: Ownership,
     provider: Provider,
     subject: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
-    if provider == Provider::Stripe {
+    if ownership == Ownership::Customers {
         return tx.billing_link(provider, subject).await;
     }
     let (mut user, mut since) = (subject.to_string(), at);
@@ -347,12 +382,13 @@ async fn owner(
 /// Re-resolves the owner of every subscription whose subject or owner is one of `ids`.
 async fn reassign(
     tx: &mut Tx,
+    ownership: Ownership,
     provider: Provider,
     ids: &[String],
     touched: &mut BTreeSet<String>,
 ) -> Result<(), StoreError> {
     for sub in tx.subscriptions_touching(provider, ids).await? {
-        let owner = owner(tx, provider, &sub.subject, sub.state_at).await?;
+        let owner = owner(tx, ownership, provider, &sub.subject, sub.state_at).await?;
         if owner != sub.user_id {
             tx.set_subscription_owner(provider, &sub.key, owner.as_deref())
                 .await?;

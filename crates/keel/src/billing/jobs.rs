@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{payload_aad, SYNC_KIND};
+use super::ingest::payload_aad;
+use super::revenuecat::SYNC_KIND;
 use super::Billing;
 use crate::jobs::{JobFailure, Registry};
 

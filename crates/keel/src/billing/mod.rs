@@ -5,13 +5,13 @@
 //! so deliveries in any order, any number of times, end in the same entitlements.
 
 mod cache;
-pub mod entitlements;
+pub use keel_domain::billing::entitlements;
 pub mod ingest;
 pub mod jobs;
-pub mod model;
+pub use keel_domain::billing::model;
+pub mod provider;
 mod replay;
 pub mod revenuecat;
-pub mod samples;
 mod settings;
 pub mod stripe;
 mod sync;
@@ -29,8 +29,11 @@ use crate::store::{Db, StoreError};
 pub use entitlements::{Entitlement, Holdings, Override};
 pub use ingest::Ingested;
 pub use model::{BillingEvent, Invalid, Provider};
+pub use provider::{BillingProvider, Ownership};
 pub use replay::Replayed;
-pub use settings::{BillingProvider, BillingSettings};
+pub use revenuecat::RevenueCat;
+pub use settings::{BillingSettings, WebhookProvider};
+pub use stripe::Stripe;
 
 /// What billing operations fail with.
 #[derive(Debug, thiserror::Error)]
@@ -100,12 +103,10 @@ impl Billing {
 
     /// Whether `provider`'s webhook route is served.
     pub fn enabled(&self, provider: Provider) -> bool {
-        let wanted = match provider {
-            Provider::RevenueCat => BillingProvider::RevenueCat,
-            Provider::Stripe => BillingProvider::Stripe,
-            Provider::Manual => return true,
-        };
-        self.inner.settings.providers.contains(&wanted)
+        match provider::get(provider) {
+            Some(p) => p.enabled(&self.inner.settings),
+            None => true,
+        }
     }
 
     /// Authenticates, parses and ingests one webhook delivery.
@@ -115,43 +116,14 @@ impl Billing {
         authentication: Option<&str>,
         body: &[u8],
     ) -> Result<Ingested, BillingError> {
-        let billing = &self.inner.settings;
-        let products = &self.inner.settings.products;
-        let event = match provider {
-            Provider::RevenueCat => {
-                let secret = billing
-                    .revenuecat_webhook_secret
-                    .as_ref()
-                    .ok_or(BillingError::NotConfigured("REVENUECAT_WEBHOOK_SECRET"))?;
-                if !revenuecat::authorized(authentication, secret) {
-                    return Err(BillingError::Unauthorized("authorization mismatch"));
-                }
-                revenuecat::parse(body, products).map_err(BillingError::Invalid)?
-            }
-            Provider::Stripe => {
-                stripe::verify(
-                    authentication,
-                    body,
-                    &billing.stripe_webhook_secrets,
-                    self.inner.clock.now(),
-                )
-                .map_err(|e| {
-                    BillingError::Unauthorized(match e {
-                        stripe::SignatureError::Missing => "signature missing",
-                        stripe::SignatureError::Malformed => "signature malformed",
-                        stripe::SignatureError::Stale => "timestamp outside tolerance",
-                        stripe::SignatureError::Mismatch => "signature mismatch",
-                    })
-                })?;
-                let rules = stripe::StripeRules {
-                    products,
-                    past_due_grace: billing.stripe_past_due_grace,
-                };
-                stripe::parse(body, &rules).map_err(BillingError::Invalid)?
-            }
-            Provider::Manual => return Err(BillingError::NotConfigured("a manual webhook")),
-        };
-        self.ingest(event, body).await
+        let provider =
+            provider::get(provider).ok_or(BillingError::NotConfigured("a manual webhook"))?;
+        let settings = &self.inner.settings;
+        provider.authenticate(settings, authentication, body, self.inner.clock.now())?;
+        let event = provider
+            .parse(settings, body)
+            .map_err(BillingError::Invalid)?;
+        self.ingest_with(provider, event, body).await
     }
 
     /// The user's entitlements now.

@@ -10,7 +10,7 @@ use super::ingest::{
     apply_all, audit_entry, disposition, lock_subjects, payload_aad, resolve_user,
 };
 use super::model::{Invalid, Provider};
-use super::{revenuecat, stripe, Billing, BillingError};
+use super::{provider, Billing, BillingError};
 
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
@@ -45,27 +45,28 @@ impl Billing {
         let raw = inner
             .sealer
             .open(&payload, &payload_aad(provider.as_str(), event_id))?;
-        let products = &inner.settings.products;
-        let event = match provider {
-            Provider::RevenueCat => revenuecat::parse(&raw, products),
-            Provider::Stripe => stripe::parse(
-                &raw,
-                &stripe::StripeRules {
-                    products,
-                    past_due_grace: inner.settings.stripe_past_due_grace,
-                },
-            ),
-            Provider::Manual => return Err(BillingError::NotConfigured("a manual event")),
-        }
-        .map_err(BillingError::Invalid)?;
+        let source =
+            provider::get(provider).ok_or(BillingError::NotConfigured("a manual event"))?;
+        let event = source
+            .parse(&inner.settings, &raw)
+            .map_err(BillingError::Invalid)?;
+        let ownership = source.ownership();
         let (applies, outcome) = disposition(&event, inner.settings.accept_sandbox);
         let now = inner.clock.now();
         let mut tx = inner.db.begin().await?;
-        let user_id = resolve_user(&mut tx, &event).await?;
+        let user_id = resolve_user(&mut tx, ownership, &event).await?;
         lock_subjects(&mut tx, &event, user_id.as_deref()).await?;
         let mut touched = BTreeSet::new();
         if applies {
-            apply_all(&mut tx, &event, user_id.as_deref(), now, &mut touched).await?;
+            apply_all(
+                &mut tx,
+                ownership,
+                &event,
+                user_id.as_deref(),
+                now,
+                &mut touched,
+            )
+            .await?;
         }
         let entry = audit_entry("operator", "billing.replay", &event, &user_id, outcome);
         tx.audit(&entry, now).await?;

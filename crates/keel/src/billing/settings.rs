@@ -10,17 +10,17 @@ use serde::Serialize;
 /// A provider whose webhook route can be enabled (`BILLING_PROVIDERS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BillingProvider {
+pub enum WebhookProvider {
     RevenueCat,
     Stripe,
 }
 
-impl BillingProvider {
+impl WebhookProvider {
     /// The provider a `BILLING_PROVIDERS` entry names (any case).
-    pub fn parse(name: &str) -> Result<BillingProvider, String> {
+    pub fn parse(name: &str) -> Result<WebhookProvider, String> {
         match name.to_ascii_lowercase().as_str() {
-            "revenuecat" => Ok(BillingProvider::RevenueCat),
-            "stripe" => Ok(BillingProvider::Stripe),
+            "revenuecat" => Ok(WebhookProvider::RevenueCat),
+            "stripe" => Ok(WebhookProvider::Stripe),
             other => Err(format!(
                 "unknown provider {other:?} (known: revenuecat, stripe)"
             )),
@@ -30,7 +30,7 @@ impl BillingProvider {
 
 #[derive(Debug, Clone)]
 pub struct BillingSettings {
-    pub providers: Vec<BillingProvider>,
+    pub providers: Vec<WebhookProvider>,
     pub revenuecat_webhook_secret: Option<SecretString>,
     pub revenuecat_api_key: Option<SecretString>,
     pub revenuecat_api_url: String,
@@ -50,12 +50,12 @@ impl BillingSettings {
         let mut problems = Vec::new();
         for provider in &self.providers {
             match provider {
-                BillingProvider::RevenueCat if self.revenuecat_webhook_secret.is_none() => problems
+                WebhookProvider::RevenueCat if self.revenuecat_webhook_secret.is_none() => problems
                     .push((
                         "REVENUECAT_WEBHOOK_SECRET",
                         "is required because revenuecat is an enabled billing provider".to_string(),
                     )),
-                BillingProvider::Stripe if self.stripe_webhook_secrets.is_empty() => {
+                WebhookProvider::Stripe if self.stripe_webhook_secrets.is_empty() => {
                     problems.push((
                         "STRIPE_WEBHOOK_SECRET",
                         "is required because stripe is an enabled billing provider".to_string(),

@@ -12,9 +12,9 @@ use super::problems::Problems;
 use super::read::Reader;
 use super::source::Source;
 use super::{
-    AppEnv, AuthSettings, BillingProvider, BillingSettings, DataKey, DatabaseSettings,
-    HttpSettings, JobSettings, LogFormat, RateLimitBackend, RateLimitSettings, Role, Settings,
-    ShutdownSettings, StorageSettings, TelemetrySettings,
+    AppEnv, AuthSettings, BillingSettings, DataKey, DatabaseSettings, HttpSettings, JobSettings,
+    LogFormat, RateLimitBackend, RateLimitSettings, Role, Settings, ShutdownSettings,
+    StorageSettings, TelemetrySettings, WebhookProvider,
 };
 
 pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
@@ -215,7 +215,7 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         Some(_) => {
             let mut providers = Vec::new();
             for name in r.list("BILLING_PROVIDERS") {
-                match BillingProvider::parse(&name) {
+                match WebhookProvider::parse(&name) {
                     Ok(provider) => providers.push(provider),
                     Err(message) => r.problems.push("BILLING_PROVIDERS", message),
                 }
@@ -225,10 +225,10 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         None => {
             let mut providers = Vec::new();
             if revenuecat_webhook_secret.is_some() {
-                providers.push(BillingProvider::RevenueCat);
+                providers.push(WebhookProvider::RevenueCat);
             }
             if !stripe_webhook_secrets.is_empty() {
-                providers.push(BillingProvider::Stripe);
+                providers.push(WebhookProvider::Stripe);
             }
             providers
         }

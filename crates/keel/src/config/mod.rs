@@ -23,7 +23,7 @@ pub use source::Source;
 // Each subsystem owns its section; these are re-exported so a whole configuration can be named
 // from here.
 pub use crate::auth::AuthSettings;
-pub use crate::billing::{BillingProvider, BillingSettings};
+pub use crate::billing::{BillingSettings, WebhookProvider};
 pub use crate::crypto::DataKey;
 pub use crate::jobs::{JobSettings, QueueSettings};
 pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};

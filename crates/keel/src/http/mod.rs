@@ -63,12 +63,7 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> App {
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
         }
-        if state.billing.enabled(crate::billing::Provider::RevenueCat) {
-            routes = routes.route("/webhooks/revenuecat", post(webhooks::revenuecat));
-        }
-        if state.billing.enabled(crate::billing::Provider::Stripe) {
-            routes = routes.route("/webhooks/stripe", post(webhooks::stripe));
-        }
+        routes = routes.merge(webhooks::routes(&state));
         if let Some(extra) = extra {
             routes = routes.merge(extra);
         }

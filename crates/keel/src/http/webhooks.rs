@@ -1,15 +1,16 @@
-//! `POST /webhooks/revenuecat` and `POST /webhooks/stripe`: authenticated over the raw body,
+//! `POST /webhooks/{provider}` for each enabled billing provider: authenticated over the raw body,
 //! answered 200 once the event is durably stored.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
 use serde::Serialize;
 
 use super::extract::RawJson;
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::billing::{BillingError, Provider};
+use crate::billing::{provider, BillingError, BillingProvider};
 
 #[derive(Debug, Serialize)]
 pub struct Received {
@@ -17,35 +18,33 @@ pub struct Received {
     pub duplicate: bool,
 }
 
-pub async fn revenuecat(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawJson(body): RawJson,
-) -> Result<Json<Received>, ApiError> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    receive(&state, Provider::RevenueCat, authorization, &body).await
-}
-
-pub async fn stripe(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawJson(body): RawJson,
-) -> Result<Json<Received>, ApiError> {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    receive(&state, Provider::Stripe, signature, &body).await
+/// The webhook route of every provider the settings enable.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let mut routes = Router::new();
+    for source in provider::all().filter(|p| state.billing.enabled(p.id())) {
+        routes = routes.route(
+            source.webhook_path(),
+            post(
+                move |State(state): State<AppState>, headers: HeaderMap, RawJson(body): RawJson| {
+                    receive(state, source, headers, body)
+                },
+            ),
+        );
+    }
+    routes
 }
 
 async fn receive(
-    state: &AppState,
-    provider: Provider,
-    authentication: Option<&str>,
-    body: &[u8],
+    state: AppState,
+    source: &'static dyn BillingProvider,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Json<Received>, ApiError> {
-    let result = state.billing.receive(provider, authentication, body).await;
+    let provider = source.id();
+    let authentication = headers
+        .get(source.auth_header())
+        .and_then(|v| v.to_str().ok());
+    let result = state.billing.receive(provider, authentication, &body).await;
     let outcome = match &result {
         Ok(ingested) => ingested.outcome,
         Err(BillingError::Unauthorized(_)) => "unauthorized",

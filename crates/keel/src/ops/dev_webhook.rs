@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::billing::{samples, stripe};
+use crate::billing::{provider as providers, BillingError};
 use crate::config::Settings;
 
 /// What the instance answered.
@@ -38,7 +38,7 @@ pub async fn send(
     product: Option<&str>,
     url: Option<&str>,
 ) -> Result<Delivery, DevWebhookError> {
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let base = url.map(str::to_string).unwrap_or_else(|| {
         let host = if settings.http.host.is_unspecified() {
             "127.0.0.1".to_string()
@@ -47,54 +47,19 @@ pub async fn send(
         };
         format!("http://{host}:{}", settings.http.port)
     });
-    let billing = &settings.billing;
-    let (event, path, header) = match provider {
-        "revenuecat" => {
-            let product = product.unwrap_or("premium_monthly");
-            let event = samples::revenuecat(kind, user, product, now)
-                .ok_or_else(|| unknown(kind, samples::REVENUECAT_TYPES))?;
-            let secret = billing.revenuecat_webhook_secret.as_ref().ok_or_else(|| {
-                DevWebhookError::Usage("REVENUECAT_WEBHOOK_SECRET is not set".into())
-            })?;
-            let header = ("authorization", secret.expose_secret().to_string());
-            (event, "/webhooks/revenuecat", header)
-        }
-        "stripe" => {
-            let product = product.unwrap_or("prod_premium");
-            let event = samples::stripe(kind, user, product, now)
-                .ok_or_else(|| unknown(kind, samples::STRIPE_TYPES))?;
-            let secret = billing
-                .stripe_webhook_secrets
-                .first()
-                .ok_or_else(|| DevWebhookError::Usage("STRIPE_WEBHOOK_SECRET is not set".into()))?;
-            let body = event.to_string();
-            let t = now.timestamp();
-            let signature = stripe::sign(secret.expose_secret(), t, body.as_bytes());
-            (
-                event,
-                "/webhooks/stripe",
-                ("stripe-signature", format!("t={t},v1={signature}")),
-            )
-        }
-        other => {
-            return Err(DevWebhookError::Usage(format!(
-                "unknown provider {other:?} (revenuecat or stripe)"
-            )))
-        }
-    };
-    let event_id = event
-        .pointer("/event/id")
-        .or_else(|| event.get("id"))
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let SignedSample {
+        path,
+        event_id,
+        header,
+        body,
+    } = signed_sample(settings, provider, kind, user, product, now)?;
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .post(&url)
         .timeout(Duration::from_secs(10))
         .header("content-type", "application/json")
         .header(header.0, header.1)
-        .body(event.to_string())
+        .body(body)
         .send()
         .await
         .map_err(|e| DevWebhookError::Failed(format!("{url} did not answer: {e}")))?;
@@ -106,6 +71,61 @@ pub async fn send(
         event_id,
         event_type: kind.to_string(),
         status,
+        body,
+    })
+}
+
+/// One sample event, ready to send: the path it goes to, the header that authenticates it, and
+/// the exact body that header covers.
+#[derive(Debug, Clone)]
+pub struct SignedSample {
+    pub path: &'static str,
+    pub event_id: String,
+    /// Header name and value.
+    pub header: (&'static str, String),
+    pub body: String,
+}
+
+/// One `kind` event of `provider` (a registered provider's name) for `user` buying `product`
+/// (default: the provider's sample product), happening `now`, authenticated with the configured
+/// secret.
+pub fn signed_sample(
+    settings: &Settings,
+    provider: &str,
+    kind: &str,
+    user: &str,
+    product: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<SignedSample, DevWebhookError> {
+    let source = providers::named(provider).ok_or_else(|| {
+        DevWebhookError::Usage(format!(
+            "unknown provider {provider:?} ({})",
+            providers::names().join(" or ")
+        ))
+    })?;
+    let product = product.unwrap_or(source.sample_product());
+    let event = source
+        .sample(kind, user, product, now)
+        .ok_or_else(|| unknown(kind, source.sample_types()))?;
+    let body = event.to_string();
+    let signature = source
+        .sign(&settings.billing, body.as_bytes(), now)
+        .map_err(|e| match e {
+            BillingError::NotConfigured(variable) => {
+                DevWebhookError::Usage(format!("{variable} is not set"))
+            }
+            other => DevWebhookError::Failed(other.to_string()),
+        })?;
+    let event_id = event
+        .pointer("/event/id")
+        .or_else(|| event.get("id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok(SignedSample {
+        path: source.webhook_path(),
+        event_id,
+        header: (source.auth_header(), signature),
         body,
     })
 }

@@ -113,6 +113,20 @@ pub async fn revenuecat(app: &TestApp, event: &Value) -> Answer {
     .await
 }
 
+/// The sample Stripe event of `kind` (as `keel dev webhook` sends it) for `user` subscribed to
+/// `product`, happening `now`.
+pub fn stripe_sample(
+    kind: &str,
+    user: &str,
+    product: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    use keel::billing::BillingProvider;
+    keel::billing::Stripe
+        .sample(kind, user, product, now)
+        .unwrap_or_else(|| panic!("Stripe makes no sample {kind:?}"))
+}
+
 /// The `Stripe-Signature` header for `body` at `timestamp` under `secret`.
 pub fn stripe_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!(

@@ -51,7 +51,7 @@ impl Params {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             BackupError::Url(format!(
                 "DATABASE_URL is not a valid Postgres URL: {}",
-                crate::store::postgres::redact(&e.to_string())
+                crate::store::redact(&e.to_string())
             ))
         })?;
         let host = match options.get_socket() {

@@ -27,7 +27,7 @@ async fn connect(
     let options = PgConnectOptions::from_str(url).map_err(|e| {
         BackupError::Url(format!(
             "DATABASE_URL is not a valid Postgres URL: {}",
-            crate::store::postgres::redact(&redact.text(&e.to_string()))
+            crate::store::redact(&redact.text(&e.to_string()))
         ))
     })?;
     match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {

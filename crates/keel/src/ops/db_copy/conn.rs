@@ -34,7 +34,7 @@ impl Conn {
         let connecting = async {
             match engine {
                 Engine::Sqlite => {
-                    let options = crate::store::sqlite::options(url)
+                    let options = crate::store::sqlite_options(url)
                         .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?
                         .create_if_missing(create)
                         .busy_timeout(timeout);

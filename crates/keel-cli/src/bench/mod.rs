@@ -1,0 +1,6 @@
+//! Built-in load generators (`keel bench …`), written against the library's public API. They
+//! print figures; docs/BENCHMARKS.md holds the results and the commands that produced them.
+
+pub mod http;
+pub mod queue;
+pub mod webhooks;

@@ -1,0 +1,172 @@
+//! Jobs as the rest of Keel speaks of them: their states, what to insert, what a claim returns,
+//! what a finished attempt reports, and a job as operators list it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Scheduled,
+    Available,
+    Running,
+    Retryable,
+    Completed,
+    Discarded,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Scheduled,
+        JobState::Available,
+        JobState::Running,
+        JobState::Retryable,
+        JobState::Completed,
+        JobState::Discarded,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Available => "available",
+            JobState::Running => "running",
+            JobState::Retryable => "retryable",
+            JobState::Completed => "completed",
+            JobState::Discarded => "discarded",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// A job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub queue: String,
+    pub kind: String,
+    pub args: serde_json::Value,
+    /// Lower runs first.
+    pub priority: i16,
+    /// `None`: now.
+    pub run_at: Option<DateTime<Utc>>,
+    pub max_attempts: i32,
+    pub timeout: Duration,
+    pub unique_key: Option<String>,
+    pub breaker_key: Option<String>,
+}
+
+/// The result of one insert: the new job, or the live job holding the same unique key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    pub id: i64,
+    pub deduplicated: bool,
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub priority: i16,
+    pub queue: String,
+    pub kind: String,
+    pub args: serde_json::Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub timeout: Duration,
+    pub breaker_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+}
+
+/// How an attempt ended, as written back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    Retry {
+        run_at: DateTime<Utc>,
+        error: String,
+    },
+    Discard {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: i64,
+    pub outcome: Outcome,
+    pub breaker_key: Option<String>,
+}
+
+/// A job as listed by operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub queue: String,
+    pub kind: String,
+    pub state: JobState,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub priority: i16,
+    pub args: serde_json::Value,
+    pub unique_key: Option<String>,
+    pub breaker_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub id: Option<i64>,
+    pub queue: Option<String>,
+    pub kind: Option<String>,
+    pub states: Vec<JobState>,
+    pub limit: i64,
+}
+
+/// Per queue: how many jobs are in each state.
+pub type QueueCounts = BTreeMap<String, BTreeMap<JobState, i64>>;
+
+/// What a claim may take: one queue, jobs due by `now`, leased until `lease_until` by `worker`.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec<'a> {
+    pub queue: &'a str,
+    pub worker: &'a str,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub limit: i64,
+    /// Claim only jobs ordered after this one (see [`ClaimCursor`]).
+    pub after: Option<ClaimCursor>,
+}
+
+/// The sort key of the last job a runner claimed. While a runner drains a backlog, claiming
+/// after it skips the index entries of jobs claimed a moment ago, which Postgres keeps until it
+/// vacuums them. Jobs that sort before the cursor (a released job, a new job of a lower
+/// priority value) are found by the next claim without one, which runners make at least every
+/// [`ClaimCursor::MAX_AGE`] and whenever a cursor claim comes back short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimCursor {
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl ClaimCursor {
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_millis(250);
+}
+
+/// Breaker accounting: after `threshold` consecutive failures a key is deferred for `cooldown`.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerPolicy {
+    pub threshold: i32,
+    pub cooldown: Duration,
+}

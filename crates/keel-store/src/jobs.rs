@@ -1,0 +1,46 @@
+//! Job rows and the operations on them, dispatched to each engine's SQL.
+
+use chrono::{DateTime, Utc};
+
+pub use keel_domain::jobs::*;
+
+use super::{postgres, sqlite, Db, StoreError};
+
+pub(crate) fn ts(d: DateTime<Utc>) -> i64 {
+    d.timestamp_millis()
+}
+
+pub(crate) fn from_ts(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+macro_rules! on_engine {
+    ($db:expr, $f:ident $(, $arg:expr)*) => {
+        match $db {
+            Db::Sqlite(pool) => sqlite::jobs::$f(pool $(, $arg)*).await,
+            Db::Postgres(pool) => postgres::jobs::$f(pool $(, $arg)*).await,
+        }
+    };
+}
+
+impl Db {
+    /// Inserts jobs (unique keys deduplicated against live jobs) in one transaction.
+    pub async fn insert_jobs(
+        &self,
+        now: DateTime<Utc>,
+        jobs: &[NewJob],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        Ok(on_engine!(self, insert_jobs, now, jobs)?)
+    }
+
+    /// Writes the outcomes of finished attempts and claims up to `spec.limit` due jobs, in one
+    /// round trip where the engine allows.
+    pub async fn report_and_claim(
+        &self,
+        reports: &[Report],
+        spec: &ClaimSpec<'_>,
+        breakers: BreakerPolicy,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        Ok(on_engine!(self, report_and_claim, reports, spec, breakers)?)
+    }
+}

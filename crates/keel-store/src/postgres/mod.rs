@@ -1,0 +1,74 @@
+//! Postgres: a pool with a statement timeout. Several processes share it safely: migrations take
+//! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`, billing changes about one owner take
+//! a transaction-scoped advisory lock.
+
+pub(crate) mod jobs;
+pub(crate) mod migrate;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+use super::{DatabaseSettings, StoreError};
+
+pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, StoreError> {
+    pool(url, settings, settings.pool_size, false)
+}
+
+/// The pool a worker writes job outcomes and claims through. Its commits do not wait for the WAL
+/// flush (`synchronous_commit = off`): a Postgres crash can forget the last moments of state
+/// changes, and those jobs then run again (delivery is at least once). Enqueues never go through
+/// this pool, so an accepted job is always durable.
+pub(crate) fn connect_lazy_worker(
+    url: &str,
+    settings: &DatabaseSettings,
+    size: u32,
+) -> Result<PgPool, StoreError> {
+    pool(url, settings, size, true)
+}
+
+fn pool(
+    url: &str,
+    settings: &DatabaseSettings,
+    size: u32,
+    async_commit: bool,
+) -> Result<PgPool, StoreError> {
+    let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let mut parameters = vec![("statement_timeout", timeout_ms.as_str())];
+    if async_commit {
+        parameters.push(("synchronous_commit", "off"));
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Url(redact(&e.to_string())))?
+        .options(parameters)
+        .application_name(if async_commit { "keel-worker" } else { "keel" });
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
+}
+
+/// Holds an advisory lock on `name` until the transaction `conn` is in ends.
+pub(crate) async fn lock_until_commit(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))")
+        .bind(name)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Parse errors may quote the URL; keep only the message before any quoted part.
+pub(crate) fn redact(message: &str) -> String {
+    message
+        .split(['"', '\''])
+        .next()
+        .unwrap_or("invalid URL")
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,243 @@
+//! Jobs on SQLite: one writer at a time (`BEGIN IMMEDIATE`), so a claim is a plain
+//! `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`. Times are milliseconds since the epoch.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Executor, Row, SqliteConnection, SqlitePool};
+
+use crate::jobs::{
+    from_ts, ts, BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
+};
+
+const LIVE: &str = "('scheduled', 'available', 'running', 'retryable')";
+
+pub(crate) async fn insert_jobs(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let out = insert_jobs_in(&mut tx, now, jobs).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Inserts on the caller's connection or transaction.
+pub async fn insert_jobs_in(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        out.push(insert_one(conn, now, job).await?);
+    }
+    Ok(out)
+}
+
+async fn insert_one(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    job: &NewJob,
+) -> Result<Enqueued, sqlx::Error> {
+    let (state, run_at) = match job.run_at {
+        Some(at) if at > now => (JobState::Scheduled, at),
+        Some(at) => (JobState::Available, at),
+        None => (JobState::Available, now),
+    };
+    let inserted = conn
+        .fetch_optional(
+            sqlx::query(
+                "INSERT INTO jobs (queue, kind, args, state, priority, run_at, max_attempts, timeout_ms, unique_key, breaker_key, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&job.queue)
+            .bind(&job.kind)
+            .bind(job.args.to_string())
+            .bind(state.as_str())
+            .bind(job.priority)
+            .bind(ts(run_at))
+            .bind(job.max_attempts)
+            .bind(job.timeout.as_millis() as i64)
+            .bind(&job.unique_key)
+            .bind(&job.breaker_key)
+            .bind(ts(now)),
+        )
+        .await?;
+    if let Some(row) = inserted {
+        return Ok(Enqueued {
+            id: row.try_get(0)?,
+            deduplicated: false,
+        });
+    }
+    let existing = conn
+        .fetch_one(
+            sqlx::query(&format!(
+                "SELECT id FROM jobs WHERE unique_key = ?1 AND state IN {LIVE}"
+            ))
+            .bind(&job.unique_key),
+        )
+        .await?;
+    Ok(Enqueued {
+        id: existing.try_get(0)?,
+        deduplicated: true,
+    })
+}
+
+pub(crate) async fn report_and_claim(
+    pool: &SqlitePool,
+    reports: &[Report],
+    spec: &ClaimSpec<'_>,
+    breakers: BreakerPolicy,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    write_reports(&mut tx, reports, spec.worker, spec.now).await?;
+    if reports.iter().any(|r| r.breaker_key.is_some()) {
+        record_breakers(&mut tx, reports, spec.now, breakers).await?;
+    }
+    let claimed = if spec.limit > 0 {
+        claim(&mut tx, spec).await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+async fn write_reports(
+    conn: &mut SqliteConnection,
+    reports: &[Report],
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let completed: Vec<i64> = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Completed)
+        .map(|r| r.id)
+        .collect();
+    if !completed.is_empty() {
+        conn.execute(
+            sqlx::query(
+                "UPDATE jobs SET state = 'completed', finished_at = ?1, locked_by = NULL, lease_expires_at = NULL
+                 WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'running' AND locked_by = ?3",
+            )
+            .bind(ts(now))
+            .bind(serde_json::to_string(&completed).unwrap_or_default())
+            .bind(worker),
+        )
+        .await?;
+    }
+    for report in reports {
+        let (state, run_at, error) = match &report.outcome {
+            Outcome::Completed => continue,
+            Outcome::Retry { run_at, error } => (JobState::Retryable, Some(ts(*run_at)), error),
+            Outcome::Discard { error } => (JobState::Discarded, None, error),
+        };
+        let finished = (state == JobState::Discarded).then_some(ts(now));
+        conn.execute(
+            sqlx::query(
+                "UPDATE jobs SET state = ?1, run_at = COALESCE(?2, run_at), last_error = ?3, finished_at = ?4,
+                    locked_by = NULL, lease_expires_at = NULL
+                 WHERE id = ?5 AND state = 'running' AND locked_by = ?6",
+            )
+            .bind(state.as_str())
+            .bind(run_at)
+            .bind(error)
+            .bind(finished)
+            .bind(report.id)
+            .bind(worker),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn record_breakers(
+    conn: &mut SqliteConnection,
+    reports: &[Report],
+    now: DateTime<Utc>,
+    policy: BreakerPolicy,
+) -> Result<(), sqlx::Error> {
+    let open_until = ts(now) + policy.cooldown.as_millis() as i64;
+    for report in reports {
+        let Some(key) = &report.breaker_key else {
+            continue;
+        };
+        if report.outcome == Outcome::Completed {
+            conn.execute(
+                sqlx::query(
+                    "UPDATE job_breakers SET failures = 0, open_until = NULL WHERE key = ?1",
+                )
+                .bind(key),
+            )
+            .await?;
+        } else {
+            conn.execute(
+                sqlx::query(
+                    "INSERT INTO job_breakers (key, failures, open_until) VALUES (?1, 1, CASE WHEN ?2 <= 1 THEN ?3 END)
+                     ON CONFLICT (key) DO UPDATE SET failures = failures + 1,
+                        open_until = CASE WHEN failures + 1 >= ?2 THEN ?3 ELSE open_until END",
+                )
+                .bind(key)
+                .bind(policy.threshold)
+                .bind(open_until),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn claim(
+    conn: &mut SqliteConnection,
+    spec: &ClaimSpec<'_>,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let now = ts(spec.now);
+    let rows = conn
+        .fetch_all(
+            sqlx::query(
+                "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?1,
+                    lease_expires_at = ?2, locked_by = ?3
+                 WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE state IN ('available', 'scheduled', 'retryable') AND queue = ?4 AND run_at <= ?1
+                      AND (breaker_key IS NULL OR NOT EXISTS (
+                          SELECT 1 FROM job_breakers b WHERE b.key = jobs.breaker_key AND b.open_until > ?1))
+                    ORDER BY priority, run_at, id
+                    LIMIT ?5)
+                 RETURNING id, queue, kind, args, attempt, max_attempts, timeout_ms, breaker_key, run_at, priority",
+            )
+            .bind(now)
+            .bind(ts(spec.lease_until))
+            .bind(spec.worker)
+            .bind(spec.queue)
+            .bind(spec.limit),
+        )
+        .await?;
+    let mut claimed: Vec<(i64, Claimed)> = rows
+        .iter()
+        .map(|row| {
+            let args: String = row.try_get("args")?;
+            Ok((
+                row.try_get("priority")?,
+                Claimed {
+                    id: row.try_get("id")?,
+                    priority: row.try_get::<i64, _>("priority")? as i16,
+                    queue: row.try_get("queue")?,
+                    kind: row.try_get("kind")?,
+                    args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
+                    attempt: row.try_get("attempt")?,
+                    max_attempts: row.try_get("max_attempts")?,
+                    timeout: std::time::Duration::from_millis(
+                        row.try_get::<i64, _>("timeout_ms")?.max(0) as u64,
+                    ),
+                    breaker_key: row.try_get("breaker_key")?,
+                    run_at: from_ts(row.try_get("run_at")?),
+                },
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    claimed.sort_by_key(|(priority, c)| (*priority, c.run_at, c.id));
+    Ok(claimed.into_iter().map(|(_, c)| c).collect())
+}

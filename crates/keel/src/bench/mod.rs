@@ -1,5 +1,0 @@
-//! Built-in load generators (`keel bench …`). They print figures; docs/BENCHMARKS.md holds the
-//! results and the commands that produced them.
-
-pub mod queue;
-pub mod webhooks;
