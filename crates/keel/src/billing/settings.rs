@@ -42,3 +42,28 @@ pub struct BillingSettings {
     /// Store product id → entitlements it grants (`[products]` of `keel.toml`).
     pub products: BTreeMap<String, Vec<String>>,
 }
+
+impl BillingSettings {
+    /// What production refuses in this section, as (variable, message) pairs: each enabled
+    /// provider needs its webhook secret.
+    pub fn production_problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        for provider in &self.providers {
+            match provider {
+                WebhookProvider::RevenueCat if self.revenuecat_webhook_secret.is_none() => problems
+                    .push((
+                        "REVENUECAT_WEBHOOK_SECRET",
+                        "is required because revenuecat is an enabled billing provider".to_string(),
+                    )),
+                WebhookProvider::Stripe if self.stripe_webhook_secrets.is_empty() => {
+                    problems.push((
+                        "STRIPE_WEBHOOK_SECRET",
+                        "is required because stripe is an enabled billing provider".to_string(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
+}

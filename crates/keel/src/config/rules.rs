@@ -1,43 +1,30 @@
-//! Rules that span several settings, and the production rules of SPEC §3.1.
+//! The rules of the whole configuration: each section's own checks (by its subsystem), the rules
+//! that span several sections, and the production rules of SPEC §3.1.
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::problems::Problems;
-use super::{AppEnv, RateLimitBackend, Settings, Source, WebhookProvider};
+use super::{AppEnv, Settings, Source};
 
 const MIN_SECRET_LEN: usize = 32;
 
 pub(crate) fn check(s: &Settings, src: &Source, p: &mut Problems) {
-    if s.rate_limit.backend == RateLimitBackend::Redis && s.rate_limit.redis_url.is_none() {
-        p.push("REDIS_URL", "is required when RATE_LIMIT_BACKEND=redis");
-    }
-    if s.auth.dev_mode && s.app_env != AppEnv::Development {
-        p.push("AUTH_DEV_MODE", "is allowed only with APP_ENV=development");
-    }
-    if let Some(url) = &s.auth.jwks_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            p.push("AUTH_JWKS_URL", "must be an http(s) URL");
-        }
-    }
+    push_all(p, s.rate_limit.problems());
+    push_all(p, s.auth.problems(s.app_env == AppEnv::Development));
     if s.is_production() {
         production(s, src, p);
     }
 }
 
+/// Problems a subsystem found in its section.
+fn push_all(p: &mut Problems, found: Vec<(&'static str, String)>) {
+    for (variable, message) in found {
+        p.push(variable, message);
+    }
+}
+
 fn production(s: &Settings, src: &Source, p: &mut Problems) {
-    if s.auth.jwks_url.is_none() && s.auth.hs256_secret.is_none() {
-        p.push(
-            "AUTH_JWKS_URL",
-            "no token verifier is configured: set AUTH_JWKS_URL or AUTH_HS256_SECRET",
-        );
-    }
-    if s.auth
-        .jwks_url
-        .as_deref()
-        .is_some_and(|u| !u.starts_with("https://"))
-    {
-        p.push("AUTH_JWKS_URL", "must be an https:// URL in production");
-    }
+    push_all(p, s.auth.production_problems());
     if s.http.metrics_token.is_none() {
         p.push("METRICS_TOKEN", "is required in production");
     }
@@ -50,19 +37,7 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
             "must list exact origins in production (no wildcard)",
         );
     }
-    for provider in &s.billing.providers {
-        match provider {
-            WebhookProvider::RevenueCat if s.billing.revenuecat_webhook_secret.is_none() => p.push(
-                "REVENUECAT_WEBHOOK_SECRET",
-                "is required because revenuecat is an enabled billing provider",
-            ),
-            WebhookProvider::Stripe if s.billing.stripe_webhook_secrets.is_empty() => p.push(
-                "STRIPE_WEBHOOK_SECRET",
-                "is required because stripe is an enabled billing provider",
-            ),
-            _ => {}
-        }
-    }
+    push_all(p, s.billing.production_problems());
     let secrets: [(&str, Option<&SecretString>); 5] = [
         ("AUTH_HS256_SECRET", s.auth.hs256_secret.as_ref()),
         ("ADMIN_TOKEN", s.auth.admin_token.as_ref()),

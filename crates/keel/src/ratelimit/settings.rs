@@ -24,3 +24,17 @@ pub struct RateLimitSettings {
     pub trusted_proxies: Vec<IpNet>,
     pub policies: Vec<Policy>,
 }
+
+impl RateLimitSettings {
+    /// What is wrong with this section, as (variable, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.backend == RateLimitBackend::Redis && self.redis_url.is_none() {
+            problems.push((
+                "REDIS_URL",
+                "is required when RATE_LIMIT_BACKEND=redis".to_string(),
+            ));
+        }
+        problems
+    }
+}
