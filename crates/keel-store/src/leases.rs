@@ -46,11 +46,25 @@ impl Db {
     /// Returns the running jobs of workers whose lease expired (their process died) to
     /// `available`, or `discarded` when they have no attempts left. Costs one probe of the small
     /// lease table unless a worker died.
-    pub async fn rescue_dead_workers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    ///
+    /// `alive` names the calling worker: its lease and its jobs are never taken, whatever the
+    /// clock says (a process that is rescuing is running, and a jump of its clock must not make
+    /// it look dead to itself).
+    pub async fn rescue_dead_workers(
+        &self,
+        now: DateTime<Utc>,
+        alive: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
-        let q = "DELETE FROM job_leases WHERE expires_at < $1 RETURNING worker";
+        let q = "DELETE FROM job_leases
+                 WHERE expires_at < $1 AND worker IS DISTINCT FROM CAST($2 AS TEXT)
+                 RETURNING worker";
         let dead = on_tx!(&mut tx, |c| map_rows(
-            &sqlx::query(q).bind(Ts(now)).fetch_all(&mut **c).await?,
+            &sqlx::query(q)
+                .bind(Ts(now))
+                .bind(alive)
+                .fetch_all(&mut **c)
+                .await?,
             |r| r.text("worker")
         ))?;
         if dead.is_empty() {
@@ -72,17 +86,24 @@ impl Db {
     }
 
     /// [`Db::rescue_dead_workers`], plus running jobs held by no live worker lease whose own
-    /// lease ran out (a worker that never recorded one). Scans the running jobs.
-    pub async fn rescue_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let dead = self.rescue_dead_workers(now).await?;
+    /// lease ran out (a worker that never recorded one). Scans the running jobs. `alive` as for
+    /// [`Db::rescue_dead_workers`].
+    pub async fn rescue_jobs(
+        &self,
+        now: DateTime<Utc>,
+        alive: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let dead = self.rescue_dead_workers(now, alive).await?;
         let q = format!(
             "UPDATE jobs SET {RESCUED}
              WHERE state = 'running' AND lease_expires_at < $1
+               AND locked_by IS DISTINCT FROM CAST($2 AS TEXT)
                AND NOT EXISTS (SELECT 1 FROM job_leases l
                                WHERE l.worker = jobs.locked_by AND l.expires_at >= $1)"
         );
         let done = on_db!(self, |pool| sqlx::query(&q)
             .bind(Ts(now))
+            .bind(alive)
             .execute(pool)
             .await?
             .rows_affected());

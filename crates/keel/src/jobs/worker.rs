@@ -187,16 +187,17 @@ async fn heartbeat(shared: Arc<Shared>) {
 }
 
 /// Every few seconds, returns the jobs of workers whose lease expired; once a minute (and at
-/// start) also sweeps for running jobs that no live lease holds.
+/// start) also sweeps for running jobs that no live lease holds. Never this worker's own: it is
+/// running, whatever its clock says.
 async fn rescue(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     const SWEEP_EVERY: u32 = 12;
     let mut round = 0u32;
     loop {
         let now = shared.clock.now();
         let result = if round % SWEEP_EVERY == 0 {
-            shared.db.rescue_jobs(now).await
+            shared.db.rescue_jobs(now, Some(&shared.id)).await
         } else {
-            shared.db.rescue_dead_workers(now).await
+            shared.db.rescue_dead_workers(now, Some(&shared.id)).await
         };
         match result {
             Ok(0) => {}

@@ -550,11 +550,17 @@ async fn an_expired_lease_returns_the_job_or_discards_it_without_attempts_left(d
     assert_eq!(env.job(retried).await.state, JobState::Running);
 
     assert_eq!(
-        env.db.rescue_jobs(now).await.unwrap(),
+        env.db.rescue_jobs(now, None).await.unwrap(),
         0,
         "leases still valid"
     );
-    assert_eq!(env.db.rescue_jobs(now + chrono_secs(2)).await.unwrap(), 2);
+    assert_eq!(
+        env.db
+            .rescue_jobs(now + chrono_secs(2), None)
+            .await
+            .unwrap(),
+        2
+    );
     let row = env.job(retried).await;
     assert_eq!(
         (row.state, row.attempt),
@@ -600,9 +606,55 @@ async fn an_expired_lease_returns_the_job_or_discards_it_without_attempts_left(d
     report(&env.db, "lease", "w2", later, retried, Outcome::Completed).await;
     assert_eq!(env.job(retried).await.state, JobState::Completed);
     assert_eq!(
-        env.db.rescue_jobs(later + chrono_secs(3600)).await.unwrap(),
+        env.db
+            .rescue_jobs(later + chrono_secs(3600), None)
+            .await
+            .unwrap(),
         0
     );
+}
+
+keel_testkit::engine_test!(a_clock_jump_does_not_take_a_live_workers_jobs);
+async fn a_clock_jump_does_not_take_a_live_workers_jobs(db: TestDb) {
+    let env = setup(db).await;
+    let id = env.enqueue(noop().queue("jump").max_attempts(3)).await;
+    let now = env.clock.now();
+    env.db
+        .renew_worker_lease("alive", now + chrono_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claim(&env.db, "jump", "alive", now, 30, 1).await, vec![id]);
+
+    // The clock jumps an hour (an NTP step, a resumed VM) before the next heartbeat: to the
+    // worker itself, its lease and its job are still its own.
+    let jumped = now + chrono_secs(3600);
+    assert_eq!(
+        env.db
+            .rescue_dead_workers(jumped, Some("alive"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(env.db.rescue_jobs(jumped, Some("alive")).await.unwrap(), 0);
+    let row = env.job(id).await;
+    assert_eq!((row.state, row.attempt), (JobState::Running, 1), "{row:?}");
+    report(&env.db, "jump", "alive", jumped, id, Outcome::Completed).await;
+    let row = env.job(id).await;
+    assert_eq!(
+        (row.state, row.attempt),
+        (JobState::Completed, 1),
+        "{row:?}"
+    );
+
+    // Another process seeing the same expired lease takes the jobs of the silent worker.
+    let other = env.enqueue(noop().queue("jump").max_attempts(3)).await;
+    assert_eq!(
+        claim(&env.db, "jump", "alive", jumped, 30, 1).await,
+        vec![other]
+    );
+    let later = jumped + chrono_secs(3600);
+    assert_eq!(env.db.rescue_jobs(later, Some("another")).await.unwrap(), 1);
+    assert_eq!(env.job(other).await.state, JobState::Available);
 }
 
 keel_testkit::engine_test!(prune_deletes_only_finished_jobs_past_retention);
