@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One admin action, as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -28,12 +29,18 @@ impl AuditEntry {
     }
 }
 
-/// An audit row as read back.
-#[derive(Debug, Clone, Serialize)]
+// An audit row as read back. (A plain comment: a doc comment here would become the schema's
+// description.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditRow {
     pub at: DateTime<Utc>,
+    /// `admin-token`, `user:ID`, `cli`, `scheduler-trigger` …
     pub actor: String,
+    /// e.g. `flag.set`, `job.enqueue`.
     pub action: String,
+    /// e.g. `flag:workers`.
+    #[schema(required = true)]
     pub target: Option<String>,
+    /// What the action changed (JSON).
     pub metadata: serde_json::Value,
 }

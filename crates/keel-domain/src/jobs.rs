@@ -6,8 +6,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `scheduled` → `available` → `running` → `completed`; a failed attempt goes to `retryable` or,
+/// out of attempts, `discarded`; `cancelled` by a drain.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Scheduled,
@@ -63,10 +68,12 @@ pub struct NewJob {
     pub breaker_key: Option<String>,
 }
 
-/// The result of one insert: the new job, or the live job holding the same unique key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+// The result of one insert: the new job, or the live job holding the same unique key. (A plain
+// comment: a doc comment here would become the schema's description.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Enqueued {
     pub id: i64,
+    /// True when a live job held the unique key: `id` is that job.
     pub deduplicated: bool,
 }
 

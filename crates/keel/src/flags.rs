@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::RwLock;
+use utoipa::ToSchema;
 
 use crate::clock::Clock;
 use crate::store::audit::AuditEntry;
@@ -29,12 +30,15 @@ pub enum FlagError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Flag)]
 pub struct FlagView {
+    /// `scheduler`, `enqueue`, `workers` or `queue:NAME`.
     pub name: String,
     pub enabled: bool,
     /// `default` when never set, else who set it last.
     pub source: String,
+    #[schema(required = true)]
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

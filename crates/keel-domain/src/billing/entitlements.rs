@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::model::{Environment, Provider};
 
@@ -37,14 +38,20 @@ pub struct Holdings {
     pub overrides: Vec<Override>,
 }
 
-/// One entitlement as answered by `GET /v1/me/entitlements`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// One entitlement as every entitlement route answers it. (A plain comment: a doc comment here
+// would become the schema's description.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Entitlement {
     pub active: bool,
+    /// When access ends (the grace period's end while in grace); null: never.
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(inline)]
     pub source: Provider,
+    #[schema(required = true)]
     pub product_id: Option<String>,
     pub will_renew: bool,
+    /// A payment failed and access continues through the store's grace period.
     pub in_grace_period: bool,
 }
 

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-/// Where an entitlement or event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+// Where an entitlement or event came from. (A plain comment: a doc comment here would become the
+// schema's description where an entitlement's `source` inlines it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     RevenueCat,

@@ -7,12 +7,10 @@ use std::marker::PhantomData;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::me::entitlement_required;
-use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::auth::Principal;
@@ -21,25 +19,7 @@ use crate::billing::Entitlement;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Entitlements {
     /// Every entitlement the user holds or held, by name.
-    #[schema(value_type = BTreeMap<String, EntitlementSchema>)]
     pub entitlements: BTreeMap<String, Entitlement>,
-}
-
-// The schema of `billing::Entitlement`, as every entitlement route answers it.
-#[derive(ToSchema)]
-#[schema(as = Entitlement)]
-pub struct EntitlementSchema {
-    pub active: bool,
-    /// When access ends (the grace period's end while in grace); null: never.
-    #[schema(required = true)]
-    pub expires_at: Option<DateTime<Utc>>,
-    #[schema(schema_with = values::provider)]
-    pub source: String,
-    #[schema(required = true)]
-    pub product_id: Option<String>,
-    pub will_renew: bool,
-    /// A payment failed and access continues through the store's grace period.
-    pub in_grace_period: bool,
 }
 
 #[utoipa::path(

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{is_valid_name, Job, DEFAULT_QUEUE};
 use crate::store::jobs::NewJob;
@@ -13,20 +14,34 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_KEY_LEN: usize = 500;
 const MAX_ARGS_BYTES: usize = 256 * 1024;
 
-/// A job to enqueue. Unset fields take the defaults: queue `default`, priority 0 (lower runs
-/// first), now, 20 attempts, a 300 s timeout.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+// A job to enqueue. Unset fields take the defaults: queue `default`, priority 0 (lower runs
+// first), now, 20 attempts, a 300 s timeout; unknown fields are refused. (A plain comment: a doc
+// comment here would become the schema's description.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
+    /// Which handler runs the job.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,100}$")]
     pub kind: String,
+    /// Any JSON (at most 256 KiB), decoded into the handler's type; `{}` when absent or null.
     #[serde(default)]
     pub args: serde_json::Value,
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,100}$", default = "default")]
     pub queue: Option<String>,
+    /// Lower runs first.
+    #[schema(minimum = -32768, maximum = 32767, default = 0)]
     pub priority: Option<i16>,
+    /// Not run before this time; now when absent.
     pub run_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 1, maximum = 1000, default = 20)]
     pub max_attempts: Option<i32>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 86400, default = 300)]
     pub timeout_seconds: Option<u64>,
+    /// While a job with this key is live, enqueueing another returns it.
+    #[schema(min_length = 1, max_length = 500)]
     pub unique_key: Option<String>,
+    /// After 5 consecutive failures under one key, its jobs wait 60 s.
+    #[schema(min_length = 1, max_length = 500)]
     pub breaker_key: Option<String>,
 }
 

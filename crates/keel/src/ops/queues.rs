@@ -5,22 +5,32 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::flags::{self, FlagView};
 use crate::jobs::JobState;
 use crate::services::Services;
 use crate::store::StoreError;
 
-/// One queue: jobs per state, and whether processing is paused.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Jobs per state in one queue, and whether processing is paused.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[schema(as = QueueStats)]
 pub struct QueueStat {
+    #[schema(minimum = 0)]
     pub scheduled: i64,
+    #[schema(minimum = 0)]
     pub available: i64,
+    #[schema(minimum = 0)]
     pub running: i64,
+    #[schema(minimum = 0)]
     pub retryable: i64,
+    #[schema(minimum = 0)]
     pub completed: i64,
+    #[schema(minimum = 0)]
     pub discarded: i64,
+    #[schema(minimum = 0)]
     pub cancelled: i64,
+    /// Whether the queue's flag is off.
     pub paused: bool,
 }
 
@@ -72,12 +82,17 @@ pub struct FailedCount {
     pub discarded: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Schedule)]
 pub struct ScheduleRun {
     pub name: String,
+    /// The cron expression, in UTC.
     pub cron: String,
+    /// The kind of job each firing enqueues.
     pub kind: String,
+    #[schema(required = true)]
     pub last_fired_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub next_fire_at: Option<DateTime<Utc>>,
 }
 

@@ -4,11 +4,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
-use super::schemas::AuditRow;
 use super::Admin;
 use crate::http::extract::Query;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
+use crate::store::audit::AuditRow;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

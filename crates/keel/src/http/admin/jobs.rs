@@ -5,18 +5,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::IntoParams;
 
-use super::schemas::{Enqueued, Job};
+use super::schemas::Job;
 use super::Admin;
 use crate::http::extract::{self, Query};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::state::AppState;
-use crate::jobs::{JobFilter, JobRow, JobSpec, JobState};
+use crate::jobs::{Enqueued, JobFilter, JobRow, JobSpec, JobState};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only jobs in this state.
-    #[param(value_type = Option<super::schemas::JobState>)]
+    #[param(value_type = Option<JobState>)]
     state: Option<String>,
     /// Only jobs of this kind.
     kind: Option<String>,
@@ -95,7 +95,7 @@ pub async fn list(
     summary = "Enqueue a job",
     description = "Checks every field (all problems are answered together) and inserts the job with its audit row.",
     security(("adminToken" = []), ("bearer" = [])),
-    request_body = super::schemas::JobSpec,
+    request_body = JobSpec,
     responses(
         (status = 201, description = "Enqueued (`deduplicated: false`).", body = Enqueued),
         (
@@ -124,8 +124,7 @@ pub async fn enqueue(
     } else {
         StatusCode::CREATED
     };
-    let (id, deduplicated) = (first.id, first.deduplicated);
-    Ok((status, Json(Enqueued { id, deduplicated })))
+    Ok((status, Json(first)))
 }
 
 fn one(id: i64) -> JobFilter {

@@ -74,11 +74,6 @@ pub fn verifier() -> RefOr<Schema> {
     }))
 }
 
-/// `billing::Provider`, as an entitlement's `source`.
-pub fn provider() -> RefOr<Schema> {
-    strings(&["revenuecat", "stripe", "manual"])
-}
-
 /// `WebhookReceived.received`.
 pub fn always_true() -> RefOr<Schema> {
     schema(json!({ "type": "boolean", "enum": [true] }))
@@ -96,8 +91,7 @@ mod tests {
     /// Each fragment reads as a schema and writes back as written.
     #[test]
     fn fragments_round_trip() {
-        let all: [fn() -> RefOr<Schema>; 12] = [
-            provider,
+        let all: [fn() -> RefOr<Schema>; 11] = [
             always_true,
             health_status,
             deep_status,
