@@ -16,6 +16,7 @@ pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;
 mod error;
+mod job_insert;
 mod job_stats;
 pub mod jobs;
 mod leases;

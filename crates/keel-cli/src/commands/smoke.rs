@@ -24,7 +24,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
         live_only: args.live,
         webhooks: args.webhooks,
     };
-    let known = keel::billing::provider::names();
+    let known = keel::billing::registry::names();
     if let Some(other) = options
         .webhooks
         .iter()

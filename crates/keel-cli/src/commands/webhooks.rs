@@ -1,6 +1,6 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Subcommand;
-use keel::billing::{provider as providers, BillingError, Provider};
+use keel::billing::{registry as providers, BillingError, Provider};
 use keel::store::billing::EventFilter;
 use serde_json::json;
 

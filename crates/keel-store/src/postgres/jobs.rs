@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, PgPool, Row};
 
-use crate::jobs::{
-    insert_one_postgres, start_of, timeout_ms, BreakerPolicy, ClaimSpec, Claimed, Enqueued,
-    JobState, NewJob, Outcome, Report,
+use keel_domain::jobs::{
+    BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
 };
+
+use crate::job_insert::{insert_one_postgres, start_of, timeout_ms};
 
 pub const CHANNEL: &str = "keel_jobs";
 

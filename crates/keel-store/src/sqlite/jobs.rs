@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, Row, SqliteConnection, SqlitePool};
 
-use crate::jobs::{
-    from_ts, insert_one_sqlite, ts, BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob,
-    Outcome, Report,
+use keel_domain::jobs::{
+    BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
 };
+
+use super::{from_ts, ts};
+use crate::job_insert::insert_one_sqlite;
 
 pub(crate) async fn insert_jobs(
     pool: &SqlitePool,

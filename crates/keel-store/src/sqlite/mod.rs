@@ -7,6 +7,7 @@ pub(crate) mod migrate;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
@@ -46,4 +47,14 @@ fn file_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// A timestamp as SQLite stores it: milliseconds since the epoch.
+pub(crate) fn ts(d: DateTime<Utc>) -> i64 {
+    d.timestamp_millis()
+}
+
+/// A stored SQLite timestamp.
+pub(crate) fn from_ts(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::model::{BillingEvent, Effect, Environment, Provider, SubscriptionState};
-use super::provider::{self, BillingProvider, Ownership};
+use super::provider::{BillingProvider, Ownership};
+use super::registry;
 use super::{Billing, BillingError};
 use crate::jobs::JobError;
 use crate::store::audit::AuditEntry;
@@ -34,7 +35,7 @@ impl Billing {
     /// nothing and answers `duplicate: true`.
     pub async fn ingest(&self, event: BillingEvent, raw: &[u8]) -> Result<Ingested, BillingError> {
         let source =
-            provider::get(event.provider).ok_or(BillingError::NotConfigured("a manual event"))?;
+            registry::get(event.provider).ok_or(BillingError::NotConfigured("a manual event"))?;
         self.ingest_with(source, event, raw).await
     }
 

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod jobs;
 pub use keel_domain::billing::model;
 pub mod provider;
+pub mod registry;
 mod replay;
 pub mod revenuecat;
 mod settings;
@@ -103,7 +104,7 @@ impl Billing {
 
     /// Whether `provider`'s webhook route is served.
     pub fn enabled(&self, provider: Provider) -> bool {
-        match provider::get(provider) {
+        match registry::get(provider) {
             Some(p) => p.enabled(&self.inner.settings),
             None => true,
         }
@@ -117,7 +118,7 @@ impl Billing {
         body: &[u8],
     ) -> Result<Ingested, BillingError> {
         let provider =
-            provider::get(provider).ok_or(BillingError::NotConfigured("a manual webhook"))?;
+            registry::get(provider).ok_or(BillingError::NotConfigured("a manual webhook"))?;
         let settings = &self.inner.settings;
         provider.authenticate(settings, authentication, body, self.inner.clock.now())?;
         let event = provider

@@ -10,7 +10,7 @@ use super::ingest::{
     apply_all, audit_entry, disposition, lock_subjects, payload_aad, resolve_user,
 };
 use super::model::{Invalid, Provider};
-use super::{provider, Billing, BillingError};
+use super::{registry, Billing, BillingError};
 
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +46,7 @@ impl Billing {
             .sealer
             .open(&payload, &payload_aad(provider.as_str(), event_id))?;
         let source =
-            provider::get(provider).ok_or(BillingError::NotConfigured("a manual event"))?;
+            registry::get(provider).ok_or(BillingError::NotConfigured("a manual event"))?;
         let event = source
             .parse(&inner.settings, &raw)
             .map_err(BillingError::Invalid)?;

@@ -13,7 +13,7 @@ use super::extract::RawJson;
 use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::billing::{provider, BillingError, BillingProvider, Provider, RevenueCat, Stripe};
+use crate::billing::{registry, BillingError, BillingProvider, Provider, RevenueCat, Stripe};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = WebhookReceived)]
@@ -93,7 +93,7 @@ pub async fn stripe(
 /// The webhook route of every provider the settings enable.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut routes = Router::new();
-    for source in provider::all().filter(|p| state.billing.enabled(p.id())) {
+    for source in registry::all().filter(|p| state.billing.enabled(p.id())) {
         if let Some(handler) = handler(source) {
             routes = routes.route(source.webhook_path(), handler);
         }

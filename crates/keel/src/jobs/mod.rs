@@ -10,12 +10,14 @@ mod settings;
 mod spec;
 mod wake;
 mod worker;
+mod worker_config;
 
 pub use handler::{Job, JobContext, JobFailure, Registry};
 pub use queue::{Depth, JobError, Queue};
 pub use settings::{JobSettings, QueueSettings};
 pub use spec::JobSpec;
-pub use worker::{Worker, WorkerConfig};
+pub use worker::Worker;
+pub use worker_config::WorkerConfig;
 
 pub use crate::store::jobs::{Enqueued, JobFilter, JobRow, JobState, QueueCounts};
 

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::handler::{JobContext, JobFailure};
-use super::worker::Shared;
+use super::worker_config::Shared;
 use crate::flags;
 use crate::store::jobs::{ClaimCursor, ClaimSpec, Claimed, Outcome, Report};
 

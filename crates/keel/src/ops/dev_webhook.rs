@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::billing::{provider as providers, BillingError};
+use crate::billing::{registry as providers, BillingError};
 use crate::config::Settings;
 
 /// What the instance answered.
