@@ -15,6 +15,7 @@ mod admin;
 pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;
+mod breakers;
 mod error;
 mod job_insert;
 mod job_stats;

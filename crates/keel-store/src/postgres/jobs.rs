@@ -8,6 +8,7 @@ use keel_domain::jobs::{
     BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
 };
 
+use crate::breakers::record_breakers_postgres;
 use crate::job_insert::{insert_one_postgres, start_of, timeout_ms};
 
 pub const CHANNEL: &str = "keel_jobs";
@@ -210,7 +211,7 @@ pub(crate) async fn report_and_claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     if reports.iter().any(|r| r.breaker_key.is_some()) {
-        record_breakers(&mut conn, reports, spec.now, breakers).await?;
+        record_breakers_postgres(&mut conn, reports, spec.now, breakers).await?;
     }
     let (mut ids, mut states, mut run_ats, mut errors) = (vec![], vec![], vec![], vec![]);
     for report in reports {
@@ -273,42 +274,6 @@ pub(crate) async fn report_and_claim(
         .collect::<Result<_, sqlx::Error>>()?;
     claimed.sort_by_key(|(priority, c)| (*priority, c.run_at, c.id));
     Ok(claimed.into_iter().map(|(_, c)| c).collect())
-}
-
-async fn record_breakers(
-    conn: &mut PgConnection,
-    reports: &[Report],
-    now: DateTime<Utc>,
-    policy: BreakerPolicy,
-) -> Result<(), sqlx::Error> {
-    let open_until = now + chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
-    for report in reports {
-        let Some(key) = &report.breaker_key else {
-            continue;
-        };
-        if report.outcome == Outcome::Completed {
-            conn.execute(
-                sqlx::query(
-                    "UPDATE job_breakers SET failures = 0, open_until = NULL WHERE key = $1",
-                )
-                .bind(key),
-            )
-            .await?;
-        } else {
-            conn.execute(
-                sqlx::query(
-                    "INSERT INTO job_breakers (key, failures, open_until) VALUES ($1, 1, CASE WHEN $2 <= 1 THEN $3 END)
-                     ON CONFLICT (key) DO UPDATE SET failures = job_breakers.failures + 1,
-                        open_until = CASE WHEN job_breakers.failures + 1 >= $2 THEN $3 ELSE job_breakers.open_until END",
-                )
-                .bind(key)
-                .bind(policy.threshold)
-                .bind(open_until),
-            )
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// What a rescued job becomes: available again, or discarded when that was its last attempt.

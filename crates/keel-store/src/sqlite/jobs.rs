@@ -9,6 +9,7 @@ use keel_domain::jobs::{
 };
 
 use super::{from_ts, ts};
+use crate::breakers::record_breakers_sqlite;
 use crate::job_insert::insert_one_sqlite;
 
 pub(crate) async fn insert_jobs(
@@ -44,7 +45,7 @@ pub(crate) async fn report_and_claim(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     write_reports(&mut tx, reports, spec.worker, spec.now).await?;
     if reports.iter().any(|r| r.breaker_key.is_some()) {
-        record_breakers(&mut tx, reports, spec.now, breakers).await?;
+        record_breakers_sqlite(&mut tx, reports, spec.now, breakers).await?;
     }
     let claimed = if spec.limit > 0 {
         claim(&mut tx, spec).await?
@@ -99,42 +100,6 @@ async fn write_reports(
             .bind(worker),
         )
         .await?;
-    }
-    Ok(())
-}
-
-async fn record_breakers(
-    conn: &mut SqliteConnection,
-    reports: &[Report],
-    now: DateTime<Utc>,
-    policy: BreakerPolicy,
-) -> Result<(), sqlx::Error> {
-    let open_until = ts(now) + policy.cooldown.as_millis() as i64;
-    for report in reports {
-        let Some(key) = &report.breaker_key else {
-            continue;
-        };
-        if report.outcome == Outcome::Completed {
-            conn.execute(
-                sqlx::query(
-                    "UPDATE job_breakers SET failures = 0, open_until = NULL WHERE key = ?1",
-                )
-                .bind(key),
-            )
-            .await?;
-        } else {
-            conn.execute(
-                sqlx::query(
-                    "INSERT INTO job_breakers (key, failures, open_until) VALUES (?1, 1, CASE WHEN ?2 <= 1 THEN ?3 END)
-                     ON CONFLICT (key) DO UPDATE SET failures = failures + 1,
-                        open_until = CASE WHEN failures + 1 >= ?2 THEN ?3 ELSE open_until END",
-                )
-                .bind(key)
-                .bind(policy.threshold)
-                .bind(open_until),
-            )
-            .await?;
-        }
     }
     Ok(())
 }
