@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, keel};
+use common::{bin, free_port, keel};
 use keel_testkit::KeelProcess;
 use serde_json::{json, Value};
 
@@ -268,6 +268,8 @@ async fn every_runbook_block_runs_against_a_local_instance() {
         ("BACKUP_DIR", backups.display().to_string()),
         ("EVENT_ID", event_id.clone()),
         ("PROVIDER", "revenuecat".to_string()),
+        // The restore drill serves its copy on a port of its own: a free one, not the default.
+        ("DRILL_PORT", free_port().to_string()),
     ];
     for (n, block) in blocks.iter().enumerate() {
         let outcome = run_block(root, &env, &block.script);
