@@ -14,17 +14,30 @@ pub(crate) async fn open(url: &str, wait: Duration) -> Result<SqliteConnection, 
     SqliteConnection::connect_with(&options).await
 }
 
+/// Creates the history table under the write lock. Without it, runners starting together could
+/// read the schema, see another runner's commit land, and fail at once with `SQLITE_BUSY` (a
+/// stale snapshot does not wait for the busy timeout).
 pub(crate) async fn ensure_table(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS keel_migrations (
-            version INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            checksum TEXT NOT NULL,
-            applied_at INTEGER NOT NULL
-        )",
-    )
-    .await
-    .map(|_| ())
+    conn.execute("BEGIN IMMEDIATE").await?;
+    let created = conn
+        .execute(
+            "CREATE TABLE IF NOT EXISTS keel_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at INTEGER NOT NULL
+            )",
+        )
+        .await;
+    match created {
+        Ok(_) => conn.execute("COMMIT").await.map(|_| ()),
+        Err(e) => {
+            if let Err(rollback) = conn.execute("ROLLBACK").await {
+                tracing::warn!(error = %rollback, "rolling back the history table's creation failed");
+            }
+            Err(e)
+        }
+    }
 }
 
 pub(crate) async fn begin(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
