@@ -11,6 +11,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod outbound;
 pub mod percent;
 pub mod privacy;
 pub mod probe;

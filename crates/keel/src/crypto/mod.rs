@@ -3,6 +3,7 @@
 mod dev_key;
 pub mod keys;
 mod seal;
+pub mod standard_webhooks;
 
 pub use keys::DataKey;
 pub use seal::{SealError, Sealer};
