@@ -5,15 +5,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::file::{self, FileSettings};
 use super::problems::Problems;
 use super::read::Reader;
 use super::source::Source;
 use super::{
-    AppEnv, AuthSettings, BillingSettings, DataKey, DatabaseSettings, HttpSettings, JobSettings,
-    LogFormat, RateLimitBackend, RateLimitSettings, Role, Settings, ShutdownSettings,
+    AppEnv, AppSettings, AuthSettings, BillingSettings, DataKey, DatabaseSettings, HttpSettings,
+    JobSettings, LogFormat, RateLimitBackend, RateLimitSettings, Role, Settings, ShutdownSettings,
     StorageSettings, TelemetrySettings, WebhookProvider,
 };
 
@@ -45,6 +45,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let auth = read_auth(r);
     let billing = read_billing(r, app_env == AppEnv::Production, &file);
     let jobs = read_jobs(r);
+    let app = read_app(r);
     Settings {
         app_env,
         role,
@@ -55,6 +56,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
         auth,
         billing,
         jobs,
+        app,
         telemetry,
         rate_limit,
         data_keys,
@@ -268,6 +270,19 @@ fn read_jobs(r: &mut Reader<'_>) -> JobSettings {
     }
 }
 
+fn read_app(r: &mut Reader<'_>) -> AppSettings {
+    let secrets = r.secret("APP_WEBHOOK_SECRET");
+    let (app, problems) = AppSettings::parse(
+        r.string("APP_URL"),
+        r.string("APP_EVENTS_URL"),
+        secrets.as_ref().map(|s| s.expose_secret()),
+    );
+    for (variable, message) in problems {
+        r.problems.push(variable, message);
+    }
+    app
+}
+
 fn read_telemetry(r: &mut Reader<'_>, app_env: AppEnv) -> TelemetrySettings {
     let default_format = if app_env == AppEnv::Development {
         LogFormat::Pretty
@@ -303,7 +318,6 @@ fn read_telemetry(r: &mut Reader<'_>, app_env: AppEnv) -> TelemetrySettings {
 
 /// Beside the SQLite file, or `./data` for Postgres.
 fn data_dir_of(src: &Source, url: &SecretString) -> PathBuf {
-    use secrecy::ExposeSecret;
     let url = url.expose_secret();
     let sqlite_path = url
         .strip_prefix("sqlite://")

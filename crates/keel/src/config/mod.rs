@@ -26,6 +26,7 @@ pub use crate::auth::AuthSettings;
 pub use crate::billing::{BillingSettings, WebhookProvider};
 pub use crate::crypto::DataKey;
 pub use crate::jobs::{JobSettings, QueueSettings};
+pub use crate::outbound::AppSettings;
 pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};
 pub use crate::schedule::{Missed, ScheduleDecl};
 pub use crate::store::DatabaseSettings;
@@ -118,6 +119,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub billing: BillingSettings,
     pub jobs: JobSettings,
+    pub app: AppSettings,
     pub telemetry: TelemetrySettings,
     pub rate_limit: RateLimitSettings,
     pub data_keys: Vec<DataKey>,

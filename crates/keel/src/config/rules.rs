@@ -11,6 +11,7 @@ const MIN_SECRET_LEN: usize = 32;
 pub(crate) fn check(s: &Settings, src: &Source, p: &mut Problems) {
     push_all(p, s.rate_limit.problems());
     push_all(p, s.auth.problems(s.app_env == AppEnv::Development));
+    push_all(p, s.app.problems());
     if s.is_production() {
         production(s, src, p);
     }
@@ -38,6 +39,7 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
         );
     }
     push_all(p, s.billing.production_problems());
+    push_all(p, s.app.production_problems());
     let secrets: [(&str, Option<&SecretString>); 5] = [
         ("AUTH_HS256_SECRET", s.auth.hs256_secret.as_ref()),
         ("ADMIN_TOKEN", s.auth.admin_token.as_ref()),

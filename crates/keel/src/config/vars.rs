@@ -253,6 +253,21 @@ pub const VARIABLES: &[Var] = &[
         "kid:base64-32-bytes list, newest first",
     ),
     var(
+        "APP_URL",
+        "unset",
+        "base URL of the app; HTTP job kinds declared with a path are sent under it",
+    ),
+    var(
+        "APP_EVENTS_URL",
+        "unset",
+        "where Keel delivers app events (entitlement and user changes); unset, none are sent",
+    ),
+    var(
+        "APP_WEBHOOK_SECRET",
+        "unset",
+        "Standard Webhooks signing secrets (whsec_...), newest first; every delivery to the app is signed with each",
+    ),
+    var(
         "STORAGE_URL",
         "file://./data/objects",
         "object storage (file:// or s3://bucket)",

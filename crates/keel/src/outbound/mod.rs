@@ -4,6 +4,10 @@
 //! The URL always comes from configuration, never from a job's arguments; redirects are not
 //! followed, so a delivery lands only where it was configured to.
 
+mod settings;
+
+pub use settings::AppSettings;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
