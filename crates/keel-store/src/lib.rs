@@ -12,6 +12,7 @@
 //! ```
 
 mod admin;
+mod app_migrations;
 pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;

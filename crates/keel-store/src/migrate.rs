@@ -1,7 +1,8 @@
 //! The migration runner: applies, reverts, reports and verifies the embedded migrations.
 //!
 //! Each migration runs in its own transaction and is recorded with its checksum in
-//! `keel_migrations`. Concurrent runners serialize (Postgres advisory lock, SQLite write lock) and
+//! `keel_migrations` (an application's own migrations, in `keel_app_migrations`: see
+//! [`AppMigrations`]). Concurrent runners serialize (Postgres advisory lock, SQLite write lock) and
 //! re-read the applied set inside the transaction, so a migration is never applied twice.
 
 use std::collections::BTreeSet;
@@ -14,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::{Executor, PgConnection, SqliteConnection};
 
+pub use super::app_migrations::{AppMigrations, APP_HISTORY};
 use super::migrations::{expected_objects, for_engine};
 pub use super::migrations::{Migration, ObjectKind};
 use super::sql::{map_rows, Cols, Ts};
@@ -33,6 +35,8 @@ pub enum MigrateError {
     NoSuchVersion(i64),
     #[error("migrations did not finish within {0:?} (waiting for another process's lock counts)")]
     Timeout(Duration),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A row of `keel_migrations`.
@@ -86,20 +90,49 @@ pub struct Migrator {
     url: SecretString,
     engine: Engine,
     timeout: Duration,
+    migrations: &'static [Migration],
+    history: &'static str,
 }
 
+const KEEL_HISTORY: &str = "keel_migrations";
+
 impl Migrator {
+    /// A runner of Keel's own migrations, recorded in `keel_migrations`.
     pub fn new(url: &SecretString, timeout: Duration) -> Result<Self, MigrateError> {
         let engine = super::Db::engine_of(url).ok_or(MigrateError::Url)?;
         Ok(Self {
             url: url.clone(),
             engine,
             timeout,
+            migrations: for_engine(engine),
+            history: KEEL_HISTORY,
         })
     }
 
+    /// A runner of an application's own migrations, recorded in `keel_app_migrations`. Apply
+    /// Keel's first: the application's tables may refer to Keel's.
+    pub fn for_app(
+        url: &SecretString,
+        timeout: Duration,
+        app: &AppMigrations,
+    ) -> Result<Self, MigrateError> {
+        app.check().map_err(MigrateError::Invalid)?;
+        let keel = Self::new(url, timeout)?;
+        Ok(Self {
+            migrations: app.for_engine(keel.engine),
+            history: APP_HISTORY,
+            ..keel
+        })
+    }
+
+    /// The history table this runner records in: `keel_migrations` or `keel_app_migrations`.
+    pub fn history(&self) -> &'static str {
+        self.history
+    }
+
+    /// The migrations this runner knows, in version order.
     pub fn migrations(&self) -> &'static [Migration] {
-        for_engine(self.engine)
+        self.migrations
     }
 
     /// Applies every pending migration; returns those applied (or, dry, those that would be).
@@ -162,11 +195,13 @@ impl Migrator {
                     State::Unknown => report.unknown.push(s.version),
                 }
             }
-            let expected = expected_objects(
+            let mut expected = expected_objects(
                 self.migrations()
                     .iter()
                     .filter(|m| applied.iter().any(|a| a.version == m.version)),
             );
+            expected.remove(&(ObjectKind::Table, KEEL_HISTORY.to_string()));
+            expected.insert((ObjectKind::Table, self.history.to_string()));
             report.missing = expected
                 .difference(&present)
                 .map(|(kind, name)| format!("{} {name}", kind.as_str()))
@@ -371,8 +406,13 @@ fn status_of(known: &[Migration], applied: &[AppliedRow]) -> Vec<MigrationStatus
     out
 }
 
-/// One connection that owns the migration lock for its lifetime.
-enum Session {
+/// One connection that owns the migration lock for its lifetime, on one history table.
+struct Session {
+    conn: Conn,
+    history: &'static str,
+}
+
+enum Conn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
@@ -381,9 +421,9 @@ enum Session {
 /// runner's futures stay `Send` (sqlx executors are generic over lifetimes).
 macro_rules! dispatch {
     ($self:ident, $f:ident $(, $arg:expr)*) => {{
-        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self {
-            Session::Sqlite(c) => Box::pin(sqlite::migrate::$f(c $(, $arg)*)),
-            Session::Postgres(c) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
+        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match &mut $self.conn {
+            Conn::Sqlite(c) => Box::pin(sqlite::migrate::$f(c $(, $arg)*)),
+            Conn::Postgres(c) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
         };
         future.await
     }};
@@ -393,20 +433,27 @@ macro_rules! dispatch {
 /// `Send` like [`dispatch!`].
 macro_rules! on_session {
     ($self:ident, |$c:ident| $body:expr) => {{
-        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self
-        {
-            Session::Sqlite($c) => Box::pin(async move { $body }),
-            Session::Postgres($c) => Box::pin(async move { $body }),
-        };
+        let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> =
+            match &mut $self.conn {
+                Conn::Sqlite($c) => Box::pin(async move { $body }),
+                Conn::Postgres($c) => Box::pin(async move { $body }),
+            };
         future.await
     }};
 }
 
-const APPLIED: &str =
-    "SELECT version, name, checksum, applied_at FROM keel_migrations ORDER BY version";
-const RECORD: &str =
-    "INSERT INTO keel_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)";
-const FORGET: &str = "DELETE FROM keel_migrations WHERE version = $1";
+/// The statements on a history table (one of two fixed names, never input).
+fn applied_sql(history: &str) -> String {
+    format!("SELECT version, name, checksum, applied_at FROM {history} ORDER BY version")
+}
+
+fn record_sql(history: &str) -> String {
+    format!("INSERT INTO {history} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+}
+
+fn forget_sql(history: &str) -> String {
+    format!("DELETE FROM {history} WHERE version = $1")
+}
 
 fn applied_row(r: &impl Cols) -> Result<AppliedRow, sqlx::Error> {
     Ok(AppliedRow {
@@ -420,28 +467,30 @@ fn applied_row(r: &impl Cols) -> Result<AppliedRow, sqlx::Error> {
 impl Session {
     async fn open(m: &Migrator) -> Result<Session, MigrateError> {
         let url = m.url.expose_secret();
-        let opening: Pin<Box<dyn Future<Output = Result<Session, sqlx::Error>> + Send + '_>> =
+        let opening: Pin<Box<dyn Future<Output = Result<Conn, sqlx::Error>> + Send + '_>> =
             match m.engine {
                 Engine::Sqlite => Box::pin(async move {
                     sqlite::migrate::open(url, m.timeout)
                         .await
-                        .map(Session::Sqlite)
+                        .map(Conn::Sqlite)
                 }),
                 Engine::Postgres => {
-                    Box::pin(
-                        async move { postgres::migrate::open(url).await.map(Session::Postgres) },
-                    )
+                    Box::pin(async move { postgres::migrate::open(url).await.map(Conn::Postgres) })
                 }
             };
-        let mut session = opening.await?;
+        let mut session = Session {
+            conn: opening.await?,
+            history: m.history,
+        };
         session.ensure_table().await?;
         Ok(session)
     }
 
     async fn close(self) {
-        let closing: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> = match self {
-            Session::Sqlite(c) => Box::pin(sqlx::Connection::close(c)),
-            Session::Postgres(c) => Box::pin(postgres::migrate::close(c)),
+        let closing: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> = match self.conn
+        {
+            Conn::Sqlite(c) => Box::pin(sqlx::Connection::close(c)),
+            Conn::Postgres(c) => Box::pin(postgres::migrate::close(c)),
         };
         let result = closing.await;
         if let Err(e) = result {
@@ -450,7 +499,8 @@ impl Session {
     }
 
     async fn ensure_table(&mut self) -> Result<(), sqlx::Error> {
-        dispatch!(self, ensure_table)
+        let history = self.history;
+        dispatch!(self, ensure_table, history)
     }
     async fn begin(&mut self) -> Result<(), sqlx::Error> {
         dispatch!(self, begin)
@@ -462,16 +512,18 @@ impl Session {
         on_session!(self, |c| c.execute("ROLLBACK").await.map(|_| ()))
     }
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, sqlx::Error> {
+        let sql = applied_sql(self.history);
         on_session!(self, |c| map_rows(
-            &sqlx::query(APPLIED).fetch_all(&mut *c).await?,
+            &sqlx::query(&sql).fetch_all(&mut *c).await?,
             applied_row
         ))
     }
     async fn apply(&mut self, m: &Migration) -> Result<(), sqlx::Error> {
         let now = Ts(Utc::now());
+        let sql = record_sql(self.history);
         on_session!(self, |c| {
             c.execute(m.up).await?;
-            sqlx::query(RECORD)
+            sqlx::query(&sql)
                 .bind(m.version)
                 .bind(m.name)
                 .bind(m.checksum())
@@ -482,9 +534,10 @@ impl Session {
         })
     }
     async fn revert(&mut self, m: &Migration) -> Result<(), sqlx::Error> {
+        let sql = forget_sql(self.history);
         on_session!(self, |c| {
             c.execute(m.down).await?;
-            sqlx::query(FORGET)
+            sqlx::query(&sql)
                 .bind(m.version)
                 .execute(&mut *c)
                 .await

@@ -18,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::Clock;
 use crate::config::{Role, Settings};
-use crate::http::{self, AppState, Phase};
+use crate::http::{self, AppDataMap, AppState, Phase};
 use crate::jobs::{Registry, Worker, WorkerConfig};
-use crate::store::migrate::{MigrateError, Migrator, State};
+use crate::store::migrate::{AppMigrations, MigrateError, Migrator, State};
 use crate::store::{Db, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,22 +40,53 @@ pub enum RuntimeError {
     Services(#[from] crate::services::ServicesError),
 }
 
-/// A Keel process being built: settings, plus any application routes.
+/// A Keel process being built: settings, plus what the application adds (routes, job handlers,
+/// its own state and migrations). `keel_cli::run` takes a function that builds one, so a custom
+/// binary keeps every `keel` subcommand.
 pub struct Server {
     settings: Arc<Settings>,
     extra: Option<OpenApiRouter<AppState>>,
     registry: Registry,
     clock: Clock,
+    app_data: AppDataMap,
+    migrations: AppMigrations,
 }
 
 impl Server {
+    /// A process with Keel's own routes, jobs and migrations only.
     pub fn new(settings: Settings) -> Self {
         Self {
             settings: Arc::new(settings),
             extra: None,
             registry: Registry::with_builtins(),
             clock: Clock::system(),
+            app_data: AppDataMap::default(),
+            migrations: AppMigrations::none(),
         }
+    }
+
+    /// The settings the process runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Adds a value of the application's own (a client, a cache, its settings): handlers reach
+    /// it with [`AppData<T>`](crate::http::AppData), one value per type.
+    pub fn app_data<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.app_data.insert(value);
+        self
+    }
+
+    /// The application's own migrations: applied after Keel's by `keel migrate up` and, with
+    /// `MIGRATE_ON_START`, at start-up, and recorded in `keel_app_migrations`.
+    pub fn migrations(mut self, migrations: AppMigrations) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    /// The application's migrations given to [`Server::migrations`] (none by default).
+    pub fn app_migrations(&self) -> &AppMigrations {
+        &self.migrations
     }
 
     /// Job handlers (the built-in kinds are registered already; add the application's).
@@ -127,7 +158,8 @@ impl Server {
         };
         crate::sentry::init(&settings.telemetry, service);
         let db = Db::connect_lazy(&settings.database)?;
-        let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
+        let state =
+            AppState::with_app_data(settings.clone(), db.clone(), self.clock, self.app_data)?;
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -146,7 +178,7 @@ impl Server {
         }
         tokio::pin!(shutdown);
         let started = tokio::select! {
-            result = prepare(&state) => Some(result),
+            result = prepare(&state, &self.migrations) => Some(result),
             () = &mut shutdown => None,
         };
         let (jobs_stop, jobs_stopped) = watch::channel(false);
@@ -263,16 +295,34 @@ fn start_jobs(
     ]
 }
 
-/// Migrates, or waits for another process to have migrated.
-async fn prepare(state: &AppState) -> Result<(), RuntimeError> {
+/// Migrates (Keel's migrations, then the application's), or waits for another process to have.
+async fn prepare(state: &AppState, app: &AppMigrations) -> Result<(), RuntimeError> {
     let settings = &state.settings;
-    let migrator = Migrator::new(&settings.database.url, settings.database.migration_timeout)?;
+    let (url, timeout) = (&settings.database.url, settings.database.migration_timeout);
+    let mut migrators = vec![Migrator::new(url, timeout)?];
+    if !app.is_empty() {
+        migrators.push(Migrator::for_app(url, timeout, app)?);
+    }
     state.readiness.set(Phase::Migrating);
     if settings.database.migrate_on_start {
-        let applied = migrator.up(false).await?;
-        tracing::info!(applied = applied.len(), "migrations up to date");
+        for migrator in &migrators {
+            let applied = migrator.up(false).await?;
+            tracing::info!(
+                history = migrator.history(),
+                applied = applied.len(),
+                "migrations up to date"
+            );
+        }
         return Ok(());
     }
+    for migrator in &migrators {
+        wait_for(migrator).await?;
+    }
+    Ok(())
+}
+
+/// Waits until every migration `migrator` knows is applied (by another process).
+async fn wait_for(migrator: &Migrator) -> Result<(), RuntimeError> {
     loop {
         match migrator.status().await {
             Ok(status) if status.iter().all(|s| s.state == State::Applied) => return Ok(()),

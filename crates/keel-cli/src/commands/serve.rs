@@ -1,8 +1,7 @@
 use clap::ValueEnum;
-use keel::Server;
 
 use crate::exit::Exit;
-use crate::settings;
+use crate::{settings, Build};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
@@ -18,7 +17,7 @@ pub struct Args {
     role: Option<RoleArg>,
 }
 
-pub async fn run(args: Args) -> Exit {
+pub async fn run(args: Args, build: Build<'_>) -> Exit {
     let mut src = match settings::source() {
         Ok(src) => src,
         Err(exit) => return exit,
@@ -36,7 +35,7 @@ pub async fn run(args: Args) -> Exit {
         Err(exit) => return exit,
     };
     keel::telemetry::init(&settings.telemetry);
-    match Server::new(settings).run().await {
+    match build(settings).run().await {
         Ok(()) => Exit::Ok,
         Err(e) => {
             tracing::error!(error = %e, "keel stopped with an error");

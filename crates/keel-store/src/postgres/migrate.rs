@@ -22,14 +22,20 @@ pub(crate) async fn close(mut conn: PgConnection) -> Result<(), sqlx::Error> {
     conn.close().await
 }
 
-pub(crate) async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn ensure_table(
+    conn: &mut PgConnection,
+    history: &str,
+) -> Result<(), sqlx::Error> {
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS keel_migrations (
+        format!(
+            "CREATE TABLE IF NOT EXISTS {history} (
             version BIGINT PRIMARY KEY,
             name TEXT NOT NULL,
             checksum TEXT NOT NULL,
             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )",
+        )"
+        )
+        .as_str(),
     )
     .await
     .map(|_| ())

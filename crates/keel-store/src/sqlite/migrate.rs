@@ -17,16 +17,22 @@ pub(crate) async fn open(url: &str, wait: Duration) -> Result<SqliteConnection, 
 /// Creates the history table under the write lock. Without it, runners starting together could
 /// read the schema, see another runner's commit land, and fail at once with `SQLITE_BUSY` (a
 /// stale snapshot does not wait for the busy timeout).
-pub(crate) async fn ensure_table(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn ensure_table(
+    conn: &mut SqliteConnection,
+    history: &str,
+) -> Result<(), sqlx::Error> {
     conn.execute("BEGIN IMMEDIATE").await?;
     let created = conn
         .execute(
-            "CREATE TABLE IF NOT EXISTS keel_migrations (
+            format!(
+                "CREATE TABLE IF NOT EXISTS {history} (
                 version INTEGER PRIMARY KEY,
                 name TEXT NOT NULL,
                 checksum TEXT NOT NULL,
                 applied_at INTEGER NOT NULL
-            )",
+            )"
+            )
+            .as_str(),
         )
         .await;
     match created {

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes per role and the middleware stack every response passes through.
 
 pub mod admin;
+mod app_data;
 pub mod auth;
 mod convert;
 mod deep_health;
@@ -24,6 +25,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 
+pub use app_data::{AppData, AppDataMap};
 pub use auth::Tenant;
 pub use entitlements::{Entitled, EntitlementName};
 pub use me::entitlement_required;

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::app_data::AppDataMap;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::services::{Services, ServicesError};
@@ -59,15 +60,28 @@ pub struct AppStateInner {
     pub services: Services,
     pub readiness: Readiness,
     pub started: Instant,
+    /// The application's own values ([`AppData`](super::AppData) reads them).
+    pub app_data: AppDataMap,
 }
 
 impl AppState {
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
+        Self::with_app_data(settings, db, clock, AppDataMap::default())
+    }
+
+    /// Like [`AppState::new`], with the application's own values beside Keel's services.
+    pub fn with_app_data(
+        settings: Arc<Settings>,
+        db: Db,
+        clock: Clock,
+        app_data: AppDataMap,
+    ) -> Result<Self, ServicesError> {
         Ok(Self {
             inner: Arc::new(AppStateInner {
                 services: Services::new(settings, db, clock)?,
                 readiness: Readiness::default(),
                 started: Instant::now(),
+                app_data,
             }),
         })
     }

@@ -1,6 +1,7 @@
 //! Durable jobs: enqueue (alone, in batches, or inside the caller's transaction), the handler
 //! registry, and the worker that runs them with leases, retries, timeouts and breakers.
 
+mod app_job;
 pub mod backoff;
 mod diag;
 mod handler;
@@ -12,6 +13,7 @@ mod wake;
 mod worker;
 mod worker_config;
 
+pub use app_job::AppJob;
 pub use handler::{Job, JobContext, JobFailure, Registry};
 pub use queue::{Depth, JobError, Queue};
 pub use settings::{JobSettings, QueueSettings};

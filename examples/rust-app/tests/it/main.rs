@@ -1,0 +1,5 @@
+//! The recipes example as real processes, on both engines.
+
+mod common;
+mod migrations;
+mod serve;
