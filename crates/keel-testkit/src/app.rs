@@ -21,10 +21,14 @@ use crate::TestDb;
 /// How long [`TestApp::run_pending_jobs`] waits for the app's worker.
 const JOBS_DEADLINE: Duration = Duration::from_secs(30);
 
+/// What a test adds to the app's server, as an application's build function does.
+type Assemble = Box<dyn FnOnce(Server) -> Server + Send>;
+
 pub struct TestAppBuilder {
     db: TestDb,
     env: Vec<(String, String)>,
     routes: Option<Router<AppState>>,
+    assemble: Option<Assemble>,
     wait_ready: bool,
     /// The settings' directory when a `keel.toml` was given.
     config_dir: Option<tempfile::TempDir>,
@@ -40,6 +44,13 @@ impl TestAppBuilder {
     /// Application routes, as a library user would add them.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
+        self
+    }
+
+    /// Adds to the app's server what an application's build function adds (state, job
+    /// handlers, migrations, routes), for testing an application in-process.
+    pub fn server(mut self, assemble: impl FnOnce(Server) -> Server + Send + 'static) -> Self {
+        self.assemble = Some(Box::new(assemble));
         self
     }
 
@@ -112,6 +123,9 @@ impl TestAppBuilder {
         if let Some(routes) = self.routes {
             server = server.routes(routes);
         }
+        if let Some(assemble) = self.assemble {
+            server = assemble(server);
+        }
         let handle = tokio::spawn(server.run_on(listener, async {
             let _ = stopped.await;
         }));
@@ -153,6 +167,7 @@ impl TestApp {
             db,
             env: Vec::new(),
             routes: None,
+            assemble: None,
             wait_ready: true,
             config_dir: None,
         }
