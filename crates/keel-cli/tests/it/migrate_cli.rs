@@ -352,3 +352,20 @@ fn migrate_in_a_fresh_directory_uses_the_default_database() {
     assert!(dir.path().join("keel.db").is_file());
     keel(dir.path(), &[], &["migrate", "verify"]).assert_code(0);
 }
+
+#[test]
+fn the_stock_binary_has_no_application_migrations() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    keel(dir.path(), &[], &["migrate", "up"]).assert_code(0);
+    let status = keel(dir.path(), &[], &["--json", "migrate", "status"]);
+    let report = status.assert_code(0).json();
+    assert!(report.get("app_migrations").is_none(), "{report}");
+    let down = keel(dir.path(), &[], &["migrate", "down", "--app", "--to", "0"]);
+    down.assert_code(2);
+    assert!(
+        down.stderr.contains("no application migrations"),
+        "{}",
+        down.describe()
+    );
+    assert_no_crash(&down);
+}
