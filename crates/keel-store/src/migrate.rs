@@ -35,6 +35,7 @@ pub enum MigrateError {
     NoSuchVersion(i64),
     #[error("migrations did not finish within {0:?} (waiting for another process's lock counts)")]
     Timeout(Duration),
+    /// An application's migrations that break the rules of [`AppMigrations::check`].
     #[error("{0}")]
     Invalid(String),
 }
