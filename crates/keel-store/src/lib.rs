@@ -12,6 +12,7 @@
 //! ```
 
 mod admin;
+pub mod app_events;
 pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;

@@ -92,6 +92,7 @@ pub async fn erase_marked(services: &Services) -> Result<u64, StoreError> {
         for user in &users {
             let pseudonym = services.billing.sealer().pseudonym(user);
             let rows = tx.erase_user(user, &pseudonym).await?;
+            crate::events::erase_user(services.events, &mut tx, user, now).await?;
             tx.audit(
                 &AuditEntry::new(
                     "privacy",

@@ -11,6 +11,7 @@ mod rate_limit_support;
 
 // Tests, one module per area.
 mod admin_api;
+mod app_events;
 mod auth;
 mod auth_jwks;
 mod backup;
