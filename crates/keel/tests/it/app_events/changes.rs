@@ -165,6 +165,15 @@ async fn erasure_empties_undelivered_events_and_ends_the_history(db: TestDb) {
             .status,
         200
     );
+    // The user's export holds their events.
+    let export = keel::privacy::export(app.services(), USER).await.unwrap();
+    let types: Vec<&str> = export["app_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["user.created", "entitlement.activated"]);
     keel::privacy::request_erasure(app.services(), USER)
         .await
         .unwrap();
