@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::sql::{map_rows, on_db, on_tx, Cols, Ts};
+use super::sql::{in_list, map_rows, on_db, on_tx, Cols, List, Ts};
 use super::{Db, Engine, StoreError, Tx};
 
 /// What the app was last told about one user.
@@ -222,16 +222,26 @@ impl Db {
         Ok(rows)
     }
 
-    /// The app acknowledged the event.
-    pub async fn app_event_delivered(
+    /// The app acknowledged these events.
+    pub async fn app_events_delivered(
         &self,
-        id: &str,
+        ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let q = "UPDATE app_events SET delivered_at = $2, leased_until = NULL, last_error = NULL
-                 WHERE id = $1";
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let q = format!(
+            "UPDATE app_events SET delivered_at = $2, leased_until = NULL, last_error = NULL
+             WHERE id {}",
+            in_list(self.engine(), "$1")
+        );
         on_db!(self, |p| {
-            sqlx::query(q).bind(id).bind(Ts(now)).execute(p).await?;
+            sqlx::query(&q)
+                .bind(List(ids))
+                .bind(Ts(now))
+                .execute(p)
+                .await?;
         });
         Ok(())
     }

@@ -106,12 +106,25 @@ impl Dispatcher {
                 (event, outcome)
             });
         }
+        let mut delivered = Vec::new();
         while let Some(joined) = deliveries.join_next().await {
             let Ok((event, outcome)) = joined else {
                 continue;
             };
-            self.record(&event, &outcome, &mut pass).await?;
+            if let Outcome::Delivered { .. } = outcome {
+                delivered.push(event);
+            } else {
+                self.record_failure(&event, &outcome, &mut pass).await?;
+            }
         }
+        let ids: Vec<String> = delivered.iter().map(|e| e.id.clone()).collect();
+        self.db.app_events_delivered(&ids, self.clock.now()).await?;
+        for event in &delivered {
+            crate::metrics::global()
+                .app_events
+                .inc(&[&event.event_type, "delivered"]);
+        }
+        pass.delivered += delivered.len() as u32;
         let backlog = self.db.app_events_backlog().await?;
         crate::metrics::global()
             .app_events_backlog
@@ -194,7 +207,7 @@ impl Dispatcher {
         outbound::deliver(&self.client, &self.secrets, message, self.clock.now()).await
     }
 
-    async fn record(
+    async fn record_failure(
         &self,
         event: &AppEventRow,
         outcome: &Outcome,
@@ -203,11 +216,7 @@ impl Dispatcher {
         let now = self.clock.now();
         let counter = &crate::metrics::global().app_events;
         match outcome {
-            Outcome::Delivered { .. } => {
-                self.db.app_event_delivered(&event.id, now).await?;
-                counter.inc(&[&event.event_type, "delivered"]);
-                pass.delivered += 1;
-            }
+            Outcome::Delivered { .. } => {}
             Outcome::Retry { error, retry_after } => {
                 let wait = retry_after.unwrap_or_else(|| backoff(event.attempts));
                 self.db

@@ -209,6 +209,35 @@ async fn retries_keep_the_webhook_id_and_honour_retry_after(db: TestDb) {
     assert_eq!(row.attempts, 3);
 }
 
+keel_testkit::engine_test!(an_event_claimed_by_a_dead_dispatcher_goes_again_after_its_lease);
+async fn an_event_claimed_by_a_dead_dispatcher_goes_again_after_its_lease(db: TestDb) {
+    let (app, receiver, _dir) = app_and_receiver(db, Arc::new(|_, _| (200, None))).await;
+    let billing = &app.services().billing;
+    billing
+        .set_override(USER, grant("pro", false), "test")
+        .await
+        .unwrap();
+    // A process claims the event, then dies before it records an answer.
+    let now = app.clock().now();
+    let lease = chrono::Duration::from_std(keel::events::LEASE).unwrap();
+    let db = &app.services().db;
+    let claimed = db.claim_app_events(now, now + lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let d = dispatcher(&app);
+    assert_eq!(
+        d.run_once().await.unwrap().attempted(),
+        0,
+        "the lease holds"
+    );
+    app.clock()
+        .advance(keel::events::LEASE + Duration::from_secs(1));
+    assert_eq!(d.run_once().await.unwrap().delivered, 1);
+    let calls = receiver.accepted();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].id, claimed[0].id);
+    assert_eq!(stored(&app).await[0].attempts, 2);
+}
+
 keel_testkit::engine_test!(the_worker_delivers_on_its_own);
 async fn the_worker_delivers_on_its_own(db: TestDb) {
     let receiver = Receiver::start(Arc::new(|_, _| (200, None))).await;
