@@ -312,6 +312,34 @@ impl Db {
         ))?)
     }
 
+    /// Stored events for operators: undelivered ones first (the oldest first), then delivered
+    /// ones, newest first; only `user_id`'s when given, only undelivered when `pending`.
+    pub async fn app_event_list(
+        &self,
+        user_id: Option<&str>,
+        pending: bool,
+        limit: i64,
+    ) -> Result<Vec<AppEventRow>, StoreError> {
+        let q = format!(
+            "SELECT {COLUMNS} FROM app_events
+             WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)
+               AND (delivered_at IS NULL OR NOT $2)
+             ORDER BY CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END,
+                CASE WHEN delivered_at IS NULL THEN created_at END, delivered_at DESC,
+                user_id, sequence
+             LIMIT $3"
+        );
+        Ok(on_db!(self, |p| map_rows(
+            &sqlx::query(&q)
+                .bind(user_id)
+                .bind(pending)
+                .bind(limit)
+                .fetch_all(p)
+                .await?,
+            event_row
+        ))?)
+    }
+
     /// Every stored event, oldest first (operators and tests).
     pub async fn app_events(&self, limit: i64) -> Result<Vec<AppEventRow>, StoreError> {
         let q = format!(

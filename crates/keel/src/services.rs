@@ -54,6 +54,17 @@ impl Services {
         self.db.audit_rows(target, limit).await
     }
 
+    /// Events for the app, undelivered first (see `Db::app_event_list`).
+    pub async fn app_events(
+        &self,
+        user_id: Option<&str>,
+        pending: bool,
+        limit: i64,
+    ) -> Result<Vec<crate::events::EventView>, StoreError> {
+        let rows = self.db.app_event_list(user_id, pending, limit).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     /// One round trip to the database, bounded by `timeout`; how long it took.
     pub async fn ping_database(&self, timeout: Duration) -> Result<Duration, StoreError> {
         self.db.ping(timeout).await

@@ -53,6 +53,44 @@ pub struct Envelope<'a> {
     pub data: serde_json::Value,
 }
 
+/// One stored event as operators see it (without its `data`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AppEvent)]
+pub struct EventView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub user_id: String,
+    pub sequence: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the app acknowledged it; null: not yet.
+    #[schema(required = true)]
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// When the next attempt is due (undelivered events).
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    /// The last failed attempt's answer: the status and at most 1 KiB of the body.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+}
+
+impl From<crate::store::app_events::AppEventRow> for EventView {
+    fn from(r: crate::store::app_events::AppEventRow) -> Self {
+        Self {
+            id: r.id,
+            event_type: r.event_type,
+            user_id: r.user_id,
+            sequence: r.sequence,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+        }
+    }
+}
+
 /// A new event id, which is also its `webhook-id`: `evt_` and a UUID v7 (time-ordered).
 pub fn new_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())

@@ -136,6 +136,27 @@ async fn a_refused_event_holds_back_the_users_later_events(db: TestDb) {
         .unwrap()
         .starts_with("HTTP 404"));
     assert!(held.iter().all(|e| e.delivered_at.is_none()));
+    // Operators see what waits, and why.
+    let reply = keel_testkit::admin(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/events?pending=true",
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let pending = reply.body.as_array().unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert_eq!(pending[0]["user_id"], "held");
+    assert_eq!(pending[0]["sequence"], 1);
+    assert_eq!(pending[0]["attempts"], 1);
+    assert!(pending[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("HTTP 404"));
+    assert!(pending[0].get("data").is_none());
+    let anonymous = app.get("/admin/api/events").await;
+    assert_eq!(anonymous.status(), 401);
     app.clock().advance(Duration::from_secs(101));
     assert_eq!(d.run_once().await.unwrap().delivered, 1);
     assert_eq!(d.run_once().await.unwrap().delivered, 1);
