@@ -119,9 +119,6 @@ async fn write(
         created_at: now,
     })
     .await?;
-    crate::metrics::global()
-        .app_events
-        .inc(&[event_type, "written"]);
     Ok(())
 }
 

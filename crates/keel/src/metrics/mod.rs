@@ -105,7 +105,7 @@ pub fn global() -> &'static Metrics {
             ),
             app_events: registry.counter(
                 "keel_app_events_total",
-                "Events for the app by type and outcome (written, delivered, retry, refused).",
+                "Delivery attempts of events for the app by type and outcome (delivered, retry, refused).",
                 &["type", "outcome"],
             ),
             app_events_backlog: registry.gauge(

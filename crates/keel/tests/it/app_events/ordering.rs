@@ -186,6 +186,7 @@ async fn a_refused_event_holds_back_the_users_later_events(db: TestDb) {
             .contains("keel_app_events_total{type=\"entitlement.activated\",outcome=\"refused\"}"),
         "{metrics}"
     );
+    assert!(metrics.contains("\nkeel_app_events_backlog "), "{metrics}");
 }
 
 keel_testkit::engine_test!(concurrent_changes_to_one_user_get_distinct_sequences);
