@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::billing::EventSummary;
+use super::sql::on_tx;
 use super::sql::{map_rows, millis_between, on_db, Cols, Ts};
-use super::{Db, StoreError};
+use super::{Db, StoreError, Tx};
 use keel_domain::billing::entitlements::{Holding, Holdings, Override};
 use keel_domain::billing::model::{Environment, Provider};
 
@@ -103,6 +104,28 @@ fn live_grace(
     match (at, reset) {
         (Some(at), Some(reset)) if reset > at => None,
         _ => until,
+    }
+}
+
+impl Tx {
+    /// The subscriptions and overrides of one user, as this transaction sees them.
+    pub async fn holdings(&mut self, user_id: &str) -> Result<Holdings, StoreError> {
+        Ok(on_tx!(self, |c| Holdings {
+            subscriptions: map_rows(
+                &sqlx::query(HOLDINGS)
+                    .bind(user_id)
+                    .fetch_all(&mut **c)
+                    .await?,
+                holding
+            )?,
+            overrides: map_rows(
+                &sqlx::query(OVERRIDES)
+                    .bind(user_id)
+                    .fetch_all(&mut **c)
+                    .await?,
+                entitlement_override
+            )?,
+        }))
     }
 }
 

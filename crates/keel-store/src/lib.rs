@@ -12,6 +12,7 @@
 //! ```
 
 mod admin;
+pub mod app_events;
 mod app_migrations;
 pub use keel_domain::audit;
 pub mod billing;

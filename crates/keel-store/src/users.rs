@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::sql::{on_db, Cols, Ts};
-use super::{Db, StoreError};
+use super::sql::{on_db, on_tx, Cols, Ts};
+use super::{Db, StoreError, Tx};
 
 pub use keel_domain::users::UserRow;
 
@@ -17,6 +17,49 @@ fn user_row(r: &impl Cols) -> Result<UserRow, sqlx::Error> {
     })
 }
 
+/// Creates the user, or records that they were seen; `created` says the row is new.
+const TOUCH: &str =
+    "INSERT INTO users (id, tenant_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
+     ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
+        tenant_id = COALESCE(excluded.tenant_id, users.tenant_id)
+     WHERE users.last_seen_at < $4
+        OR users.tenant_id IS DISTINCT FROM COALESCE(excluded.tenant_id, users.tenant_id)
+     RETURNING id, tenant_id, created_at, last_seen_at, (created_at = $3) AS created";
+
+const USER: &str = "SELECT id, tenant_id, created_at, last_seen_at FROM users WHERE id = $1";
+
+impl Tx {
+    /// [`Db::touch_user`] in this transaction; true beside the row when this created it.
+    pub async fn touch_user(
+        &mut self,
+        id: &str,
+        tenant_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(UserRow, bool), StoreError> {
+        let seen_before = now - chrono::Duration::seconds(60);
+        let touched = on_tx!(self, |c| sqlx::query(TOUCH)
+            .bind(id)
+            .bind(tenant_id)
+            .bind(Ts(now))
+            .bind(Ts(seen_before))
+            .fetch_optional(&mut **c)
+            .await?
+            .map(|r| Ok::<_, sqlx::Error>((user_row(&r)?, r.flag("created")?)))
+            .transpose()?);
+        if let Some(touched) = touched {
+            return Ok(touched);
+        }
+        let row = on_tx!(self, |c| sqlx::query(USER)
+            .bind(id)
+            .fetch_optional(&mut **c)
+            .await?
+            .map(|r| user_row(&r))
+            .transpose()?);
+        row.map(|r| (r, false))
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+}
+
 impl Db {
     /// Creates the user, or records that they were seen (at most once a minute; a new tenant is
     /// always recorded). Safe when many requests of a new user arrive at once.
@@ -26,14 +69,8 @@ impl Db {
         tenant_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<UserRow, StoreError> {
-        let q = "INSERT INTO users (id, tenant_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
-                 ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
-                    tenant_id = COALESCE(excluded.tenant_id, users.tenant_id)
-                 WHERE users.last_seen_at < $4
-                    OR users.tenant_id IS DISTINCT FROM COALESCE(excluded.tenant_id, users.tenant_id)
-                 RETURNING id, tenant_id, created_at, last_seen_at";
         let seen_before = now - chrono::Duration::seconds(60);
-        let touched = on_db!(self, |pool| sqlx::query(q)
+        let touched = on_db!(self, |pool| sqlx::query(TOUCH)
             .bind(id)
             .bind(tenant_id)
             .bind(Ts(now))
@@ -52,8 +89,7 @@ impl Db {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        let q = "SELECT id, tenant_id, created_at, last_seen_at FROM users WHERE id = $1";
-        Ok(on_db!(self, |pool| sqlx::query(q)
+        Ok(on_db!(self, |pool| sqlx::query(USER)
             .bind(id)
             .fetch_optional(pool)
             .await?

@@ -6,6 +6,7 @@ pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod events;
 pub mod flags;
 pub mod http;
 pub mod jobs;

@@ -35,6 +35,22 @@ pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreEr
             event
         })
         .collect();
+    let app_events: Vec<Value> = services
+        .db
+        .app_events_of(user_id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "type": e.event_type,
+                "sequence": e.sequence,
+                "created_at": e.created_at,
+                "delivered_at": e.delivered_at,
+                "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
     let holdings = services.db.holdings(user_id).await?;
     let entitlements = crate::billing::entitlements::view(
         &holdings,
@@ -52,6 +68,7 @@ pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreEr
         "billing_links": rows.links,
         "audit": rows.audit,
         "jobs": rows.jobs,
+        "app_events": app_events,
     }))
 }
 
@@ -92,6 +109,7 @@ pub async fn erase_marked(services: &Services) -> Result<u64, StoreError> {
         for user in &users {
             let pseudonym = services.billing.sealer().pseudonym(user);
             let rows = tx.erase_user(user, &pseudonym).await?;
+            crate::events::erase_user(services.events, &mut tx, user, now).await?;
             tx.audit(
                 &AuditEntry::new(
                     "privacy",

@@ -289,10 +289,16 @@ fn start_jobs(
         registry,
         config,
     );
-    vec![
+    let mut tasks = vec![
         worker.spawn(stop.clone()),
-        state.scheduler.clone().spawn(stop),
-    ]
+        state.scheduler.clone().spawn(stop.clone()),
+    ];
+    if state.settings.jobs.worker_enabled {
+        if let Some(dispatcher) = crate::events::Dispatcher::from_services(&state.services) {
+            tasks.push(dispatcher.spawn(stop));
+        }
+    }
+    tasks
 }
 
 /// Migrates (Keel's migrations, then the application's), or waits for another process to have.

@@ -9,6 +9,7 @@ use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::config::{AppEnv, Settings};
 use crate::crypto::{SealError, Sealer};
+use crate::events::AppEvents;
 use crate::flags::Flags;
 use crate::jobs::Queue;
 use crate::ratelimit::RateLimiter;
@@ -28,6 +29,8 @@ pub struct Services {
     pub verifier: Verifier,
     pub users: Users,
     pub billing: Billing,
+    /// Whether events for the app are written (`APP_EVENTS_URL`).
+    pub events: AppEvents,
     pub limiter: Arc<RateLimiter>,
 }
 
@@ -49,6 +52,17 @@ impl Services {
         limit: i64,
     ) -> Result<Vec<AuditRow>, StoreError> {
         self.db.audit_rows(target, limit).await
+    }
+
+    /// Events for the app, undelivered first (see `Db::app_event_list`).
+    pub async fn app_events(
+        &self,
+        user_id: Option<&str>,
+        pending: bool,
+        limit: i64,
+    ) -> Result<Vec<crate::events::EventView>, StoreError> {
+        let rows = self.db.app_event_list(user_id, pending, limit).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// One round trip to the database, bounded by `timeout`; how long it took.
@@ -81,7 +95,11 @@ impl Services {
             clock.clone(),
         )
         .map_err(ServicesError::Auth)?;
-        let users = Users::new(db.clone(), clock.clone());
+        let events = AppEvents::new(
+            settings.app.events_url.is_some(),
+            settings.billing.accept_sandbox,
+        );
+        let users = Users::new(db.clone(), clock.clone(), events);
         let dev_data_key = !settings.is_production();
         let sealer = Sealer::configured(
             &settings.data_keys,
@@ -93,6 +111,7 @@ impl Services {
             clock.clone(),
             queue.clone(),
             sealer,
+            events,
         );
         let limiter = Arc::new(RateLimiter::new(&settings.rate_limit, clock.clone()));
         Ok(Self {
@@ -105,6 +124,7 @@ impl Services {
             verifier,
             users,
             billing,
+            events,
             limiter,
         })
     }

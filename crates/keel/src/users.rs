@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
 use crate::clock::Clock;
+use crate::events::{self, AppEvents};
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError};
 
@@ -17,14 +18,16 @@ const MAX_REMEMBERED: usize = 100_000;
 pub struct Users {
     db: Db,
     clock: Clock,
+    events: AppEvents,
     seen: Arc<Mutex<HashMap<String, (UserRow, Instant)>>>,
 }
 
 impl Users {
-    pub fn new(db: Db, clock: Clock) -> Self {
+    pub fn new(db: Db, clock: Clock, events: AppEvents) -> Self {
         Self {
             db,
             clock,
+            events,
             seen: Arc::default(),
         }
     }
@@ -43,14 +46,7 @@ impl Users {
                 }
             }
         }
-        let row = self
-            .db
-            .touch_user(
-                &principal.user_id,
-                principal.tenant_id.as_deref(),
-                self.clock.now(),
-            )
-            .await?;
+        let row = self.write_touch(principal).await?;
         if let Ok(mut seen) = self.seen.lock() {
             if seen.len() >= MAX_REMEMBERED {
                 seen.retain(|_, (_, at)| at.elapsed() < FRESH);
@@ -60,6 +56,23 @@ impl Users {
             }
             seen.insert(principal.user_id.clone(), (row.clone(), Instant::now()));
         }
+        Ok(row)
+    }
+
+    /// Creates or refreshes the row; with events on, in a transaction that also writes
+    /// `user.created` when the row is new.
+    async fn write_touch(&self, principal: &Principal) -> Result<UserRow, StoreError> {
+        let (id, tenant) = (&principal.user_id, principal.tenant_id.as_deref());
+        let now = self.clock.now();
+        if !self.events.enabled {
+            return self.db.touch_user(id, tenant, now).await;
+        }
+        let mut tx = self.db.begin().await?;
+        let (row, created) = tx.touch_user(id, tenant, now).await?;
+        if created {
+            events::user_created(self.events, &mut tx, id, tenant, now).await?;
+        }
+        tx.commit().await?;
         Ok(row)
     }
 }

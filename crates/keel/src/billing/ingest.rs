@@ -89,6 +89,8 @@ impl Billing {
             )
             .await?;
         }
+        let users = touched.iter().map(String::as_str);
+        crate::events::check_entitlements(inner.events, &mut tx, users, now).await?;
         let entry = audit_entry(
             provider.as_str(),
             "billing.event",

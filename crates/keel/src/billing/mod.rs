@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use crate::clock::Clock;
 use crate::crypto::{SealError, Sealer};
+use crate::events::{self, AppEvents};
 use crate::jobs::{JobError, Queue};
 use crate::store::audit::AuditEntry;
 use crate::store::{Db, StoreError};
@@ -62,6 +63,7 @@ struct Inner {
     clock: Clock,
     queue: Queue,
     sealer: Sealer,
+    events: AppEvents,
     cache: cache::HoldingsCache,
     http: reqwest::Client,
 }
@@ -79,6 +81,7 @@ impl Billing {
         clock: Clock,
         queue: Queue,
         sealer: Sealer,
+        events: AppEvents,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(sync::TIMEOUT)
@@ -92,6 +95,7 @@ impl Billing {
                 clock,
                 queue,
                 sealer,
+                events,
                 cache: cache::HoldingsCache::default(),
                 http,
             }),
@@ -185,6 +189,7 @@ impl Billing {
         let now = self.inner.clock.now();
         let mut tx = self.inner.db.begin().await?;
         tx.set_entitlement_override(user_id, &o, actor, now).await?;
+        events::check_entitlements(self.inner.events, &mut tx, [user_id], now).await?;
         let action = if o.revoked {
             "entitlement.revoke"
         } else {

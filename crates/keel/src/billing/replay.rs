@@ -68,6 +68,8 @@ impl Billing {
             )
             .await?;
         }
+        let users = touched.iter().map(String::as_str);
+        crate::events::check_entitlements(inner.events, &mut tx, users, now).await?;
         let entry = audit_entry("operator", "billing.replay", &event, &user_id, outcome);
         tx.audit(&entry, now).await?;
         tx.commit().await?;

@@ -209,6 +209,7 @@ impl Billing {
                     .await?;
             }
         }
+        crate::events::check_entitlements(inner.events, &mut tx, [user_id], now).await?;
         tx.commit().await?;
         inner.cache.forget(user_id);
         self.entitlements(user_id).await

@@ -177,6 +177,7 @@ fn hash(text: &str) -> String {
         super::admin::schedules::list,
         super::admin::schedules::trigger,
         super::admin::audit::list,
+        super::admin::events::list,
         super::admin::users::show,
         super::admin::users::entitlements,
         super::admin::users::grant,
@@ -272,6 +273,10 @@ fn tags() -> Value {
         { "name": "Flags", "description": "Admin: kill switches." },
         { "name": "Schedules", "description": "Admin: schedules with their firings." },
         { "name": "Audit", "description": "Admin: who did what, newest first." },
+        {
+            "name": "Events",
+            "description": "Admin: events for the app (`APP_EVENTS_URL`), undelivered first."
+        },
         {
             "name": "Webhooks",
             "description": "Billing providers' deliveries; present only for enabled providers."

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub schedule_firings: Counter,
     pub schedule_last_fired: Counter,
     pub webhooks: Counter,
+    pub app_events: Counter,
+    pub app_events_backlog: Counter,
     pub registry: Registry,
 }
 
@@ -100,6 +102,16 @@ pub fn global() -> &'static Metrics {
                 "Billing webhook deliveries by provider and outcome (applied, ignored, duplicate, \
                  sandbox-ignored, unauthorized, invalid, error).",
                 &["provider", "outcome"],
+            ),
+            app_events: registry.counter(
+                "keel_app_events_total",
+                "Delivery attempts of events for the app by type and outcome (delivered, retry, refused).",
+                &["type", "outcome"],
+            ),
+            app_events_backlog: registry.gauge(
+                "keel_app_events_backlog",
+                "Events for the app written and not yet delivered, as the dispatcher last counted.",
+                &[],
             ),
             registry,
         }

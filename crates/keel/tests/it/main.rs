@@ -11,6 +11,7 @@ mod rate_limit_support;
 
 // Tests, one module per area.
 mod admin_api;
+mod app_events;
 mod app_library;
 mod app_migrations;
 mod auth;

@@ -36,7 +36,7 @@ const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/ope
 /// Every route of the API role's router (with `SCHEDULER_SECRET_KEY` set). A route added to
 /// `http::router` must be added here and documented.
 #[rustfmt::skip]
-const ROUTES: [(&str, &str); 33] = [
+const ROUTES: [(&str, &str); 34] = [
     ("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/health/deep"), ("get", "/metrics"),
     ("get", "/v1/me"), ("get", "/v1/auth/check"), ("post", "/v1/scheduler/{name}/trigger"),
     ("get", "/admin/api/queues"), ("post", "/admin/api/queues/{name}/pause"),
@@ -45,7 +45,7 @@ const ROUTES: [(&str, &str); 33] = [
     ("post", "/admin/api/jobs/{id}/retry"), ("post", "/admin/api/jobs/{id}/discard"),
     ("get", "/admin/api/flags"), ("put", "/admin/api/flags/{name}"),
     ("get", "/admin/api/schedules"), ("post", "/admin/api/schedules/{name}/trigger"),
-    ("get", "/admin/api/audit"), ("get", "/openapi.json"), ("get", "/docs"),
+    ("get", "/admin/api/audit"), ("get", "/admin/api/events"), ("get", "/openapi.json"), ("get", "/docs"),
     ("get", "/v1/me/entitlements"), ("post", "/v1/me/entitlements/sync"),
     ("get", "/v1/me/export"), ("delete", "/v1/me"),
     ("post", "/webhooks/revenuecat"), ("post", "/webhooks/stripe"),
@@ -340,6 +340,8 @@ const CASES: &[Case] = &[
     ("post", "/v1/scheduler/{name}/trigger", "/v1/scheduler/nope/trigger", Who::Secret, Body::Empty, 404, None),
     ("get", "/admin/api/audit", "", Who::Admin, Body::Empty, 200, Some(("/0", "AuditRow"))),
     ("get", "/admin/api/audit", "/admin/api/audit?limit=x", Who::Admin, Body::Empty, 400, None),
+    ("get", "/admin/api/events", "/admin/api/events?pending=true", Who::Admin, Body::Empty, 200, None),
+    ("get", "/admin/api/events", "/admin/api/events?limit=x", Who::Admin, Body::Empty, 400, None),
     ("get", "/docs", "", Who::Anyone, Body::Empty, 200, None),
     ("get", "/docs", "", Who::Anyone, Body::Empty, 429, None),
     ("get", "/openapi.json", "", Who::Anyone, Body::Empty, 200, None),

@@ -1,7 +1,8 @@
-//! The admin API under `/admin/api`: queues, jobs, flags, schedules and the audit trail. Every
-//! handler takes an [`Admin`], so authorization is visible in its signature.
+//! The admin API under `/admin/api`: queues, jobs, flags, schedules, the audit trail and the events
+//! for the app. Every handler takes an [`Admin`], so authorization is visible in its signature.
 
 pub(in crate::http) mod audit;
+pub(in crate::http) mod events;
 pub(in crate::http) mod flags;
 pub(in crate::http) mod jobs;
 pub(in crate::http) mod queues;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<AppState> {
             post(schedules::trigger),
         )
         .route("/admin/api/audit", get(audit::list))
+        .route("/admin/api/events", get(events::list))
         .route("/admin/api/users/{id}", get(users::show))
         .route(
             "/admin/api/users/{id}/entitlements",

@@ -1,0 +1,2 @@
+DROP TABLE app_event_users;
+DROP TABLE app_events;
