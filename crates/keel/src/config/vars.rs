@@ -113,7 +113,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "BILLING_PROVIDERS",
         "providers whose secret is set",
-        "revenuecat, stripe (comma-separated)",
+        "revenuecat, stripe, whop (comma-separated)",
     ),
     var(
         "REVENUECAT_WEBHOOK_SECRET",
@@ -139,6 +139,11 @@ pub const VARIABLES: &[Var] = &[
         "STRIPE_PAST_DUE_GRACE_DAYS",
         "3",
         "days a past_due Stripe subscription keeps access after its period ends",
+    ),
+    var(
+        "WHOP_WEBHOOK_SECRET",
+        "unset",
+        "Whop webhook secrets as the dashboard shows them, or whsec_... (comma-separated during rotation)",
     ),
     var(
         "BILLING_ACCEPT_SANDBOX",

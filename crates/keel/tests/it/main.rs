@@ -18,6 +18,7 @@ mod billing_api;
 mod billing_delivery;
 mod billing_events;
 mod billing_smoke;
+mod billing_whop;
 mod claim_cursor;
 mod config;
 mod db_copy;
