@@ -191,6 +191,14 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
         list => list,
     };
     AuthSettings {
+        token_header: r
+            .string("AUTH_TOKEN_HEADER")
+            .map(|h| h.to_ascii_lowercase())
+            .unwrap_or_else(|| "authorization".into()),
+        whop_app_id: r.string("WHOP_APP_ID"),
+        whop_jwks_url: r
+            .string("WHOP_JWKS_URL")
+            .unwrap_or_else(|| crate::auth::WHOP_JWKS_URL.into()),
         jwks_url: r.string("AUTH_JWKS_URL"),
         hs256_secret: r.secret("AUTH_HS256_SECRET"),
         issuers: r.list("AUTH_ISSUER"),

@@ -13,6 +13,7 @@ mod rate_limit_support;
 mod admin_api;
 mod auth;
 mod auth_jwks;
+mod auth_whop;
 mod backup;
 mod billing_api;
 mod billing_delivery;
