@@ -130,14 +130,15 @@ fn build_upsert_sql() -> String {
         "state_rank",
         "state_at",
         "state_event",
+        "tenant_id",
     ];
     let set: Vec<String> = columns.iter().map(|c| newest(c)).collect();
     format!(
         "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
             product_id, entitlements, grants, expires_at, grace_until, paid_through,
-            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at)
+            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at, tenant_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16,
-            $17, $18)
+            $17, $18, $19)
          ON CONFLICT (provider, key) DO UPDATE SET {},
             grace_until = CASE WHEN {TAKE_GRACE} THEN excluded.grace_until ELSE subscriptions.grace_until END,
             grace_at = CASE WHEN {TAKE_GRACE} THEN excluded.grace_at ELSE subscriptions.grace_at END,
@@ -296,6 +297,7 @@ impl Tx {
             .bind(Ts(now))
             .bind(s.grace_until.map(|_| Ts(at)))
             .bind(s.recovered.then_some(Ts(at)))
+            .bind(s.tenant.as_deref())
             .execute(&mut **c)
             .await?
             .rows_affected()

@@ -144,6 +144,30 @@ impl Db {
         }))
     }
 
+    /// Whether `user_id` holds a subscription of `provider` in `tenant_id` that grants access at
+    /// `now` (its period or paid-through time not over).
+    pub async fn holds_in_tenant(
+        &self,
+        provider: Provider,
+        user_id: &str,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let q = "SELECT count(*) AS n FROM subscriptions
+             WHERE provider = $1 AND user_id = $2 AND tenant_id = $3 AND grants = $4
+               AND (expires_at IS NULL OR expires_at > $5 OR paid_through > $5)";
+        let n = on_db!(self, |p| sqlx::query(q)
+            .bind(provider.as_str())
+            .bind(user_id)
+            .bind(tenant_id)
+            .bind(true)
+            .bind(Ts(now))
+            .fetch_one(p)
+            .await?
+            .int("n"))?;
+        Ok(n > 0)
+    }
+
     /// One stored event's projection and sealed payload.
     pub async fn billing_event(
         &self,

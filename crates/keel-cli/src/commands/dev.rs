@@ -29,14 +29,14 @@ enum DevCommand {
     },
     /// Send a correctly signed sample event of a billing provider to a running instance.
     Webhook {
-        /// revenuecat or stripe
+        /// revenuecat, stripe or whop
         provider: String,
         /// The event type, e.g. INITIAL_PURCHASE or customer.subscription.created.
         #[arg(long)]
         event: String,
         #[arg(long)]
         user: String,
-        /// The store product (RevenueCat) or Stripe product id.
+        /// The store product (RevenueCat), Stripe product id or Whop product id.
         #[arg(long)]
         product: Option<String>,
         /// Base URL of the instance; default: HOST and PORT of this configuration.

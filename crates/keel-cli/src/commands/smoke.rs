@@ -14,7 +14,7 @@ pub struct Args {
     /// Only check /health/live (for a container health check).
     #[arg(long)]
     live: bool,
-    /// Billing providers whose webhook route must exist (comma-separated: revenuecat,stripe).
+    /// Billing providers whose webhook route must exist (comma-separated: revenuecat,stripe,whop).
     #[arg(long, value_delimiter = ',')]
     webhooks: Vec<String>,
 }

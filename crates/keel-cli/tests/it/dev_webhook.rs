@@ -11,18 +11,20 @@ use serde_json::json;
 
 const RC_SECRET: &str = "revenuecat-webhook-secret-0123456789abcdef";
 const STRIPE_SECRET: &str = "whsec_stripe-secret-for-tests-0123456789";
-const SERVER_ENV: [(&str, &str); 3] = [
+const WHOP_SECRET: &str = "ws_whop-dashboard-secret-for-tests-0123456789abcdef";
+const SERVER_ENV: [(&str, &str); 4] = [
     ("AUTH_DEV_MODE", "true"),
     ("REVENUECAT_WEBHOOK_SECRET", RC_SECRET),
     ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+    ("WHOP_WEBHOOK_SECRET", WHOP_SECRET),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sample_events_of_both_providers_are_accepted_and_grant() {
+async fn sample_events_of_every_provider_are_accepted_and_grant() {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(
         dir.path().join("keel.toml"),
-        "[products]\npremium_monthly = [\"premium\"]\nprod_premium = [\"premium\"]\n",
+        "[products]\npremium_monthly = [\"premium\"]\nprod_premium = [\"premium\"]\nprod_pro = [\"pro\"]\n",
     )
     .expect("keel.toml");
     let mut server = KeelProcess::serve(&bin(), dir.path(), &SERVER_ENV, &[]);
@@ -39,6 +41,7 @@ async fn sample_events_of_both_providers_are_accepted_and_grant() {
         ("AUTH_DEV_MODE", "true"),
         ("REVENUECAT_WEBHOOK_SECRET", RC_SECRET),
         ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+        ("WHOP_WEBHOOK_SECRET", WHOP_SECRET),
     ];
 
     let sent = keel(
@@ -84,6 +87,26 @@ async fn sample_events_of_both_providers_are_accepted_and_grant() {
     let granted = entitlements(&server, &token).await;
     assert_eq!(granted["premium"]["source"], json!("stripe"), "{granted}");
     assert_eq!(granted["premium"]["active"], json!(true));
+
+    let sent = keel(
+        dir.path(),
+        &env,
+        &[
+            "dev",
+            "webhook",
+            "whop",
+            "--event",
+            "membership.activated",
+            "--user",
+            "user_hedy",
+        ],
+    );
+    sent.assert_code(0);
+    let token = keel(dir.path(), &env, &["dev", "token", "--user", "user_hedy"]);
+    let token = token.assert_code(0).stdout.trim().to_string();
+    let granted = entitlements(&server, &token).await;
+    assert_eq!(granted["pro"]["source"], json!("whop"), "{granted}");
+    assert_eq!(granted["pro"]["active"], json!(true));
 
     // Bad usage is exit 2 and names what is wrong.
     let unknown = keel(
@@ -135,7 +158,13 @@ async fn sample_events_of_both_providers_are_accepted_and_grant() {
     let smoke = keel(
         dir.path(),
         &[],
-        &["smoke", "--json", "--webhooks", "revenuecat,stripe", &base],
+        &[
+            "smoke",
+            "--json",
+            "--webhooks",
+            "revenuecat,stripe,whop",
+            &base,
+        ],
     );
     smoke.assert_code(0);
     let names: Vec<String> = smoke.json()["checks"]
@@ -150,6 +179,7 @@ async fn sample_events_of_both_providers_are_accepted_and_grant() {
         "forged token is refused",
         "revenuecat webhook refuses a forgery",
         "stripe webhook refuses a forgery",
+        "whop webhook refuses a forgery",
     ] {
         assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
     }

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 pub enum Provider {
     RevenueCat,
     Stripe,
+    Whop,
     Manual,
 }
 
@@ -20,6 +21,7 @@ impl Provider {
         match self {
             Provider::RevenueCat => "revenuecat",
             Provider::Stripe => "stripe",
+            Provider::Whop => "whop",
             Provider::Manual => "manual",
         }
     }
@@ -28,6 +30,7 @@ impl Provider {
         match s {
             "revenuecat" => Some(Provider::RevenueCat),
             "stripe" => Some(Provider::Stripe),
+            "whop" => Some(Provider::Whop),
             "manual" => Some(Provider::Manual),
             _ => None,
         }
@@ -81,6 +84,8 @@ pub struct SubscriptionState {
     pub rank: i32,
     /// A payment went through: any grace period named by an earlier event is over.
     pub recovered: bool,
+    /// The organisation the subscription is held in (a Whop company), when the provider names one.
+    pub tenant: Option<String>,
 }
 
 /// One change an event asks for.

@@ -82,6 +82,7 @@ mod tests {
             roles: vec![],
             session_id: None,
             expires_at: exp,
+            whop_member: false,
         })
     }
 

@@ -14,5 +14,5 @@ pub use jwks::KeysStatus;
 pub use jws::MAX_TOKEN_BYTES;
 pub use principal::{Principal, ROLE_ADMIN, ROLE_USER};
 pub use reason::{AuthStats, Reason};
-pub use settings::AuthSettings;
+pub use settings::{AuthSettings, WHOP_JWKS_URL};
 pub use verifier::Verifier;

@@ -20,6 +20,10 @@ pub struct Principal {
     /// Unix seconds after which the token no longer verifies.
     #[serde(skip)]
     pub expires_at: i64,
+    /// Verified as a Whop user token: the company a request names is checked against the
+    /// member's Whop memberships.
+    #[serde(skip)]
+    pub whop_member: bool,
 }
 
 impl Principal {
@@ -125,6 +129,7 @@ impl Rules {
             expires_at: exp.map_or(now + NO_EXP_CACHE_S, |exp| {
                 exp.saturating_add(self.leeway_s)
             }),
+            whop_member: false,
         })
     }
 }

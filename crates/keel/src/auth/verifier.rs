@@ -16,17 +16,28 @@ pub struct Verifier {
     inner: Arc<Inner>,
 }
 
+/// The issuer of Whop user tokens.
+pub const WHOP_ISSUER: &str = "urn:whopcom:exp-proxy";
+
+/// Whop user tokens: ES256 only, from Whop's key set, for one app.
+#[derive(Debug)]
+struct WhopProfile {
+    keys: Arc<KeyStore>,
+    rules: Rules,
+}
+
 #[derive(Debug)]
 struct Inner {
     hs256: Option<VerifyingKey>,
     jwks: Option<Arc<KeyStore>>,
+    whop: Option<WhopProfile>,
     dev: Option<VerifyingKey>,
     rules: Rules,
     dev_rules: Rules,
     cache: TokenCache,
     stats: AuthStats,
     clock: Clock,
-    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    refreshers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Verifier {
@@ -62,6 +73,22 @@ impl Verifier {
             Some(url) => Some(Arc::new(KeyStore::new(url.clone())?)),
             None => None,
         };
+        let whop = match &auth.whop_app_id {
+            Some(app) => Some(WhopProfile {
+                keys: Arc::new(KeyStore::new(auth.whop_jwks_url.clone())?),
+                // As Whop's SDK checks them: that issuer, the app as the one audience, `exp`
+                // without tolerance.
+                rules: Rules {
+                    issuers: vec![WHOP_ISSUER.to_string()],
+                    audiences: vec![app.clone()],
+                    authorized_parties: vec![],
+                    leeway_s: 0,
+                    required: vec!["sub".into(), "aud".into()],
+                    ..rules.clone()
+                },
+            }),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 hs256: auth
@@ -69,38 +96,46 @@ impl Verifier {
                     .as_ref()
                     .map(|s| VerifyingKey::hs256(s.expose_secret().as_bytes())),
                 jwks,
+                whop,
                 dev,
                 rules,
                 dev_rules,
                 cache: TokenCache::default(),
                 stats: AuthStats::default(),
                 clock,
-                refresher: Mutex::new(None),
+                refreshers: Mutex::new(Vec::new()),
             }),
         })
     }
 
-    /// Starts fetching the issuer's keys in the background (once).
+    /// Starts fetching the issuers' keys in the background (once).
     pub fn start(&self) {
-        let Some(jwks) = &self.inner.jwks else { return };
-        if let Ok(mut refresher) = self.inner.refresher.lock() {
-            if refresher.is_none() {
-                *refresher = Some(jwks.clone().spawn_refresher());
+        let stores = self
+            .inner
+            .jwks
+            .iter()
+            .chain(self.inner.whop.iter().map(|w| &w.keys));
+        if let Ok(mut refreshers) = self.inner.refreshers.lock() {
+            if refreshers.is_empty() {
+                refreshers.extend(stores.map(|keys| keys.clone().spawn_refresher()));
             }
         }
     }
 
     /// Stops the background fetching.
     pub fn stop(&self) {
-        if let Ok(mut refresher) = self.inner.refresher.lock() {
-            if let Some(task) = refresher.take() {
+        if let Ok(mut refreshers) = self.inner.refreshers.lock() {
+            for task in refreshers.drain(..) {
                 task.abort();
             }
         }
     }
 
     pub fn configured(&self) -> bool {
-        self.inner.hs256.is_some() || self.inner.jwks.is_some() || self.inner.dev.is_some()
+        self.inner.hs256.is_some()
+            || self.inner.jwks.is_some()
+            || self.inner.whop.is_some()
+            || self.inner.dev.is_some()
     }
 
     pub fn stats(&self) -> &AuthStats {
@@ -152,37 +187,67 @@ impl Verifier {
             return Err(Reason::UnsupportedAlgorithm);
         }
         let parsed = jws::parse(token)?;
-        let principal = match parsed.alg.as_str() {
-            "HS256" if parsed.kid.as_deref() == Some(dev::DEV_KID) && inner.dev.is_some() => {
-                let key = inner.dev.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+        let issuer = parsed.claims.get("iss").and_then(|v| v.as_str());
+        let principal = match &inner.whop {
+            // A token Whop issued verifies only as one: ES256 under Whop's keys.
+            Some(whop) if issuer == Some(WHOP_ISSUER) => {
+                if parsed.alg != "ES256" {
+                    return Err(Reason::UnsupportedAlgorithm);
+                }
+                // One app, as one string.
+                if !parsed.claims.get("aud").is_some_and(|a| a.is_string()) {
+                    return Err(Reason::WrongAudience);
+                }
+                let key = whop.keys.key(parsed.kid.as_deref()).await?;
                 key.verify(&parsed)?;
-                let admin = parsed.claims.get("keel_admin").and_then(|v| v.as_bool()) == Some(true);
-                inner.dev_rules.principal(&parsed.claims, now, admin)?
+                Principal {
+                    whop_member: true,
+                    ..whop.rules.principal(&parsed.claims, now, false)?
+                }
             }
-            "HS256" => {
-                let key = inner.hs256.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
-                key.verify(&parsed)?;
-                inner.rules.principal(&parsed.claims, now, false)?
-            }
-            "RS256" | "ES256" | "EdDSA" => {
-                let jwks = inner.jwks.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
-                let key = jwks.key(parsed.kid.as_deref()).await?;
-                key.verify(&parsed)?;
-                inner.rules.principal(&parsed.claims, now, false)?
-            }
-            _ => return Err(Reason::UnsupportedAlgorithm),
+            _ => self.verify_configured(&parsed, now).await?,
         };
         let principal = Arc::new(principal);
         inner.cache.insert(key, principal.clone(), now);
         inner.stats.verified(false);
         Ok(principal)
     }
+
+    /// A token checked by the verifier its algorithm (and `kid`) selects.
+    async fn verify_configured(
+        &self,
+        parsed: &jws::Token<'_>,
+        now: i64,
+    ) -> Result<Principal, Reason> {
+        let inner = &self.inner;
+        let principal = match parsed.alg.as_str() {
+            "HS256" if parsed.kid.as_deref() == Some(dev::DEV_KID) && inner.dev.is_some() => {
+                let key = inner.dev.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                key.verify(parsed)?;
+                let admin = parsed.claims.get("keel_admin").and_then(|v| v.as_bool()) == Some(true);
+                inner.dev_rules.principal(&parsed.claims, now, admin)?
+            }
+            "HS256" => {
+                let key = inner.hs256.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                key.verify(parsed)?;
+                inner.rules.principal(&parsed.claims, now, false)?
+            }
+            "RS256" | "ES256" | "EdDSA" => {
+                let jwks = inner.jwks.as_ref().ok_or(Reason::UnsupportedAlgorithm)?;
+                let key = jwks.key(parsed.kid.as_deref()).await?;
+                key.verify(parsed)?;
+                inner.rules.principal(&parsed.claims, now, false)?
+            }
+            _ => return Err(Reason::UnsupportedAlgorithm),
+        };
+        Ok(principal)
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Ok(mut refresher) = self.refresher.lock() {
-            if let Some(task) = refresher.take() {
+        if let Ok(mut refreshers) = self.refreshers.lock() {
+            for task in refreshers.drain(..) {
                 task.abort();
             }
         }

@@ -313,6 +313,7 @@ async fn apply(
                 will_renew: false,
                 rank: -1,
                 recovered: false,
+                tenant: None,
             };
             if let Some(before) = tx.subscription_ownership(provider, key).await? {
                 touched.extend(before.user_id);

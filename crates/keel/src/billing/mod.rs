@@ -16,6 +16,7 @@ pub mod revenuecat;
 mod settings;
 pub mod stripe;
 mod sync;
+pub mod whop;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,11 +32,12 @@ use crate::store::{Db, StoreError};
 pub use entitlements::{Entitlement, Holdings, Override};
 pub use ingest::Ingested;
 pub use model::{BillingEvent, Invalid, Provider};
-pub use provider::{BillingProvider, Ownership};
+pub use provider::{AuthHeaders, BillingProvider, Ownership};
 pub use replay::Replayed;
 pub use revenuecat::RevenueCat;
 pub use settings::{BillingSettings, WebhookProvider};
 pub use stripe::Stripe;
+pub use whop::Whop;
 
 /// What billing operations fail with.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +120,7 @@ impl Billing {
     pub async fn receive(
         &self,
         provider: Provider,
-        authentication: Option<&str>,
+        authentication: &AuthHeaders<'_>,
         body: &[u8],
     ) -> Result<Ingested, BillingError> {
         let provider =

@@ -25,6 +25,33 @@ pub enum Ownership {
     Customers,
 }
 
+/// The authentication headers of one delivery, as received (names lowercase).
+#[derive(Debug, Clone, Default)]
+pub struct AuthHeaders<'a> {
+    pairs: Vec<(&'static str, &'a str)>,
+}
+
+impl<'a> AuthHeaders<'a> {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These headers and `name: value`.
+    pub fn with(mut self, name: &'static str, value: &'a str) -> Self {
+        self.pairs.push((name, value));
+        self
+    }
+
+    /// The value of `name`, when received.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
 /// One billing provider: its webhook's authentication and meaning, and its sample events.
 pub trait BillingProvider: Send + Sync + 'static {
     /// Its name in stored rows, metrics labels, routes and commands.
@@ -33,17 +60,17 @@ pub trait BillingProvider: Send + Sync + 'static {
     /// The route its webhooks are received on.
     fn webhook_path(&self) -> &'static str;
 
-    /// The request header that carries a delivery's authentication.
-    fn auth_header(&self) -> &'static str;
+    /// The request headers that carry a delivery's authentication (lowercase).
+    fn auth_headers(&self) -> &'static [&'static str];
 
     /// Whether the settings enable its webhook route.
     fn enabled(&self, billing: &BillingSettings) -> bool;
 
-    /// Checks a delivery's authentication (the `auth_header` value) over its raw body.
+    /// Checks a delivery's authentication (its `auth_headers` as received) over its raw body.
     fn authenticate(
         &self,
         billing: &BillingSettings,
-        header: Option<&str>,
+        headers: &AuthHeaders<'_>,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), BillingError>;
@@ -69,12 +96,12 @@ pub trait BillingProvider: Send + Sync + 'static {
     /// for a kind not in [`BillingProvider::sample_types`].
     fn sample(&self, kind: &str, user: &str, product: &str, now: DateTime<Utc>) -> Option<Value>;
 
-    /// The `auth_header` value the provider would send `body` with at `now`, under the
-    /// configured secret.
+    /// The authentication headers (name, value) the provider would send `body` with at `now`,
+    /// under the configured secret.
     fn sign(
         &self,
         billing: &BillingSettings,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<String, BillingError>;
+    ) -> Result<Vec<(&'static str, String)>, BillingError>;
 }

@@ -4,10 +4,11 @@ use super::model::Provider;
 use super::provider::BillingProvider;
 use super::revenuecat::RevenueCat;
 use super::stripe::Stripe;
+use super::whop::Whop;
 
 /// Every provider Keel receives webhooks from, in the order routes and messages list them.
 /// A new provider is one file implementing [`BillingProvider`], added here.
-static PROVIDERS: &[&dyn BillingProvider] = &[&RevenueCat, &Stripe];
+static PROVIDERS: &[&dyn BillingProvider] = &[&RevenueCat, &Stripe, &Whop];
 
 /// Every provider, in order.
 pub fn all() -> impl Iterator<Item = &'static dyn BillingProvider> {
@@ -19,7 +20,7 @@ pub fn get(id: Provider) -> Option<&'static dyn BillingProvider> {
     all().find(|p| p.id() == id)
 }
 
-/// The provider called `name` (`revenuecat`, `stripe`).
+/// The provider called `name` (`revenuecat`, `stripe`, `whop`).
 pub fn named(name: &str) -> Option<&'static dyn BillingProvider> {
     all().find(|p| p.id().as_str() == name)
 }
@@ -37,10 +38,15 @@ mod tests {
     /// Every variant, by an exhaustive match: a new variant does not compile until it is listed
     /// here, and then the test below wants it in the registry.
     fn variants() -> Vec<Provider> {
-        let all = [Provider::RevenueCat, Provider::Stripe, Provider::Manual];
+        let all = [
+            Provider::RevenueCat,
+            Provider::Stripe,
+            Provider::Whop,
+            Provider::Manual,
+        ];
         for p in all {
             match p {
-                Provider::RevenueCat | Provider::Stripe | Provider::Manual => {}
+                Provider::RevenueCat | Provider::Stripe | Provider::Whop | Provider::Manual => {}
             }
         }
         all.to_vec()
@@ -60,7 +66,7 @@ mod tests {
             }
         }
         assert_eq!(all().count(), variants().len() - 1);
-        assert_eq!(names(), ["revenuecat", "stripe"]);
+        assert_eq!(names(), ["revenuecat", "stripe", "whop"]);
     }
 
     #[test]
@@ -72,6 +78,7 @@ mod tests {
             revenuecat_api_url: "https://api.revenuecat.com".into(),
             stripe_webhook_secrets: Vec::new(),
             stripe_past_due_grace: std::time::Duration::from_secs(3 * 86_400),
+            whop_webhook_secrets: Vec::new(),
             accept_sandbox: true,
             products: Default::default(),
         };

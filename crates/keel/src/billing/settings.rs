@@ -13,6 +13,7 @@ use serde::Serialize;
 pub enum WebhookProvider {
     RevenueCat,
     Stripe,
+    Whop,
 }
 
 impl WebhookProvider {
@@ -21,8 +22,9 @@ impl WebhookProvider {
         match name.to_ascii_lowercase().as_str() {
             "revenuecat" => Ok(WebhookProvider::RevenueCat),
             "stripe" => Ok(WebhookProvider::Stripe),
+            "whop" => Ok(WebhookProvider::Whop),
             other => Err(format!(
-                "unknown provider {other:?} (known: revenuecat, stripe)"
+                "unknown provider {other:?} (known: revenuecat, stripe, whop)"
             )),
         }
     }
@@ -37,6 +39,8 @@ pub struct BillingSettings {
     pub stripe_webhook_secrets: Vec<SecretString>,
     /// How long a `past_due` Stripe subscription keeps access after its period ends.
     pub stripe_past_due_grace: Duration,
+    /// Whop webhook secrets as configured (raw dashboard secrets or `whsec_…`), newest first.
+    pub whop_webhook_secrets: Vec<SecretString>,
     /// Whether sandbox (RevenueCat) and test-mode (Stripe) purchases grant entitlements.
     pub accept_sandbox: bool,
     /// Store product id → entitlements it grants (`[products]` of `keel.toml`).
@@ -61,6 +65,10 @@ impl BillingSettings {
                         "is required because stripe is an enabled billing provider".to_string(),
                     ))
                 }
+                WebhookProvider::Whop if self.whop_webhook_secrets.is_empty() => problems.push((
+                    "WHOP_WEBHOOK_SECRET",
+                    "is required because whop is an enabled billing provider".to_string(),
+                )),
                 _ => {}
             }
         }

@@ -132,6 +132,7 @@ fn states(user_id: &str, subscriber: &Subscriber) -> Vec<SubscriptionState> {
             rank: 0,
             // The subscriber as RevenueCat sees it now replaces any grace named before.
             recovered: true,
+            tenant: None,
         });
     }
     out

@@ -16,6 +16,7 @@ use super::{
     JobSettings, LogFormat, RateLimitBackend, RateLimitSettings, Role, Settings, ShutdownSettings,
     StorageSettings, TelemetrySettings, WebhookProvider,
 };
+use crate::crypto::standard_webhooks::WebhookSecret;
 
 pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let app_env = r.choice(
@@ -190,6 +191,14 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
         list => list,
     };
     AuthSettings {
+        token_header: r
+            .string("AUTH_TOKEN_HEADER")
+            .map(|h| h.to_ascii_lowercase())
+            .unwrap_or_else(|| "authorization".into()),
+        whop_app_id: r.string("WHOP_APP_ID"),
+        whop_jwks_url: r
+            .string("WHOP_JWKS_URL")
+            .unwrap_or_else(|| crate::auth::WHOP_JWKS_URL.into()),
         jwks_url: r.string("AUTH_JWKS_URL"),
         hs256_secret: r.secret("AUTH_HS256_SECRET"),
         issuers: r.list("AUTH_ISSUER"),
@@ -213,6 +222,20 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         .into_iter()
         .map(SecretString::from)
         .collect();
+    let whop_webhook_secrets: Vec<SecretString> = r
+        .list("WHOP_WEBHOOK_SECRET")
+        .into_iter()
+        .map(SecretString::from)
+        .collect();
+    if whop_webhook_secrets
+        .iter()
+        .any(|s| WebhookSecret::parse(s.expose_secret()).is_err())
+    {
+        r.problems.push(
+            "WHOP_WEBHOOK_SECRET",
+            "a secret starts with whsec_ but the rest is not valid base64".to_string(),
+        );
+    }
     let providers = match r.src.get("BILLING_PROVIDERS") {
         Some(_) => {
             let mut providers = Vec::new();
@@ -232,6 +255,9 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
             if !stripe_webhook_secrets.is_empty() {
                 providers.push(WebhookProvider::Stripe);
             }
+            if !whop_webhook_secrets.is_empty() {
+                providers.push(WebhookProvider::Whop);
+            }
             providers
         }
     };
@@ -246,6 +272,7 @@ fn read_billing(r: &mut Reader<'_>, production: bool, file: &FileSettings) -> Bi
         stripe_past_due_grace: Duration::from_secs(
             86_400 * r.number("STRIPE_PAST_DUE_GRACE_DAYS", 3u64, 0, 365),
         ),
+        whop_webhook_secrets,
         accept_sandbox: r.bool("BILLING_ACCEPT_SANDBOX", !production),
         products: file.products.clone(),
     }

@@ -58,14 +58,19 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
             );
         }
     }
-    if s.billing
-        .stripe_webhook_secrets
-        .iter()
-        .any(|v| v.expose_secret().len() < MIN_SECRET_LEN)
-    {
-        p.push(
-            "STRIPE_WEBHOOK_SECRET",
-            format!("each secret must be at least {MIN_SECRET_LEN} characters in production"),
-        );
+    let lists = [
+        ("STRIPE_WEBHOOK_SECRET", &s.billing.stripe_webhook_secrets),
+        ("WHOP_WEBHOOK_SECRET", &s.billing.whop_webhook_secrets),
+    ];
+    for (name, list) in lists {
+        if list
+            .iter()
+            .any(|v| v.expose_secret().len() < MIN_SECRET_LEN)
+        {
+            p.push(
+                name,
+                format!("each secret must be at least {MIN_SECRET_LEN} characters in production"),
+            );
+        }
     }
 }

@@ -95,6 +95,21 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("AUTH_TENANT_CLAIM", "org_id", "claim that names the tenant"),
     var(
+        "AUTH_TOKEN_HEADER",
+        "authorization",
+        "where a token is read from: authorization (Bearer), or a header holding the token alone (x-whop-user-token)",
+    ),
+    var(
+        "WHOP_APP_ID",
+        "unset",
+        "the Whop app (app_...) whose user tokens are accepted: their aud",
+    ),
+    var(
+        "WHOP_JWKS_URL",
+        "https://api.whop.com/.well-known/jwks.json",
+        "where the keys of Whop user tokens are fetched from",
+    ),
+    var(
         "AUTH_REQUIRED_CLAIMS",
         "sub,exp",
         "claims a token must carry",
@@ -113,7 +128,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "BILLING_PROVIDERS",
         "providers whose secret is set",
-        "revenuecat, stripe (comma-separated)",
+        "revenuecat, stripe, whop (comma-separated)",
     ),
     var(
         "REVENUECAT_WEBHOOK_SECRET",
@@ -139,6 +154,11 @@ pub const VARIABLES: &[Var] = &[
         "STRIPE_PAST_DUE_GRACE_DAYS",
         "3",
         "days a past_due Stripe subscription keeps access after its period ends",
+    ),
+    var(
+        "WHOP_WEBHOOK_SECRET",
+        "unset",
+        "Whop webhook secrets as the dashboard shows them, or whsec_... (comma-separated during rotation)",
     ),
     var(
         "BILLING_ACCEPT_SANDBOX",

@@ -97,6 +97,17 @@ impl WebhookSecret {
         ctx.update(body);
         format!("v1,{}", STANDARD.encode(ctx.sign().as_ref()))
     }
+
+    /// HMAC-SHA256 under this key of `parts` joined as they are, for a provider's other scheme
+    /// signed with the same secret (Whop's legacy `x-whop-signature`).
+    pub fn mac(&self, parts: &[&[u8]]) -> hmac::Tag {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.key.expose_secret());
+        let mut ctx = hmac::Context::with_key(&key);
+        for part in parts {
+            ctx.update(part);
+        }
+        ctx.sign()
+    }
 }
 
 impl fmt::Debug for WebhookSecret {

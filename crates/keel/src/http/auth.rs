@@ -12,6 +12,7 @@ use super::middleware::request_id;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::auth::{Principal, Reason, MAX_TOKEN_BYTES};
+use crate::billing::Provider;
 
 /// The bearer token of a request: exactly one `Authorization` header with the `Bearer` scheme
 /// (matched case-insensitively, RFC 9110 §11.1) and a non-empty token.
@@ -30,6 +31,39 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Reason> {
     let token = token.trim_matches(' ');
     // Another scheme, or `Bearer` with no token, is no bearer credential at all (RFC 6750 §3.1).
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(Reason::Missing);
+    }
+    if token.contains(' ') {
+        return Err(Reason::Malformed);
+    }
+    Ok(token)
+}
+
+/// The token of a request from `source` (`AUTH_TOKEN_HEADER`): the bearer token of
+/// `Authorization`, or the whole value of exactly one other header (such as `x-whop-user-token`;
+/// a `Bearer ` prefix there is accepted).
+pub fn request_token<'a>(headers: &'a HeaderMap, source: &str) -> Result<&'a str, Reason> {
+    if source.eq_ignore_ascii_case(header::AUTHORIZATION.as_str()) {
+        return bearer_token(headers);
+    }
+    let mut values = headers.get_all(source).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(Reason::Missing),
+        (Some(_), Some(_)) => return Err(Reason::Malformed),
+        (Some(value), None) => value,
+    };
+    if value.len() > MAX_TOKEN_BYTES + 16 {
+        return Err(Reason::TooLarge);
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| Reason::Malformed)?
+        .trim_matches(' ');
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim_matches(' '),
+        _ => value,
+    };
+    if token.is_empty() {
         return Err(Reason::Missing);
     }
     if token.contains(' ') {
@@ -64,9 +98,9 @@ pub fn refusal(reason: Reason) -> ApiError {
     }
 }
 
-/// Verifies the request's bearer token, counting and logging a refusal.
+/// Verifies the request's token, counting and logging a refusal.
 pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Arc<Principal>, Reason> {
-    let result = match bearer_token(headers) {
+    let result = match request_token(headers, &state.settings.auth.token_header) {
         Ok(token) => state.verifier.verify(token).await,
         Err(reason) => {
             state.verifier.stats().failure(reason);
@@ -100,8 +134,12 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The caller's tenant, from the verified token only (never from the path or body); 403 when the
-/// token names none.
+/// The header a Whop app's request names its company in (the Whop company id, `biz_…`).
+pub const WHOP_COMPANY_HEADER: &str = "x-whop-company-id";
+
+/// The caller's tenant: the one its verified token names; or, for a Whop user token (which names
+/// none), the company in `x-whop-company-id` once the caller is found to hold an active Whop
+/// membership in it. 403 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant(pub String);
 
@@ -110,13 +148,43 @@ impl FromRequestParts<AppState> for Tenant {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        principal.tenant_id.map(Tenant).ok_or_else(|| {
-            ApiError::new(
+        if let Some(tenant) = principal.tenant_id {
+            return Ok(Tenant(tenant));
+        }
+        let company = principal
+            .whop_member
+            .then(|| parts.headers.get(WHOP_COMPANY_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| crate::billing::model::valid_id(c));
+        let Some(company) = company else {
+            return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "tenant-required",
                 "Tenant required",
                 "This route needs a token that names a tenant.",
-            )
-        })
+            ));
+        };
+        let now = state.clock.now();
+        let member = state
+            .db
+            .holds_in_tenant(Provider::Whop, &principal.user_id, company, now)
+            .await
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "database-unavailable",
+                    "Database unavailable",
+                    "The membership could not be checked.",
+                )
+            })?;
+        if !member {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tenant-required",
+                "Tenant required",
+                "The caller holds no active Whop membership in this company.",
+            ));
+        }
+        Ok(Tenant(company.to_string()))
     }
 }

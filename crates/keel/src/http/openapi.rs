@@ -164,6 +164,7 @@ fn hash(text: &str) -> String {
         super::entitlements::sync,
         super::webhooks::revenuecat,
         super::webhooks::stripe,
+        super::webhooks::whop,
         super::admin::queues::list,
         super::admin::queues::pause,
         super::admin::queues::resume,

@@ -13,7 +13,9 @@ use super::extract::RawJson;
 use super::openapi::values;
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::billing::{registry, BillingError, BillingProvider, Provider, RevenueCat, Stripe};
+use crate::billing::{
+    registry, AuthHeaders, BillingError, BillingProvider, Provider, RevenueCat, Stripe, Whop,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = WebhookReceived)]
@@ -37,6 +39,17 @@ const STRIPE: &str = "`Stripe-Signature` is verified over the raw body: any `v1`
     invoice.payment_failed; other types are stored and acknowledged without effect. The event is stored once per event id with its raw payload sealed; \
     deliveries in any order end as if each event were applied once in event-time order. The \
     route exists only when the provider is enabled (`BILLING_PROVIDERS`).";
+
+/// What `POST /webhooks/whop` checks and does.
+const WHOP: &str = "With `webhook-id`, `webhook-timestamp` and `webhook-signature` present, the \
+    Standard Webhooks signature is verified over the raw body (a `v1` signature under any secret of \
+    `WHOP_WEBHOOK_SECRET`, the dashboard secret's own bytes or a `whsec_` secret's decoded bytes); \
+    otherwise the legacy `x-whop-signature: t=…,v1=<hex>` is. Either timestamp must be within \
+    300 s. Membership events become the member's subscription, held in the member's company; \
+    payments, refunds and disputes are stored without effect on access, as are other types. The \
+    event is stored once per event id with its raw payload sealed; deliveries in any order end as \
+    if each event were applied once in event-time order. The route exists only when the provider \
+    is enabled (`BILLING_PROVIDERS`).";
 
 #[utoipa::path(
     post,
@@ -90,6 +103,32 @@ pub async fn stripe(
     receive(state, &Stripe, headers, body).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/whop",
+    tag = "Webhooks",
+    operation_id = "whopWebhook",
+    summary = "Whop webhook",
+    description = WHOP,
+    security(("whopStandardWebhooks" = []), ("whopLegacySignature" = [])),
+    request_body = Object,
+    responses(
+        (status = 200, description = "Durably stored.", body = Received),
+        (status = 400, description = "The body is not JSON, or lacks the event's id, type or time."),
+        (status = 401, description = "`webhook-unauthorized`: the authentication does not match."),
+        (status = 413, description = "The body is larger than `BODY_LIMIT_BYTES`."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 503, description = "`database-unavailable` or `timeout`."),
+    )
+)]
+pub async fn whop(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> Result<Json<Received>, ApiError> {
+    receive(state, &Whop, headers, body).await
+}
+
 /// The webhook route of every provider the settings enable.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut routes = Router::new();
@@ -106,6 +145,7 @@ fn handler(source: &dyn BillingProvider) -> Option<MethodRouter<AppState>> {
     match source.id() {
         Provider::RevenueCat => Some(post(revenuecat)),
         Provider::Stripe => Some(post(stripe)),
+        Provider::Whop => Some(post(whop)),
         Provider::Manual => None,
     }
 }
@@ -117,10 +157,16 @@ async fn receive(
     body: axum::body::Bytes,
 ) -> Result<Json<Received>, ApiError> {
     let provider = source.id();
-    let authentication = headers
-        .get(source.auth_header())
-        .and_then(|v| v.to_str().ok());
-    let result = state.billing.receive(provider, authentication, &body).await;
+    let mut authentication = AuthHeaders::new();
+    for name in source.auth_headers() {
+        if let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+            authentication = authentication.with(name, value);
+        }
+    }
+    let result = state
+        .billing
+        .receive(provider, &authentication, &body)
+        .await;
     let outcome = match &result {
         Ok(ingested) => ingested.outcome,
         Err(BillingError::Unauthorized(_)) => "unauthorized",

@@ -28,7 +28,7 @@ pub enum DevWebhookError {
     Failed(String),
 }
 
-/// Sends one `kind` event of `provider` (`revenuecat` or `stripe`) for `user` to `url` (default:
+/// Sends one `kind` event of `provider` (a registered provider's name) for `user` to `url` (default:
 /// this configuration's own address), authenticated with the configured secret.
 pub async fn send(
     settings: &Settings,
@@ -50,15 +50,18 @@ pub async fn send(
     let SignedSample {
         path,
         event_id,
-        header,
+        headers,
         body,
     } = signed_sample(settings, provider, kind, user, product, now)?;
     let url = format!("{}{path}", base.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(&url)
         .timeout(Duration::from_secs(10))
-        .header("content-type", "application/json")
-        .header(header.0, header.1)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request
         .body(body)
         .send()
         .await
@@ -75,14 +78,14 @@ pub async fn send(
     })
 }
 
-/// One sample event, ready to send: the path it goes to, the header that authenticates it, and
-/// the exact body that header covers.
+/// One sample event, ready to send: the path it goes to, the headers that authenticate it, and
+/// the exact body they cover.
 #[derive(Debug, Clone)]
 pub struct SignedSample {
     pub path: &'static str,
     pub event_id: String,
-    /// Header name and value.
-    pub header: (&'static str, String),
+    /// Header names and values.
+    pub headers: Vec<(&'static str, String)>,
     pub body: String,
 }
 
@@ -108,7 +111,7 @@ pub fn signed_sample(
         .sample(kind, user, product, now)
         .ok_or_else(|| unknown(kind, source.sample_types()))?;
     let body = event.to_string();
-    let signature = source
+    let headers = source
         .sign(&settings.billing, body.as_bytes(), now)
         .map_err(|e| match e {
             BillingError::NotConfigured(variable) => {
@@ -125,7 +128,7 @@ pub fn signed_sample(
     Ok(SignedSample {
         path: source.webhook_path(),
         event_id,
-        header: (source.auth_header(), signature),
+        headers,
         body,
     })
 }

@@ -166,6 +166,21 @@ const CHECKS: &[Check] = &[
         expect: webhook_refused,
     },
     Check {
+        name: "whop webhook refuses a forgery",
+        method: Method::POST,
+        path: "/webhooks/whop",
+        headers: &[
+            ("webhook-id", "msg_keel_smoke"),
+            ("webhook-timestamp", "0"),
+            ("webhook-signature", "v1,a2VlbC1zbW9rZS1mb3JnZWQ="),
+            ("content-type", "application/json"),
+        ],
+        body: Some(
+            r#"{"id":"msg_keel_smoke","type":"keel.smoke","timestamp":"1970-01-01T00:00:00Z","data":{}}"#,
+        ),
+        expect: webhook_refused,
+    },
+    Check {
         name: "unknown route is a problem",
         method: Method::GET,
         path: "/keel-smoke-no-such-route",

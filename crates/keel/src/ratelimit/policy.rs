@@ -179,7 +179,11 @@ pub fn is_exempt(path: &str) -> bool {
 /// The built-in policies, before `keel.toml`.
 pub fn builtin() -> Vec<Policy> {
     let mut webhooks = Policy::new(WEBHOOKS, 6000, Duration::from_secs(60), None, KeyKind::Ip)
-        .with_routes(&["POST /webhooks/revenuecat", "POST /webhooks/stripe"]);
+        .with_routes(&[
+            "POST /webhooks/revenuecat",
+            "POST /webhooks/stripe",
+            "POST /webhooks/whop",
+        ]);
     webhooks.per_route = true;
     vec![
         Policy::new(DEFAULT, 300, Duration::from_secs(60), None, KeyKind::User),

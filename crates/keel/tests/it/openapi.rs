@@ -36,7 +36,7 @@ const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/ope
 /// Every route of the API role's router (with `SCHEDULER_SECRET_KEY` set). A route added to
 /// `http::router` must be added here and documented.
 #[rustfmt::skip]
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 35] = [
     ("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/health/deep"), ("get", "/metrics"),
     ("get", "/v1/me"), ("get", "/v1/auth/check"), ("post", "/v1/scheduler/{name}/trigger"),
     ("get", "/admin/api/queues"), ("post", "/admin/api/queues/{name}/pause"),
@@ -48,7 +48,7 @@ const ROUTES: [(&str, &str); 34] = [
     ("get", "/admin/api/audit"), ("get", "/admin/api/events"), ("get", "/openapi.json"), ("get", "/docs"),
     ("get", "/v1/me/entitlements"), ("post", "/v1/me/entitlements/sync"),
     ("get", "/v1/me/export"), ("delete", "/v1/me"),
-    ("post", "/webhooks/revenuecat"), ("post", "/webhooks/stripe"),
+    ("post", "/webhooks/revenuecat"), ("post", "/webhooks/stripe"), ("post", "/webhooks/whop"),
     ("get", "/admin/api/users/{id}"), ("get", "/admin/api/users/{id}/entitlements"),
     ("post", "/admin/api/users/{id}/grants"), ("delete", "/admin/api/users/{id}/grants/{entitlement}"),
 ];
@@ -98,6 +98,7 @@ async fn document_is_openapi_3_1_of_every_route() {
         ("SCHEDULER_SECRET_KEY", SECRET),
         ("REVENUECAT_WEBHOOK_SECRET", SECRET),
         ("STRIPE_WEBHOOK_SECRET", SECRET),
+        ("WHOP_WEBHOOK_SECRET", SECRET),
     ])
     .await;
     let doc = fetch_document(&app).await;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::model::{
     from_millis, valid_id, BillingEvent, Effect, Environment, Invalid, Provider, SubscriptionState,
 };
-use super::provider::{BillingProvider, Ownership};
+use super::provider::{AuthHeaders, BillingProvider, Ownership};
 use super::BillingError;
 use crate::billing::{BillingSettings, WebhookProvider};
 use crate::crypto::constant_time_eq;
@@ -24,6 +24,9 @@ pub const SYNC_KIND: &str = "billing.revenuecat.sync";
 
 /// The prefix of the ids RevenueCat makes up for users the app has not identified yet.
 const ANONYMOUS: &str = "$RCAnonymousID:";
+
+/// The header RevenueCat sends the configured authorization value in.
+const AUTHORIZATION: &str = "authorization";
 
 /// RevenueCat as a [`BillingProvider`].
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +41,8 @@ impl BillingProvider for RevenueCat {
         "/webhooks/revenuecat"
     }
 
-    fn auth_header(&self) -> &'static str {
-        "authorization"
+    fn auth_headers(&self) -> &'static [&'static str] {
+        &[AUTHORIZATION]
     }
 
     fn enabled(&self, billing: &BillingSettings) -> bool {
@@ -49,7 +52,7 @@ impl BillingProvider for RevenueCat {
     fn authenticate(
         &self,
         billing: &BillingSettings,
-        header: Option<&str>,
+        headers: &AuthHeaders<'_>,
         _body: &[u8],
         _now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
@@ -57,7 +60,7 @@ impl BillingProvider for RevenueCat {
             .revenuecat_webhook_secret
             .as_ref()
             .ok_or(BillingError::NotConfigured("REVENUECAT_WEBHOOK_SECRET"))?;
-        if authorized(header, secret) {
+        if authorized(headers.get(AUTHORIZATION), secret) {
             Ok(())
         } else {
             Err(BillingError::Unauthorized("authorization mismatch"))
@@ -99,12 +102,12 @@ impl BillingProvider for RevenueCat {
         billing: &BillingSettings,
         _body: &[u8],
         _now: DateTime<Utc>,
-    ) -> Result<String, BillingError> {
+    ) -> Result<Vec<(&'static str, String)>, BillingError> {
         let secret = billing
             .revenuecat_webhook_secret
             .as_ref()
             .ok_or(BillingError::NotConfigured("REVENUECAT_WEBHOOK_SECRET"))?;
-        Ok(secret.expose_secret().to_string())
+        Ok(vec![(AUTHORIZATION, secret.expose_secret().to_string())])
     }
 }
 
@@ -337,6 +340,7 @@ fn effects(
         will_renew: matches!(meaning, Meaning::Active | Meaning::Grace),
         rank: 0,
         recovered: matches!(kind, "INITIAL_PURCHASE" | "RENEWAL"),
+        tenant: None,
     })])
 }
 

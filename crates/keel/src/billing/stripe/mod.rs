@@ -15,10 +15,13 @@ use serde_json::Value;
 use super::model::{
     valid_id, BillingEvent, Effect, Environment, Invalid, Provider, SubscriptionState,
 };
-use super::provider::{BillingProvider, Ownership};
+use super::provider::{AuthHeaders, BillingProvider, Ownership};
 use super::BillingError;
 use crate::billing::{BillingSettings, WebhookProvider};
 use crate::crypto::constant_time_eq;
+
+/// The header Stripe signs deliveries in.
+const SIGNATURE_HEADER: &str = "stripe-signature";
 
 /// Stripe as a [`BillingProvider`].
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +36,8 @@ impl BillingProvider for Stripe {
         "/webhooks/stripe"
     }
 
-    fn auth_header(&self) -> &'static str {
-        "stripe-signature"
+    fn auth_headers(&self) -> &'static [&'static str] {
+        &[SIGNATURE_HEADER]
     }
 
     fn enabled(&self, billing: &BillingSettings) -> bool {
@@ -44,11 +47,17 @@ impl BillingProvider for Stripe {
     fn authenticate(
         &self,
         billing: &BillingSettings,
-        header: Option<&str>,
+        headers: &AuthHeaders<'_>,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), BillingError> {
-        verify(header, body, &billing.stripe_webhook_secrets, now).map_err(|e| {
+        verify(
+            headers.get(SIGNATURE_HEADER),
+            body,
+            &billing.stripe_webhook_secrets,
+            now,
+        )
+        .map_err(|e| {
             BillingError::Unauthorized(match e {
                 SignatureError::Missing => "signature missing",
                 SignatureError::Malformed => "signature malformed",
@@ -87,16 +96,14 @@ impl BillingProvider for Stripe {
         billing: &BillingSettings,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<String, BillingError> {
+    ) -> Result<Vec<(&'static str, String)>, BillingError> {
         let secret = billing
             .stripe_webhook_secrets
             .first()
             .ok_or(BillingError::NotConfigured("STRIPE_WEBHOOK_SECRET"))?;
         let t = now.timestamp();
-        Ok(format!(
-            "t={t},v1={}",
-            sign(secret.expose_secret(), t, body)
-        ))
+        let value = format!("t={t},v1={}", sign(secret.expose_secret(), t, body));
+        Ok(vec![(SIGNATURE_HEADER, value)])
     }
 }
 
@@ -365,6 +372,7 @@ fn subscription(
         will_renew,
         rank: i32::from(terminal),
         recovered: matches!(status, "active" | "trialing"),
+        tenant: None,
     }));
     Ok(())
 }

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::request_id;
 use crate::auth::Principal;
-use crate::http::auth::bearer_token;
+use crate::http::auth::request_token;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use crate::ratelimit::policy::SENSITIVE;
@@ -111,7 +111,8 @@ where
             .map(|c| c.0.ip());
         let client = ip::client_ip(peer, req.headers(), limiter.trusted_proxies());
         // At once when the key needs no token verification and the backend no round trip.
-        let outcome = key_now(&req, policy, client, route.as_str())
+        let source = self.state.settings.auth.token_header.as_str();
+        let outcome = key_now(&req, policy, client, route.as_str(), source)
             .and_then(|key| limiter.check_now(policy, &key));
         let Some(outcome) = outcome else {
             let inner = self.inner.clone();
@@ -238,9 +239,16 @@ where
 
 /// The key when it is known without verifying a token: no principal needed, one already
 /// verified, or no bearer token at all (the client IP).
-fn key_now(req: &Request, policy: &Policy, client: Option<IpAddr>, route: &str) -> Option<String> {
+fn key_now(
+    req: &Request,
+    policy: &Policy,
+    client: Option<IpAddr>,
+    route: &str,
+    token_header: &str,
+) -> Option<String> {
     let principal = req.extensions().get::<Arc<Principal>>().cloned();
-    if policy.key.needs_principal() && principal.is_none() && bearer_token(req.headers()).is_ok() {
+    let has_token = request_token(req.headers(), token_header).is_ok();
+    if policy.key.needs_principal() && principal.is_none() && has_token {
         return None;
     }
     Some(key_of(
@@ -391,7 +399,7 @@ async fn principal(state: &AppState, req: &mut Request) -> Option<Arc<Principal>
     if let Some(principal) = req.extensions().get::<Arc<Principal>>() {
         return Some(principal.clone());
     }
-    let token = bearer_token(req.headers()).ok()?;
+    let token = request_token(req.headers(), &state.settings.auth.token_header).ok()?;
     let principal = state.verifier.identify(token).await?;
     req.extensions_mut().insert(principal.clone());
     Some(principal)

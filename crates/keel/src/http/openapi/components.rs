@@ -75,6 +75,21 @@ fn security_schemes() -> Value {
             "name": "Stripe-Signature",
             "description": "`t=UNIX_SECONDS,v1=HEX` (HMAC-SHA256 over `t.body` under a secret of \
                 `STRIPE_WEBHOOK_SECRET`)."
+        },
+        "whopStandardWebhooks": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "webhook-signature",
+            "description": "Standard Webhooks: `v1,BASE64` (HMAC-SHA256 over \
+                `webhook-id.webhook-timestamp.body` under a secret of `WHOP_WEBHOOK_SECRET`), with \
+                the `webhook-id` and `webhook-timestamp` headers."
+        },
+        "whopLegacySignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-whop-signature",
+            "description": "Whop's legacy scheme: `t=UNIX_SECONDS,v1=HEX` (HMAC-SHA256 over `t.body` \
+                under a secret of `WHOP_WEBHOOK_SECRET`)."
         }
     })
 }

@@ -200,6 +200,7 @@ async fn erasure_empties_undelivered_events_and_ends_the_history(db: TestDb) {
         roles: Vec::new(),
         session_id: None,
         expires_at: 0,
+        whop_member: false,
     };
     app.services().users.touch(&principal).await.unwrap();
     let again = app.services().db.app_events_of(USER).await.unwrap();

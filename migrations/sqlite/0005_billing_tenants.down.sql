@@ -1,0 +1,2 @@
+DROP INDEX subscriptions_tenant_idx;
+ALTER TABLE subscriptions DROP COLUMN tenant_id;
