@@ -83,7 +83,7 @@ fn token(user: String, tenant: Option<String>, admin: bool, ttl: i64, out: Outpu
         eprintln!("error: development tokens exist only with APP_ENV=development");
         return Exit::Usage;
     }
-    if user.is_empty() || user.len() > 255 || !(1..=31_536_000).contains(&ttl) {
+    if user.is_empty() || user.chars().count() > 255 || !(1..=31_536_000).contains(&ttl) {
         eprintln!("error: --user must be 1 to 255 characters and --ttl 1 to 31536000 seconds");
         return Exit::Usage;
     }
@@ -132,7 +132,7 @@ async fn webhook(
         eprintln!("error: sample webhooks are for development and staging, not production");
         return Exit::Usage;
     }
-    if user.is_empty() || user.len() > 255 || user.chars().any(char::is_control) {
+    if user.is_empty() || user.chars().count() > 255 || user.chars().any(char::is_control) {
         eprintln!("error: --user must be 1 to 255 characters without control characters");
         return Exit::Usage;
     }

@@ -22,6 +22,7 @@ mod claim_cursor;
 mod config;
 mod db_copy;
 mod deep_health;
+mod edge_input;
 mod health;
 mod http_edge;
 mod jobs;
