@@ -21,6 +21,7 @@ mod billing_smoke;
 mod claim_cursor;
 mod config;
 mod db_copy;
+mod db_outage;
 mod deep_health;
 mod edge_input;
 mod health;
