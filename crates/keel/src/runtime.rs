@@ -131,7 +131,10 @@ impl Server {
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(http::serve::serve(listener, router, stop_rx));
+        let (closing_tx, closing_rx) = watch::channel(false);
+        let server = tokio::spawn(http::serve::serve_draining(
+            listener, router, closing_rx, stop_rx,
+        ));
         tracing::info!(
             %addr,
             role = settings.role.as_str(),
@@ -172,6 +175,7 @@ impl Server {
 
         tracing::info!("shutting down: readiness is now 503");
         state.readiness.set(Phase::Draining);
+        let _ = closing_tx.send(true);
         let _ = jobs_stop.send(true);
         tokio::time::sleep(settings.shutdown.drain).await;
         let _ = stop_tx.send(true);

@@ -21,4 +21,5 @@ mod queue_cli;
 mod queue_guards;
 mod quick_start;
 mod runbooks;
+mod shutdown;
 mod webhooks_cli;

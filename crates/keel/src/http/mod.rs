@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+mod conn_io;
 mod convert;
 mod deep_health;
 pub mod entitlements;

@@ -38,7 +38,8 @@ pub struct ApiError {
 pub(crate) struct ProblemBody<'a> {
     /// `https://keel.dev/problems/` and a slug: malformed-request, unauthorized, invalid-token,
     /// admin-required, tenant-required, entitlement-required, forbidden, not-found,
-    /// method-not-allowed, job-state-conflict, nul-character, payload-too-large, unsupported-media-type,
+    /// method-not-allowed, job-state-conflict, nul-character, payload-too-large, headers-too-large,
+    /// unsupported-media-type,
     /// validation-failed, rate-limited, internal, timeout, unavailable, database-unavailable,
     /// auth-unavailable, rate-limit-unavailable, enqueue-disabled.
     #[serde(rename = "type")]

@@ -170,3 +170,64 @@ async fn length_rules_count_characters(db: TestDb) {
         .await
         .problem(422, "validation-failed");
 }
+
+/// Sends `request` on a new connection and reads the answer to the end (each of these answers
+/// closes the connection): the status, the head in lower case, and the body as JSON.
+async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8(answer).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let status = head[9..12].parse().expect("a status");
+    let body = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, head.to_ascii_lowercase(), body)
+}
+
+fn assert_problem(answer: &(u16, String, Value), status: u16, slug: &str) {
+    let (got, head, body) = answer;
+    assert_eq!(*got, status, "{head}\n{body}");
+    assert!(
+        head.contains("\r\ncontent-type: application/problem+json"),
+        "{head}"
+    );
+    assert_eq!(
+        body["type"],
+        format!("https://keel.dev/problems/{slug}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status, "{body}");
+}
+
+fn get_with_headers(count: usize) -> Vec<u8> {
+    let mut request =
+        String::from("GET /health/live HTTP/1.1\r\nhost: keel\r\nconnection: close\r\n");
+    for i in 0..count {
+        request.push_str(&format!("x-filler-{i}: {i}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
+keel_testkit::engine_test!(malformed_and_oversized_heads_are_answered_with_problems);
+async fn malformed_and_oversized_heads_are_answered_with_problems(db: TestDb) {
+    let (app, _dir) = spawn(db).await;
+    let fine = raw(&app, &get_with_headers(90)).await;
+    assert_eq!(fine.0, 200, "{}", fine.1);
+    // Over Keel's limit of 100 fields, and over what hyper parses at all.
+    for count in [150, 1500] {
+        let answer = raw(&app, &get_with_headers(count)).await;
+        assert_problem(&answer, 431, "headers-too-large");
+    }
+    let nul_id = b"GET /health/live HTTP/1.1\r\nhost: keel\r\nx-request-id: ab\0cd\r\n\r\n";
+    assert_problem(&raw(&app, nul_id).await, 400, "malformed-request");
+    let bad_name = b"GET /health/live HTTP/1.1\r\nhost: keel\r\nbad header: x\r\n\r\n";
+    assert_problem(&raw(&app, bad_name).await, 400, "malformed-request");
+}
