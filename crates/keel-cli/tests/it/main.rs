@@ -10,6 +10,7 @@ mod backup_cli;
 mod bench_http;
 mod config_check;
 mod db_copy_cli;
+mod demo;
 mod deploy_commands;
 mod deploy_files;
 mod dev_webhook;
