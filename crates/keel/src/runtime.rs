@@ -174,8 +174,9 @@ impl Server {
         }
 
         tracing::info!("shutting down: readiness is now 503");
-        state.readiness.set(Phase::Draining);
+        // Answers carry `Connection: close` from here on, the first 503 of readiness included.
         let _ = closing_tx.send(true);
+        state.readiness.set(Phase::Draining);
         let _ = jobs_stop.send(true);
         tokio::time::sleep(settings.shutdown.drain).await;
         let _ = stop_tx.send(true);

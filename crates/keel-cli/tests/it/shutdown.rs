@@ -122,3 +122,42 @@ async fn sigterm_answers_every_request_already_sent_and_closes_idle_connections(
     assert_eq!(status.code(), Some(0), "{}", server.logs());
     assert!(!server.logs().contains("panicked"), "{}", server.logs());
 }
+
+/// One `GET path` on a new connection: the status and the head in lower case.
+async fn get_once(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: keel\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    read_response(&mut stream, &mut Vec::new()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_during_the_drain_close_keep_alive_connections() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let env = [("SHUTDOWN_DRAIN_SECONDS", "10")];
+    let mut server = KeelProcess::serve(&bin(), dir.path(), &env, &[]);
+    server.wait_ready(Duration::from_secs(30)).await;
+    let port = server.port;
+    let mut kept = idle_connection(port).await;
+
+    server.signal("TERM");
+    let (_, head) = eventually("readiness turns 503", Duration::from_secs(10), || async {
+        get_once(port, "/health/ready")
+            .await
+            .filter(|(status, _)| *status == 503)
+    })
+    .await;
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    // The idle keep-alive connection's next answer is its last.
+    kept.write_all(LIVE).await.expect("write");
+    let mut buffered = Vec::new();
+    let (status, head) = read_response(&mut kept, &mut buffered)
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(read_response(&mut kept, &mut buffered).await.is_none());
+
+    let status = server.wait_exit(Duration::from_secs(40)).await;
+    assert_eq!(status.code(), Some(0), "{}", server.logs());
+}
