@@ -16,7 +16,26 @@ use crate::store::StoreError;
 pub const ERASE_KIND: &str = "privacy.erase";
 const BATCH: i64 = 100;
 
-/// Everything stored about `user_id`, as JSON; raw webhook payloads opened.
+/// A raw payload as an export shows it, and the form it takes: `json` (the payload as a value),
+/// `text` (the stored text as a string, when it is not a JSON value this process can rebuild, such
+/// as one nested deeper than the parser's limit) or `base64` (bytes that are not UTF-8).
+fn exported_payload(plain: Vec<u8>) -> (&'static str, Value) {
+    if let Ok(value) = serde_json::from_slice::<Value>(&plain) {
+        return ("json", value);
+    }
+    match String::from_utf8(plain) {
+        Ok(text) => ("text", Value::String(text)),
+        Err(e) => {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(e.into_bytes());
+            ("base64", Value::String(encoded))
+        }
+    }
+}
+
+/// Everything stored about `user_id`, as JSON; raw webhook payloads opened. Each event says in
+/// `payload_form` how its payload is shown: `json`, `text`, `base64`, `dropped` (after
+/// `RETENTION_RAW_EVENT_DAYS`) or `unreadable` (sealed under a key no longer configured).
 pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreError> {
     let mut tx = services.db.begin().await?;
     let rows = tx.export_user(user_id).await?;
@@ -28,10 +47,17 @@ pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreEr
         .map(|(mut event, payload)| {
             let provider = event["provider"].as_str().unwrap_or_default().to_string();
             let id = event["event_id"].as_str().unwrap_or_default().to_string();
-            let raw = payload
-                .and_then(|p| sealer.open(&p, &payload_aad(&provider, &id)).ok())
-                .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok());
-            event["payload"] = raw.unwrap_or(Value::Null);
+            let opened = payload.map(|p| sealer.open(&p, &payload_aad(&provider, &id)));
+            let (form, payload) = match opened {
+                None => ("dropped", Value::Null),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, %provider, event_id = %id, "a stored payload could not be opened for an export");
+                    ("unreadable", Value::Null)
+                }
+                Some(Ok(plain)) => exported_payload(plain),
+            };
+            event["payload"] = payload;
+            event["payload_form"] = json!(form);
             event
         })
         .collect();

@@ -163,7 +163,10 @@ impl Server {
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(http::serve::serve(listener, router, stop_rx));
+        let (closing_tx, closing_rx) = watch::channel(false);
+        let server = tokio::spawn(http::serve::serve_draining(
+            listener, router, closing_rx, stop_rx,
+        ));
         tracing::info!(
             %addr,
             role = settings.role.as_str(),
@@ -203,6 +206,8 @@ impl Server {
         }
 
         tracing::info!("shutting down: readiness is now 503");
+        // Answers carry `Connection: close` from here on, the first 503 of readiness included.
+        let _ = closing_tx.send(true);
         state.readiness.set(Phase::Draining);
         let _ = jobs_stop.send(true);
         tokio::time::sleep(settings.shutdown.drain).await;

@@ -40,6 +40,8 @@ pub enum ServicesError {
     Schedule(#[from] CronError),
     #[error("authentication: {0}")]
     Auth(String),
+    #[error("development webhook secret: {0}")]
+    DevSecret(String),
     #[error("DATA_ENCRYPTION_KEYS: {0}")]
     Keys(#[from] SealError),
 }
@@ -105,8 +107,14 @@ impl Services {
             &settings.data_keys,
             dev_data_key.then_some(settings.data_dir.as_path()),
         )?;
+        let billing_settings = crate::billing::dev_secret::effective(
+            &settings.billing,
+            &settings.data_dir,
+            settings.app_env == AppEnv::Development,
+        )
+        .map_err(ServicesError::DevSecret)?;
         let billing = Billing::new(
-            Arc::new(settings.billing.clone()),
+            Arc::new(billing_settings),
             db.clone(),
             clock.clone(),
             queue.clone(),

@@ -14,7 +14,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum DevCommand {
-    /// Mint a token the local instance accepts (APP_ENV=development with AUTH_DEV_MODE=true).
+    /// Mint a token the local instance accepts (APP_ENV=development with AUTH_DEV_MODE on, its
+    /// default when no verifier is configured).
     Token {
         #[arg(long)]
         user: String,
@@ -27,6 +28,9 @@ enum DevCommand {
         #[arg(long, default_value_t = 86_400)]
         ttl: i64,
     },
+    /// Run Keel here and show the quick start's flow against it: a development token, a signed
+    /// purchase, the entitlement and forward auth; then keep serving.
+    Demo,
     /// Send a correctly signed sample event of a billing provider to a running instance.
     Webhook {
         /// revenuecat, stripe or whop
@@ -47,6 +51,7 @@ enum DevCommand {
 
 pub async fn run(args: Args, out: Output) -> Exit {
     match args.command {
+        DevCommand::Demo => super::demo::run().await,
         DevCommand::Token {
             user,
             tenant,
@@ -83,7 +88,7 @@ fn token(user: String, tenant: Option<String>, admin: bool, ttl: i64, out: Outpu
         eprintln!("error: development tokens exist only with APP_ENV=development");
         return Exit::Usage;
     }
-    if user.is_empty() || user.len() > 255 || !(1..=31_536_000).contains(&ttl) {
+    if user.is_empty() || user.chars().count() > 255 || !(1..=31_536_000).contains(&ttl) {
         eprintln!("error: --user must be 1 to 255 characters and --ttl 1 to 31536000 seconds");
         return Exit::Usage;
     }
@@ -110,7 +115,10 @@ fn token(user: String, tenant: Option<String>, admin: bool, ttl: i64, out: Outpu
         println!("{token}");
     }
     if !settings.auth.dev_mode {
-        eprintln!("note: the server accepts this token only with AUTH_DEV_MODE=true");
+        eprintln!(
+            "note: this configuration does not accept development tokens (AUTH_DEV_MODE is off; \
+             it is on by default only when neither AUTH_JWKS_URL nor AUTH_HS256_SECRET is set)"
+        );
     }
     Exit::Ok
 }
@@ -132,7 +140,7 @@ async fn webhook(
         eprintln!("error: sample webhooks are for development and staging, not production");
         return Exit::Usage;
     }
-    if user.is_empty() || user.len() > 255 || user.chars().any(char::is_control) {
+    if user.is_empty() || user.chars().count() > 255 || user.chars().any(char::is_control) {
         eprintln!("error: --user must be 1 to 255 characters without control characters");
         return Exit::Usage;
     }

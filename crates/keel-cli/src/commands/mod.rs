@@ -2,6 +2,7 @@ pub mod backup;
 pub mod bench;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod dev;
 pub mod flags;
 pub mod migrate;

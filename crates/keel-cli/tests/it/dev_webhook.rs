@@ -134,9 +134,10 @@ async fn sample_events_of_every_provider_are_accepted_and_grant() {
         &["dev", "webhook", "paddle", "--event", "X", "--user", "ada"],
     );
     provider.assert_code(2);
+    // Outside development there is no development secret to fall back on.
     let unsigned = keel(
         dir.path(),
-        &[("PORT", port.as_str())],
+        &[("PORT", port.as_str()), ("APP_ENV", "staging")],
         &[
             "dev",
             "webhook",

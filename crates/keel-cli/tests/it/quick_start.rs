@@ -211,7 +211,33 @@ async fn smoke_passes_against_the_quick_start() {
     );
     // A trailing base-URL slash is accepted.
     keel(work.path(), &[], &["smoke", &format!("{base}/")]).assert_code(0);
-    // No billing provider is enabled: requiring a webhook route fails, naming it.
+    // In development with nothing configured both providers are on (under the development
+    // secret), so their routes exist.
+    let required = keel(
+        work.path(),
+        &[],
+        &["smoke", "--webhooks", "stripe,revenuecat", &base],
+    );
+    required.assert_code(0);
+    server.signal("TERM");
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(30)).await.code(),
+        Some(0),
+        "{}",
+        server.logs()
+    );
+
+    // A provider that is not enabled: requiring its webhook route fails, naming it.
+    let env = [
+        ("BILLING_PROVIDERS", "revenuecat"),
+        (
+            "REVENUECAT_WEBHOOK_SECRET",
+            "revenuecat-secret-for-smoke-0123456789",
+        ),
+    ];
+    let mut server = KeelProcess::serve(&bin(), dir.path(), &env, &[]);
+    server.wait_ready(READY_WITHIN).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
     let required = keel(work.path(), &[], &["smoke", "--webhooks", "stripe", &base]);
     required.assert_code(1);
     assert!(
@@ -219,7 +245,6 @@ async fn smoke_passes_against_the_quick_start() {
         "{}",
         required.describe()
     );
-
     server.signal("TERM");
     assert_eq!(
         server.wait_exit(Duration::from_secs(30)).await.code(),

@@ -149,7 +149,7 @@ impl Invalid {
 
 /// An id that may be stored and logged: 1 to 255 characters, no control characters.
 pub fn valid_id(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
+    !value.is_empty() && value.chars().count() <= 255 && !value.chars().any(char::is_control)
 }
 
 /// Milliseconds since the epoch as a time; `None` when out of range.

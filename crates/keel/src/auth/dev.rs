@@ -17,19 +17,26 @@ pub fn key_path(data_dir: &Path) -> PathBuf {
 
 /// The development key, created (32 random bytes, hex, owner-only) on first use.
 pub fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, String> {
-    let path = key_path(data_dir);
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    load_or_create_file(&key_path(data_dir))
+}
+
+/// 32 random bytes kept as hex in the owner-only file `path`, created with its directory on
+/// first use: the form of every development secret in the data directory.
+pub fn load_or_create_file(path: &Path) -> Result<Vec<u8>, String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
         return decode_hex(text.trim())
             .ok_or_else(|| format!("{} is not a development key", path.display()));
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let mut key = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut key)
         .map_err(|_| "no randomness available".to_string())?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(key.to_vec())
 }
 

@@ -136,7 +136,7 @@ impl Rules {
 
 /// An id that can travel in a header and a log line: 1 to 255 characters, no control characters.
 fn is_identifier(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
+    !value.is_empty() && value.chars().count() <= 255 && !value.chars().any(char::is_control)
 }
 
 fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {

@@ -19,10 +19,12 @@ pub enum Reason {
     MissingClaim,
     /// No verifier can check the token now (the issuer's keys were never fetched).
     Unavailable,
+    /// A development token (`keel dev token`) where development tokens are not accepted.
+    DevTokenRefused,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TooLarge,
@@ -37,6 +39,7 @@ impl Reason {
         Reason::WrongAuthorizedParty,
         Reason::MissingClaim,
         Reason::Unavailable,
+        Reason::DevTokenRefused,
     ];
 
     /// The label used in metrics and logs.
@@ -56,6 +59,7 @@ impl Reason {
             Reason::WrongAuthorizedParty => "wrong_authorized_party",
             Reason::MissingClaim => "missing_claim",
             Reason::Unavailable => "unavailable",
+            Reason::DevTokenRefused => "dev_token_refused",
         }
     }
 
@@ -80,6 +84,11 @@ impl Reason {
             }
             Reason::MissingClaim => "The token lacks a required claim.",
             Reason::Unavailable => "Tokens cannot be verified right now; try again shortly.",
+            Reason::DevTokenRefused => {
+                "This is a development token (keel dev token), which this server does not accept: \
+                 development tokens verify only with APP_ENV=development and AUTH_DEV_MODE on \
+                 (its default when neither AUTH_JWKS_URL nor AUTH_HS256_SECRET is set)."
+            }
         }
     }
 }
@@ -87,7 +96,7 @@ impl Reason {
 /// Refusals counted by reason.
 #[derive(Debug, Default)]
 pub struct AuthStats {
-    failures: [AtomicU64; 14],
+    failures: [AtomicU64; Reason::ALL.len()],
     verified: AtomicU64,
     cache_hits: AtomicU64,
 }

@@ -182,11 +182,19 @@ impl Verifier {
             inner.stats.verified(true);
             return Ok(principal);
         }
+        let is_dev_token =
+            |p: &jws::Token<'_>| p.alg == "HS256" && p.kid.as_deref() == Some(dev::DEV_KID);
         if !self.configured() {
             // No verifier accepts any algorithm: the token is refused, as a client error.
-            return Err(Reason::UnsupportedAlgorithm);
+            return Err(match jws::parse(token) {
+                Ok(parsed) if is_dev_token(&parsed) => Reason::DevTokenRefused,
+                _ => Reason::UnsupportedAlgorithm,
+            });
         }
         let parsed = jws::parse(token)?;
+        if is_dev_token(&parsed) && inner.dev.is_none() {
+            return Err(Reason::DevTokenRefused);
+        }
         let issuer = parsed.claims.get("iss").and_then(|v| v.as_str());
         let principal = match &inner.whop {
             // A token Whop issued verifies only as one: ES256 under Whop's keys.

@@ -6,6 +6,7 @@
 
 mod cache;
 pub use keel_domain::billing::entitlements;
+pub mod dev_secret;
 pub mod ingest;
 pub mod jobs;
 pub use keel_domain::billing::model;

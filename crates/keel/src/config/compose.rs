@@ -43,7 +43,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let rate_limit = read_rate_limit(r, &file, config_file.as_deref());
     let data_keys = read_data_keys(r);
     let data_dir = data_dir_of(r.src, &database.url);
-    let auth = read_auth(r);
+    let auth = read_auth(r, dev);
     let billing = read_billing(r, app_env == AppEnv::Production, &file);
     let jobs = read_jobs(r);
     let app = read_app(r);
@@ -185,7 +185,15 @@ fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
     }
 }
 
-fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
+fn read_auth(r: &mut Reader<'_>, development: bool) -> AuthSettings {
+    let jwks_url = r.string("AUTH_JWKS_URL");
+    let hs256_secret = r.secret("AUTH_HS256_SECRET");
+    // In development with no verifier configured, development tokens are accepted unless
+    // AUTH_DEV_MODE turns them off.
+    let dev_mode = r.bool(
+        "AUTH_DEV_MODE",
+        development && jwks_url.is_none() && hs256_secret.is_none(),
+    );
     let required_claims = match r.list("AUTH_REQUIRED_CLAIMS") {
         list if list.is_empty() => vec!["sub".into(), "exp".into()],
         list => list,
@@ -199,8 +207,8 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
         whop_jwks_url: r
             .string("WHOP_JWKS_URL")
             .unwrap_or_else(|| crate::auth::WHOP_JWKS_URL.into()),
-        jwks_url: r.string("AUTH_JWKS_URL"),
-        hs256_secret: r.secret("AUTH_HS256_SECRET"),
+        jwks_url,
+        hs256_secret,
         issuers: r.list("AUTH_ISSUER"),
         audiences: r.list("AUTH_AUDIENCE"),
         authorized_parties: r.list("AUTH_AUTHORIZED_PARTIES"),
@@ -209,7 +217,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
             .string("AUTH_TENANT_CLAIM")
             .unwrap_or_else(|| "org_id".into()),
         required_claims,
-        dev_mode: r.bool("AUTH_DEV_MODE", false),
+        dev_mode,
         admin_user_ids: r.list("ADMIN_USER_IDS"),
         admin_token: r.secret("ADMIN_TOKEN"),
     }

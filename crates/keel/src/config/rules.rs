@@ -51,7 +51,7 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
         ("METRICS_TOKEN", s.http.metrics_token.as_ref()),
     ];
     for (name, secret) in secrets {
-        if secret.is_some_and(|v| v.expose_secret().len() < MIN_SECRET_LEN) {
+        if secret.is_some_and(|v| v.expose_secret().chars().count() < MIN_SECRET_LEN) {
             p.push(
                 name,
                 format!("must be at least {MIN_SECRET_LEN} characters in production"),
@@ -65,7 +65,7 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
     for (name, list) in lists {
         if list
             .iter()
-            .any(|v| v.expose_secret().len() < MIN_SECRET_LEN)
+            .any(|v| v.expose_secret().chars().count() < MIN_SECRET_LEN)
         {
             p.push(
                 name,

@@ -116,7 +116,7 @@ pub const VARIABLES: &[Var] = &[
     ),
     var(
         "AUTH_DEV_MODE",
-        "false",
+        "true in development when neither AUTH_JWKS_URL nor AUTH_HS256_SECRET is set, else false",
         "development only: keel dev token tokens are accepted",
     ),
     var(

@@ -9,16 +9,23 @@ use crate::jobs::JobError;
 use crate::schedule::ScheduleError;
 use crate::store::StoreError;
 
+/// The `Retry-After` of a `database-unavailable` answer, in seconds.
+const DATABASE_RETRY_AFTER_S: u32 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "database operation failed");
-        match e {
-            StoreError::Timeout(_) => ApiError::unavailable(
-                "database-unavailable",
-                "Database unavailable",
-                "The database did not answer in time; try again shortly.",
-            ),
-            _ => ApiError::internal(),
+        if e.is_unavailable() {
+            ApiError {
+                retry_after: Some(DATABASE_RETRY_AFTER_S),
+                ..ApiError::unavailable(
+                    "database-unavailable",
+                    "Database unavailable",
+                    "The database cannot be reached or did not answer in time; try again shortly.",
+                )
+            }
+        } else {
+            ApiError::internal()
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problems: malformed JSON says where (400), wrong field types
-//! say which field (422), a wrong content type is 415, an oversized body 413.
+//! say which field (422), a wrong content type is 415, an oversized body 413, a string holding a
+//! NUL character (`\u0000`, which Postgres cannot store) 400.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+use super::middleware::input;
 use super::problem::{ApiError, FieldError};
 
 /// A JSON body. Accepts `application/json` and `application/*+json`.
@@ -27,6 +29,9 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::from_status(rejection.status()))?;
+        if input::json_has_nul(&bytes) {
+            return Err(input::nul_refusal("body"));
+        }
         parse(&bytes).map(Json)
     }
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 mod app_data;
 pub mod auth;
+mod conn_io;
 mod convert;
 mod deep_health;
 pub mod entitlements;

@@ -27,6 +27,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub www_authenticate: Option<&'static str>,
+    /// Seconds for the `Retry-After` header, when the client should try again later.
+    pub retry_after: Option<u32>,
 }
 
 /// An error (RFC 9457). Every 4xx and 5xx answer is one, served as `application/problem+json`.
@@ -36,7 +38,8 @@ pub struct ApiError {
 pub(crate) struct ProblemBody<'a> {
     /// `https://keel.dev/problems/` and a slug: malformed-request, unauthorized, invalid-token,
     /// admin-required, tenant-required, entitlement-required, forbidden, not-found,
-    /// method-not-allowed, job-state-conflict, payload-too-large, unsupported-media-type,
+    /// method-not-allowed, job-state-conflict, nul-character, payload-too-large, headers-too-large,
+    /// unsupported-media-type,
     /// validation-failed, rate-limited, internal, timeout, unavailable, database-unavailable,
     /// auth-unavailable, rate-limit-unavailable, enqueue-disabled.
     #[serde(rename = "type")]
@@ -70,6 +73,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -201,6 +205,9 @@ impl IntoResponse for ApiError {
         );
         if let Some(value) = self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -134,13 +134,19 @@ impl JobSpec {
         ] {
             if key
                 .as_ref()
-                .is_some_and(|k| k.is_empty() || k.len() > MAX_KEY_LEN)
+                .is_some_and(|k| k.is_empty() || k.chars().count() > MAX_KEY_LEN)
             {
                 problem(field, "must be 1 to 500 characters");
+            }
+            if key.as_ref().is_some_and(|k| k.contains('\0')) {
+                problem(field, "must not contain a NUL character");
             }
         }
         if self.args.to_string().len() > MAX_ARGS_BYTES {
             problem("args", "must be at most 256 KiB of JSON");
+        }
+        if holds_nul(&self.args) {
+            problem("args", "must not contain a NUL character in any string");
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -160,6 +166,27 @@ impl JobSpec {
             breaker_key: self.breaker_key.clone(),
         })
     }
+}
+
+/// Whether a string or a key anywhere in `value` holds a NUL character, which Postgres cannot
+/// store.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return true;
+                }
+                pending.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -111,8 +111,14 @@ pub fn signed_sample(
         .sample(kind, user, product, now)
         .ok_or_else(|| unknown(kind, source.sample_types()))?;
     let body = event.to_string();
+    let billing = crate::billing::dev_secret::effective(
+        &settings.billing,
+        &settings.data_dir,
+        settings.app_env == crate::config::AppEnv::Development,
+    )
+    .map_err(DevWebhookError::Failed)?;
     let headers = source
-        .sign(&settings.billing, body.as_bytes(), now)
+        .sign(&billing, body.as_bytes(), now)
         .map_err(|e| match e {
             BillingError::NotConfigured(variable) => {
                 DevWebhookError::Usage(format!("{variable} is not set"))

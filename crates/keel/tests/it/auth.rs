@@ -500,12 +500,21 @@ async fn development_tokens_only_in_dev_mode() {
         .await
         .refused(Challenge::Invalid, &secrets, "forged dev token");
 
-    // Without AUTH_DEV_MODE the same key on disk accepts nothing.
+    // Without AUTH_DEV_MODE (off by default once a verifier is configured) the same key on disk
+    // accepts nothing, and the refusal says why.
     let plain = idp_app(TestDb::sqlite(), &idp).env("APP_ENV", "development");
     let other_dir = plain.settings().data_dir;
     std::fs::create_dir_all(&other_dir).unwrap();
     std::fs::copy(dev::key_path(&dir), dev::key_path(&other_dir)).unwrap();
     let plain = plain.env("AUTH_HS256_SECRET", HS_SECRET).spawn().await;
+    let refusal = get_as(&plain, "/v1/me", &token).await;
+    assert!(
+        refusal.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("development token")),
+        "{}",
+        refusal.text
+    );
     for t in [&token, &admin] {
         let secrets = vec![t.to_string(), "u-dev".into(), "t-dev".into()];
         for path in ROUTES {

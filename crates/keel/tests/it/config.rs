@@ -75,6 +75,17 @@ fn production_refuses_unsafe_settings() {
 }
 
 #[test]
+fn the_secret_length_rule_counts_characters() {
+    let production =
+        |admin: &str| problem_variables(&[("APP_ENV", "production"), ("ADMIN_TOKEN", admin)]);
+    // 17 characters of two bytes each: 34 bytes, but short of 32 characters.
+    let short = "é".repeat(17);
+    assert!(production(&short).iter().any(|v| v == "ADMIN_TOKEN"));
+    let long = "é".repeat(32);
+    assert!(!production(&long).iter().any(|v| v == "ADMIN_TOKEN"));
+}
+
+#[test]
 fn a_safe_production_configuration_loads() {
     let s = load(&[
         ("APP_ENV", "production"),

@@ -133,6 +133,7 @@ async fn export_holds_the_users_data_and_erasure_leaves_no_row_with_the_id(db: T
         events[0]["payload"]["event"]["app_user_id"], USER,
         "the raw payload is opened"
     );
+    assert_eq!(events[0]["payload_form"], "json");
     assert_eq!(export["entitlement_overrides"][0]["entitlement"], "beta");
     assert!(export["billing_links"]
         .as_array()
@@ -220,7 +221,8 @@ async fn retention_drops_old_raw_payloads_and_audit_detail(db: TestDb) {
     let started = Instant::now();
     loop {
         let (_, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
-        let payload_gone = export["billing_events"][0]["payload"].is_null();
+        let payload_gone = export["billing_events"][0]["payload"].is_null()
+            && export["billing_events"][0]["payload_form"] == "dropped";
         // Rows written before the jobs ran lose their detail (the enqueues' own rows may
         // be written after).
         let detail_gone = export["audit"].as_array().is_some_and(|a| {
@@ -242,4 +244,27 @@ async fn retention_drops_old_raw_payloads_and_audit_detail(db: TestDb) {
         assert!(started.elapsed() < Duration::from_secs(20), "{export}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+keel_testkit::engine_test!(an_export_keeps_a_payload_too_deep_to_rebuild);
+async fn an_export_keeps_a_payload_too_deep_to_rebuild(db: TestDb) {
+    let (_dir, config) = config_dir();
+    let app = app(db, &config).spawn().await;
+    let event = fixture("revenuecat", "initial_purchase");
+    let event = set(event, "/event/app_user_id", json!(USER));
+    let event = set(event, "/event/original_app_user_id", json!(USER));
+    let event = set(event, "/event/expiration_at_ms", json!(ms_in_days(7)));
+    let event = set(event, "/event/event_timestamp_ms", json!(ms_in_days(0)));
+    // An extra field nested 10,000 levels deep, past serde_json's limit of 128.
+    let text = event.to_string();
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    let body = format!("{},\"extra\":{deep}}}", &text[..text.len() - 1]);
+    let answer = revenuecat_raw(&app, Some(&format!("Bearer {RC_SECRET}")), body.as_bytes()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let (status, export) = send(&app, reqwest::Method::GET, "/v1/me/export", &token(USER)).await;
+    assert_eq!(status, 200);
+    let event = &export["billing_events"][0];
+    assert_eq!(event["payload_form"], "text", "{event}");
+    assert_eq!(event["payload"].as_str(), Some(body.as_str()));
 }

@@ -22,6 +22,16 @@ pub const TYPES: &[&str] = &[
     "TEST",
 ];
 
+/// The store's id of `user`'s subscription to `product` in samples: the same for every sample
+/// event of that pair, so a purchase and a later expiration describe one subscription.
+fn original_transaction_of(user: &str, product: &str) -> String {
+    let input = format!("{user}\n{product}");
+    let digest = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    format!("2000000{:09}", u64::from_be_bytes(first) % 1_000_000_000)
+}
+
 /// A RevenueCat webhook body of `kind` for `user` buying `product`, happening `now`.
 pub fn event(kind: &str, user: &str, product: &str, now: DateTime<Utc>) -> Option<Value> {
     if !TYPES.contains(&kind) {
@@ -61,7 +71,7 @@ pub fn event(kind: &str, user: &str, product: &str, now: DateTime<Utc>) -> Optio
         "entitlement_ids": null,
         "presented_offering_id": null,
         "transaction_id": "2000000123456789",
-        "original_transaction_id": format!("2000000{}", &uuid::Uuid::new_v4().simple().to_string()[..9]),
+        "original_transaction_id": original_transaction_of(user, product),
         "is_family_share": false,
         "country_code": "US",
         "app_user_id": user,

@@ -107,7 +107,7 @@ fn check(id: &str, entitlement: &str, reason: &str) -> Result<(), ApiError> {
             "must be 1 to 255 characters without control characters",
         );
     }
-    if reason.trim().is_empty() || reason.len() > 500 {
+    if reason.trim().is_empty() || reason.chars().count() > 500 {
         bad("reason", "is required, at most 500 characters");
     }
     if errors.is_empty() {

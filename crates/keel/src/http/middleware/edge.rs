@@ -1,4 +1,5 @@
-//! The edge: one service that runs, in order, the request id, the body-size check, the request
+//! The edge: one service that runs, in order, the request id, the input refusals (NUL
+//! characters, too many header fields), the body-size check, the request
 //! timeout, panic capture, the problem bodies, the security headers and the access log with
 //! metrics. Each concern
 //! lives in its own module; running them in one hand-written service keeps a request to one hop
@@ -18,8 +19,9 @@ use axum::response::Response;
 
 use super::limits::{Deadline, Limits};
 use super::security::Hsts;
-use super::{access_log, errors, limits, panic, request_id, security};
+use super::{access_log, errors, input, limits, panic, request_id, security};
 use crate::config::Role;
+use crate::http::problem::ApiError;
 use crate::metrics;
 
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +79,11 @@ where
         let id = request_id::assign(&req);
         let method = req.method().clone();
         metrics::global().in_flight.add(1);
-        let stage = if limits::oversized(&req, &self.edge.limits) {
+        let stage = if let Some(problem) = input::refusal(&req) {
+            Stage::Early {
+                answer: Some(Early::Refused(problem)),
+            }
+        } else if limits::oversized(&req, &self.edge.limits) {
             Stage::Early {
                 answer: Some(Early::Oversized),
             }
@@ -105,6 +111,7 @@ where
 /// An answer decided before the rest of the stack runs; it is made inside the request-id scope,
 /// so its problem quotes the id.
 enum Early {
+    Refused(ApiError),
     Oversized,
     Panicked(Box<dyn std::any::Any + Send>),
 }
@@ -140,6 +147,9 @@ where
         let this = self.project();
         let response = match this.stage.project() {
             StageProj::Early { answer } => match answer.take() {
+                Some(Early::Refused(problem)) => {
+                    Some(axum::response::IntoResponse::into_response(problem))
+                }
                 Some(Early::Oversized) => Some(limits::too_large(&this.edge.limits)),
                 Some(Early::Panicked(payload)) => Some(panic::respond(payload)),
                 None => None,

@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod edge;
 pub mod errors;
+pub mod input;
 pub mod limits;
 pub mod panic;
 pub mod rate_limit;

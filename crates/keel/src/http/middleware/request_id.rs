@@ -77,6 +77,13 @@ fn new_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
+/// Runs `f` with a new request id, visible through [`current`]: for answers made before any
+/// request could be read.
+pub fn with_new<R>(f: impl FnOnce(&HeaderValue) -> R) -> R {
+    let id = new_id();
+    REQUEST_ID.sync_scope(id.clone(), || f(&id))
+}
+
 /// The request's id: its well-formed inbound `x-request-id`, or a new one. Handlers read it
 /// through [`current`].
 pub fn assign(req: &Request) -> HeaderValue {
