@@ -17,7 +17,7 @@ use sqlx::{Executor, PgConnection, SqliteConnection};
 use super::migrations::{expected_objects, for_engine};
 pub use super::migrations::{Migration, ObjectKind};
 use super::sql::{map_rows, Cols, Ts};
-use super::{postgres, sqlite, Engine};
+use super::{postgres, sqlite, Engine, PoolerMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -86,6 +86,7 @@ pub struct Migrator {
     url: SecretString,
     engine: Engine,
     timeout: Duration,
+    pooler: PoolerMode,
 }
 
 impl Migrator {
@@ -95,7 +96,16 @@ impl Migrator {
             url: url.clone(),
             engine,
             timeout,
+            pooler: PoolerMode::Direct,
         })
+    }
+
+    /// What stands in front of the database at the URL (Postgres). Behind a transaction-mode
+    /// pooler a run is one transaction holding a transaction-level advisory lock, each migration
+    /// within it under a savepoint, since a session lock would not stay with one server.
+    pub fn with_pooler(mut self, pooler: PoolerMode) -> Self {
+        self.pooler = pooler;
+        self
     }
 
     pub fn migrations(&self) -> &'static [Migration] {
@@ -374,7 +384,7 @@ fn status_of(known: &[Migration], applied: &[AppliedRow]) -> Vec<MigrationStatus
 /// One connection that owns the migration lock for its lifetime.
 enum Session {
     Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+    Postgres(PgConnection, PoolerMode),
 }
 
 /// Calls the engine's primitive. Boxed as `Send` here, where lifetimes are concrete, so that the
@@ -383,7 +393,7 @@ macro_rules! dispatch {
     ($self:ident, $f:ident $(, $arg:expr)*) => {{
         let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self {
             Session::Sqlite(c) => Box::pin(sqlite::migrate::$f(c $(, $arg)*)),
-            Session::Postgres(c) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
+            Session::Postgres(c, _) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
         };
         future.await
     }};
@@ -396,7 +406,7 @@ macro_rules! on_session {
         let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match $self
         {
             Session::Sqlite($c) => Box::pin(async move { $body }),
-            Session::Postgres($c) => Box::pin(async move { $body }),
+            Session::Postgres($c, _) => Box::pin(async move { $body }),
         };
         future.await
     }};
@@ -427,11 +437,12 @@ impl Session {
                         .await
                         .map(Session::Sqlite)
                 }),
-                Engine::Postgres => {
-                    Box::pin(
-                        async move { postgres::migrate::open(url).await.map(Session::Postgres) },
-                    )
-                }
+                Engine::Postgres => Box::pin(async move {
+                    let pooler = m.pooler;
+                    postgres::migrate::open(url, pooler)
+                        .await
+                        .map(|c| Session::Postgres(c, pooler))
+                }),
             };
         let mut session = opening.await?;
         session.ensure_table().await?;
@@ -441,7 +452,7 @@ impl Session {
     async fn close(self) {
         let closing: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> = match self {
             Session::Sqlite(c) => Box::pin(sqlx::Connection::close(c)),
-            Session::Postgres(c) => Box::pin(postgres::migrate::close(c)),
+            Session::Postgres(c, pooler) => Box::pin(postgres::migrate::close(c, pooler)),
         };
         let result = closing.await;
         if let Err(e) = result {
@@ -453,13 +464,26 @@ impl Session {
         dispatch!(self, ensure_table)
     }
     async fn begin(&mut self) -> Result<(), sqlx::Error> {
-        dispatch!(self, begin)
+        match self {
+            Session::Postgres(_, PoolerMode::Transaction) => {
+                self.run(postgres::migrate::Step::Begin).await
+            }
+            _ => dispatch!(self, begin),
+        }
     }
     async fn commit(&mut self) -> Result<(), sqlx::Error> {
-        on_session!(self, |c| c.execute("COMMIT").await.map(|_| ()))
+        self.run(postgres::migrate::Step::Commit).await
     }
     async fn rollback(&mut self) -> Result<(), sqlx::Error> {
-        on_session!(self, |c| c.execute("ROLLBACK").await.map(|_| ()))
+        self.run(postgres::migrate::Step::Rollback).await
+    }
+    /// Begins, commits or rolls back one migration's transaction (a savepoint behind a pooler).
+    async fn run(&mut self, step: postgres::migrate::Step) -> Result<(), sqlx::Error> {
+        let statement = match self {
+            Session::Sqlite(_) => step.direct(),
+            Session::Postgres(_, pooler) => step.statement(*pooler),
+        };
+        on_session!(self, |c| c.execute(statement).await.map(|_| ()))
     }
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, sqlx::Error> {
         on_session!(self, |c| map_rows(

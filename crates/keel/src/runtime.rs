@@ -266,7 +266,8 @@ fn start_jobs(
 /// Migrates, or waits for another process to have migrated.
 async fn prepare(state: &AppState) -> Result<(), RuntimeError> {
     let settings = &state.settings;
-    let migrator = Migrator::new(&settings.database.url, settings.database.migration_timeout)?;
+    let (url, pooler) = settings.database.migration_target();
+    let migrator = Migrator::new(url, settings.database.migration_timeout)?.with_pooler(pooler);
     state.readiness.set(Phase::Migrating);
     if settings.database.migrate_on_start {
         let applied = migrator.up(false).await?;

@@ -46,9 +46,9 @@ pub async fn run(args: Args, out: Output) -> Exit {
         Ok(settings) => settings,
         Err(exit) => return exit,
     };
-    let migrator = match Migrator::new(&settings.database.url, settings.database.migration_timeout)
-    {
-        Ok(m) => m,
+    let (url, pooler) = settings.database.migration_target();
+    let migrator = match Migrator::new(url, settings.database.migration_timeout) {
+        Ok(m) => m.with_pooler(pooler),
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Usage;
