@@ -13,6 +13,7 @@ mod config_check;
 mod db_copy_cli;
 mod deploy_commands;
 mod deploy_files;
+mod deploy_monitoring;
 mod dev_webhook;
 mod dot_env;
 mod jobs_process;
