@@ -138,6 +138,30 @@ async fn keel_works_behind_pgbouncer_in_transaction_mode() {
         "{report}"
     );
 
+    // `keel bench webhooks` goes through the pooler too (its migration check included).
+    let bench = keel(
+        dir.path(),
+        &pairs(&env),
+        &[
+            "bench",
+            "webhooks",
+            "--events",
+            "40",
+            "--concurrency",
+            "4",
+            "--json",
+        ],
+    );
+    let line = bench
+        .assert_code(0)
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let measured: Value = serde_json::from_str(&line).expect("bench JSON");
+    assert_eq!(measured["errors"], 0, "{}", bench.describe());
+
     // With DATABASE_DIRECT_URL, migrations bypass the pooler.
     let mut direct = env.clone();
     direct.push(("DATABASE_DIRECT_URL", bouncer.direct_url()));
