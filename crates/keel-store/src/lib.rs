@@ -103,6 +103,12 @@ impl DatabaseSettings {
             None => (&self.url, self.pooler),
         }
     }
+
+    /// The URL for work that needs a session of its own (`pg_dump`, `pg_restore`): the direct URL
+    /// when one is set, else `url`.
+    pub fn session_url(&self) -> &SecretString {
+        self.direct_url.as_ref().unwrap_or(&self.url)
+    }
 }
 
 /// A pool on one engine. Cloning is cheap.

@@ -51,7 +51,13 @@ pub async fn run_backup(args: BackupArgs, out: Output) -> Exit {
         Err(exit) => return exit,
     };
     let database = &settings.database;
-    match backup::backup(&database.url, &args.file, database.migration_timeout).await {
+    match backup::backup(
+        database.session_url(),
+        &args.file,
+        database.migration_timeout,
+    )
+    .await
+    {
         Ok(manifest) => {
             print_manifest(&args.file, &manifest, out);
             match &args.metrics_file {
@@ -110,7 +116,7 @@ pub async fn run_restore(args: RestoreArgs, out: Output) -> Exit {
         force: args.force,
         timeout: settings.database.migration_timeout,
     };
-    match backup::restore(&settings.database.url, &args.file, options).await {
+    match backup::restore(settings.database.session_url(), &args.file, options).await {
         Ok(report) => {
             print_report(&args.file, &report, out);
             if report.ok {

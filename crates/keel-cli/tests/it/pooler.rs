@@ -166,6 +166,8 @@ async fn keel_works_behind_pgbouncer_in_transaction_mode() {
     let mut direct = env.clone();
     direct.push(("DATABASE_DIRECT_URL", bouncer.direct_url()));
     keel(dir.path(), &pairs(&direct), &["migrate", "verify"]).assert_code(0);
+    // keel backup runs pg_dump, which needs a session: it takes DATABASE_DIRECT_URL.
+    keel(dir.path(), &pairs(&direct), &["backup", "pooled.backup"]).assert_code(0);
 
     let mut server = KeelProcess::serve(&bin(), dir.path(), &pairs(&env), &[]);
     server.wait_ready(Duration::from_secs(60)).await;

@@ -46,7 +46,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "DATABASE_DIRECT_URL",
         "unset",
-        "Postgres URL without the pooler; migrations use it when set",
+        "Postgres URL without the pooler; migrations, backup and restore use it when set",
     ),
     var(
         "DATABASE_STATEMENT_TIMEOUT_MS",
