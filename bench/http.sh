@@ -16,6 +16,8 @@ if [[ -z "${KEEL_BIN:-}" ]]; then
   cargo build --release -p keel-cli >&2
   KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
 fi
+[[ -x "$KEEL_BIN" ]] || { echo "no keel binary at $KEEL_BIN" >&2; exit 1; }
+KEEL_BIN=$(realpath "$KEEL_BIN")
 export KEEL_BENCH_REDIS_URL=${KEEL_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 RESULT=$("$KEEL_BIN" bench http --connections "$CONNECTIONS" --seconds "$SECONDS_PER_ROUND" --rounds "$ROUNDS" --json | tail -n 1)
 echo "$RESULT"

@@ -46,6 +46,7 @@ if [[ -z "${KEEL_BIN:-}" ]]; then
   KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
 fi
 [[ -x "$KEEL_BIN" ]] || die "no keel binary at $KEEL_BIN"
+KEEL_BIN=$(realpath "$KEEL_BIN")
 
 # (c) BullMQ peer.
 # `npm ci` refuses a lock that lacks optional per-platform packages the registry here does not

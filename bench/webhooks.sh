@@ -17,10 +17,14 @@ if [[ -z "${KEEL_BIN:-}" ]]; then
   cargo build --release -p keel-cli >&2
   KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
 fi
+# The binary runs from a scratch directory: resolve a relative path (KEEL_BIN or CARGO_TARGET_DIR)
+# against the repository first.
+[[ -x "$KEEL_BIN" ]] || { echo "no keel binary at $KEEL_BIN" >&2; exit 1; }
+KEEL_BIN=$(realpath "$KEEL_BIN")
 DB=keel_bench_webhooks_$$
 psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB" >&2
-trap 'psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB" >&2' EXIT
 WORK=$(mktemp -d)
+trap 'psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB" >&2; rm -rf "$WORK"' EXIT
 export DATABASE_URL="${PG_ADMIN_URL%/*}/$DB" LOG_LEVEL=warn
 (cd "$WORK" && "$KEEL_BIN" migrate up >&2)
 RESULTS=()
@@ -66,5 +70,5 @@ else:
     text = text.rstrip("\n") + "\n\n" + section
 open(path, "w").write(text)
 PY
-rm -rf "$WORK"
+
 echo "bench/webhooks.sh: wrote $BENCH_DOC" >&2

@@ -143,8 +143,8 @@ impl Db {
     /// Vacuums and analyzes the jobs table (Postgres; SQLite needs none), so a measurement starts
     /// from the state steady autovacuum keeps, not from the dead rows of the previous one.
     pub async fn vacuum_jobs(&self) -> Result<(), StoreError> {
-        if let Db::Postgres(pool) = self {
-            sqlx::query("VACUUM (ANALYZE) jobs").execute(pool).await?;
+        if let Db::Postgres(db) = self {
+            db.run_outside_transaction("VACUUM (ANALYZE) jobs").await?;
         }
         Ok(())
     }

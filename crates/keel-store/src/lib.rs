@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::SqlitePool;
 
 pub use admin::FlagRow;
 pub use error::StoreError;
+pub use postgres::PgDb;
 pub use tx::Tx;
 
 /// A driver's error message without any quoted part, which may hold the connection URL.
@@ -59,6 +60,28 @@ pub enum Engine {
     Postgres,
 }
 
+/// What stands between Keel and Postgres (`DATABASE_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolerMode {
+    /// Postgres itself, or a pooler in session mode: a connection is one server session.
+    #[default]
+    Direct,
+    /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`, Supavisor, Neon's
+    /// pooled endpoint): a server is ours for one transaction only.
+    Transaction,
+}
+
+impl PoolerMode {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(Self::Direct),
+            "transaction" => Some(Self::Transaction),
+            _ => None,
+        }
+    }
+}
+
 /// The database section of the settings: where the database is and how the pool behaves.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
@@ -67,13 +90,34 @@ pub struct DatabaseSettings {
     pub statement_timeout: Duration,
     pub migrate_on_start: bool,
     pub migration_timeout: Duration,
+    /// What stands between Keel and Postgres at `url`.
+    pub pooler: PoolerMode,
+    /// A URL that reaches Postgres without the pooler, for migrations (`DATABASE_DIRECT_URL`).
+    pub direct_url: Option<SecretString>,
+}
+
+impl DatabaseSettings {
+    /// The URL migrations run through, and what stands in front of it: the direct URL when one is
+    /// set, else `url`.
+    pub fn migration_target(&self) -> (&SecretString, PoolerMode) {
+        match &self.direct_url {
+            Some(direct) => (direct, PoolerMode::Direct),
+            None => (&self.url, self.pooler),
+        }
+    }
+
+    /// The URL for work that needs a session of its own (`pg_dump`, `pg_restore`): the direct URL
+    /// when one is set, else `url`.
+    pub fn session_url(&self) -> &SecretString {
+        self.direct_url.as_ref().unwrap_or(&self.url)
+    }
 }
 
 /// A pool on one engine. Cloning is cheap.
 #[derive(Debug, Clone)]
 pub enum Db {
     Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Postgres(PgDb),
 }
 
 /// Checks that `url` names an engine and parses as its connection options. The message never
@@ -158,7 +202,7 @@ impl Db {
         let query = async {
             match self {
                 Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
-                Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+                Db::Postgres(db) => sqlx::query("SELECT 1").execute(db).await.map(|_| ()),
             }
         };
         match tokio::time::timeout(timeout, query).await {

@@ -19,7 +19,7 @@ pub use super::app_migrations::{AppMigrations, APP_HISTORY};
 use super::migrations::{expected_objects, for_engine};
 pub use super::migrations::{Migration, ObjectKind};
 use super::sql::{map_rows, Cols, Ts};
-use super::{postgres, sqlite, Engine};
+use super::{postgres, sqlite, Engine, PoolerMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -93,6 +93,7 @@ pub struct Migrator {
     timeout: Duration,
     migrations: &'static [Migration],
     history: &'static str,
+    pooler: PoolerMode,
 }
 
 const KEEL_HISTORY: &str = "keel_migrations";
@@ -107,6 +108,7 @@ impl Migrator {
             timeout,
             migrations: for_engine(engine),
             history: KEEL_HISTORY,
+            pooler: PoolerMode::Direct,
         })
     }
 
@@ -129,6 +131,14 @@ impl Migrator {
     /// The history table this runner records in: `keel_migrations` or `keel_app_migrations`.
     pub fn history(&self) -> &'static str {
         self.history
+    }
+
+    /// What stands in front of the database at the URL (Postgres). Behind a transaction-mode
+    /// pooler a run is one transaction holding a transaction-level advisory lock, each migration
+    /// within it under a savepoint, since a session lock would not stay with one server.
+    pub fn with_pooler(mut self, pooler: PoolerMode) -> Self {
+        self.pooler = pooler;
+        self
     }
 
     /// The migrations this runner knows, in version order.
@@ -415,7 +425,7 @@ struct Session {
 
 enum Conn {
     Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+    Postgres(PgConnection, PoolerMode),
 }
 
 /// Calls the engine's primitive. Boxed as `Send` here, where lifetimes are concrete, so that the
@@ -424,7 +434,7 @@ macro_rules! dispatch {
     ($self:ident, $f:ident $(, $arg:expr)*) => {{
         let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> = match &mut $self.conn {
             Conn::Sqlite(c) => Box::pin(sqlite::migrate::$f(c $(, $arg)*)),
-            Conn::Postgres(c) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
+            Conn::Postgres(c, _) => Box::pin(postgres::migrate::$f(c $(, $arg)*)),
         };
         future.await
     }};
@@ -437,7 +447,7 @@ macro_rules! on_session {
         let future: Pin<Box<dyn Future<Output = Result<_, sqlx::Error>> + Send + '_>> =
             match &mut $self.conn {
                 Conn::Sqlite($c) => Box::pin(async move { $body }),
-                Conn::Postgres($c) => Box::pin(async move { $body }),
+                Conn::Postgres($c, _) => Box::pin(async move { $body }),
             };
         future.await
     }};
@@ -475,9 +485,12 @@ impl Session {
                         .await
                         .map(Conn::Sqlite)
                 }),
-                Engine::Postgres => {
-                    Box::pin(async move { postgres::migrate::open(url).await.map(Conn::Postgres) })
-                }
+                Engine::Postgres => Box::pin(async move {
+                    let pooler = m.pooler;
+                    postgres::migrate::open(url, pooler)
+                        .await
+                        .map(|c| Conn::Postgres(c, pooler))
+                }),
             };
         let mut session = Session {
             conn: opening.await?,
@@ -491,7 +504,7 @@ impl Session {
         let closing: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> = match self.conn
         {
             Conn::Sqlite(c) => Box::pin(sqlx::Connection::close(c)),
-            Conn::Postgres(c) => Box::pin(postgres::migrate::close(c)),
+            Conn::Postgres(c, pooler) => Box::pin(postgres::migrate::close(c, pooler)),
         };
         let result = closing.await;
         if let Err(e) = result {
@@ -504,13 +517,26 @@ impl Session {
         dispatch!(self, ensure_table, history)
     }
     async fn begin(&mut self) -> Result<(), sqlx::Error> {
-        dispatch!(self, begin)
+        match self.conn {
+            Conn::Postgres(_, PoolerMode::Transaction) => {
+                self.run(postgres::migrate::Step::Begin).await
+            }
+            _ => dispatch!(self, begin),
+        }
     }
     async fn commit(&mut self) -> Result<(), sqlx::Error> {
-        on_session!(self, |c| c.execute("COMMIT").await.map(|_| ()))
+        self.run(postgres::migrate::Step::Commit).await
     }
     async fn rollback(&mut self) -> Result<(), sqlx::Error> {
-        on_session!(self, |c| c.execute("ROLLBACK").await.map(|_| ()))
+        self.run(postgres::migrate::Step::Rollback).await
+    }
+    /// Begins, commits or rolls back one migration's transaction (a savepoint behind a pooler).
+    async fn run(&mut self, step: postgres::migrate::Step) -> Result<(), sqlx::Error> {
+        let statement = match &self.conn {
+            Conn::Sqlite(_) => step.direct(),
+            Conn::Postgres(_, pooler) => step.statement(*pooler),
+        };
+        on_session!(self, |c| c.execute(statement).await.map(|_| ()))
     }
     async fn applied(&mut self) -> Result<Vec<AppliedRow>, sqlx::Error> {
         let sql = applied_sql(self.history);

@@ -14,7 +14,7 @@ pub use admin::{admin, send, Reply, PROBLEMS};
 pub use app::{TestApp, TestAppBuilder};
 pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
-pub use process::KeelProcess;
+pub use process::{free_port, KeelProcess};
 pub use revenuecat::FakeRevenueCat;
 pub use wait::{eventually, Condition};
 

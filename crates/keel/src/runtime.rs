@@ -309,10 +309,11 @@ fn start_jobs(
 /// Migrates (Keel's migrations, then the application's), or waits for another process to have.
 async fn prepare(state: &AppState, app: &AppMigrations) -> Result<(), RuntimeError> {
     let settings = &state.settings;
-    let (url, timeout) = (&settings.database.url, settings.database.migration_timeout);
-    let mut migrators = vec![Migrator::new(url, timeout)?];
+    let (url, pooler) = settings.database.migration_target();
+    let timeout = settings.database.migration_timeout;
+    let mut migrators = vec![Migrator::new(url, timeout)?.with_pooler(pooler)];
     if !app.is_empty() {
-        migrators.push(Migrator::for_app(url, timeout, app)?);
+        migrators.push(Migrator::for_app(url, timeout, app)?.with_pooler(pooler));
     }
     state.readiness.set(Phase::Migrating);
     if settings.database.migrate_on_start {

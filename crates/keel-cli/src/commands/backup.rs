@@ -16,6 +16,10 @@ use crate::settings;
 pub struct BackupArgs {
     /// Where to write the backup; must not exist.
     pub file: PathBuf,
+    /// After a successful backup, also write its time and size to this file in the Prometheus
+    /// text format (for node_exporter's textfile collector), replacing it atomically.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,13 +51,59 @@ pub async fn run_backup(args: BackupArgs, out: Output) -> Exit {
         Err(exit) => return exit,
     };
     let database = &settings.database;
-    match backup::backup(&database.url, &args.file, database.migration_timeout).await {
+    match backup::backup(
+        database.session_url(),
+        &args.file,
+        database.migration_timeout,
+    )
+    .await
+    {
         Ok(manifest) => {
             print_manifest(&args.file, &manifest, out);
-            Exit::Ok
+            match &args.metrics_file {
+                Some(path) => match write_metrics(path, &args.file) {
+                    Ok(()) => Exit::Ok,
+                    Err(e) => {
+                        eprintln!(
+                            "error: the backup succeeded, but {} could not be written: {e}",
+                            path.display()
+                        );
+                        Exit::Failed
+                    }
+                },
+                None => Exit::Ok,
+            }
         }
         Err(e) => failed(&e),
     }
+}
+
+/// `keel_backup_last_success_timestamp_seconds` and `keel_backup_size_bytes` for the backup
+/// `file` just written, into `path` through a temporary file beside it and a rename, so a
+/// collector never reads half a file.
+fn write_metrics(path: &std::path::Path, file: &std::path::Path) -> std::io::Result<()> {
+    let size = std::fs::metadata(file)?.len();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let text = format!(
+        "# HELP keel_backup_last_success_timestamp_seconds When the last successful keel backup finished (Unix time).\n\
+         # TYPE keel_backup_last_success_timestamp_seconds gauge\n\
+         keel_backup_last_success_timestamp_seconds {now:.3}\n\
+         # HELP keel_backup_size_bytes Size of the file of the last successful keel backup.\n\
+         # TYPE keel_backup_size_bytes gauge\n\
+         keel_backup_size_bytes {size}\n"
+    );
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 pub async fn run_restore(args: RestoreArgs, out: Output) -> Exit {
@@ -66,7 +116,7 @@ pub async fn run_restore(args: RestoreArgs, out: Output) -> Exit {
         force: args.force,
         timeout: settings.database.migration_timeout,
     };
-    match backup::restore(&settings.database.url, &args.file, options).await {
+    match backup::restore(settings.database.session_url(), &args.file, options).await {
         Ok(report) => {
             print_report(&args.file, &report, out);
             if report.ok {

@@ -131,11 +131,11 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
 
 /// Refuses to measure a database with pending migrations.
 async fn migrated(services: &keel::services::Services) -> Result<(), Exit> {
-    let migrator = Migrator::new(
-        &services.settings.database.url,
-        services.settings.database.migration_timeout,
-    )
-    .map_err(failed)?;
+    let database = &services.settings.database;
+    let (url, pooler) = database.migration_target();
+    let migrator = Migrator::new(url, database.migration_timeout)
+        .map_err(failed)?
+        .with_pooler(pooler);
     match migrator.status().await {
         Ok(status) if status.iter().all(|s| s.state == State::Applied) => Ok(()),
         Ok(_) => {

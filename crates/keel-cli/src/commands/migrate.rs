@@ -60,15 +60,19 @@ pub async fn run(args: Args, out: Output, build: Build<'_>) -> Exit {
     };
     let server = build(settings);
     let database = &server.settings().database;
-    let (url, timeout) = (&database.url, database.migration_timeout);
+    let (url, pooler) = database.migration_target();
+    let timeout = database.migration_timeout;
     let app = server.app_migrations();
     let runners = Migrator::new(url, timeout).and_then(|keel| {
         let app = if app.is_empty() {
             None
         } else {
-            Some(Migrator::for_app(url, timeout, app)?)
+            Some(Migrator::for_app(url, timeout, app)?.with_pooler(pooler))
         };
-        Ok(Runners { keel, app })
+        Ok(Runners {
+            keel: keel.with_pooler(pooler),
+            app,
+        })
     });
     let runners = match runners {
         Ok(runners) => runners,

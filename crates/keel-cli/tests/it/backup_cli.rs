@@ -333,3 +333,75 @@ async fn on_postgres_no_output_contains_the_password() {
     assert!(matches!(run.code, Some(0 | 1)), "{}", run.describe());
     assert_no_password(&run);
 }
+
+/// `--metrics-file` writes the backup's time and size for node_exporter's textfile collector
+/// (the `keel_backup_*` families of docs/HTTP.md), replacing the previous file; a failed backup
+/// leaves it as it was.
+#[test]
+fn a_successful_backup_writes_its_metrics_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let url = source(dir);
+    let env = [("DATABASE_URL", url.as_str())];
+    let prom = dir.join("keel_backup.prom");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let prom_arg = prom.display().to_string();
+    let run = keel(
+        dir,
+        &env,
+        &["backup", "one.keel", "--metrics-file", &prom_arg],
+    );
+    run.assert_code(0);
+    let text = std::fs::read_to_string(&prom).expect("the metrics file");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} sample:\n{text}"))
+            .parse()
+            .expect("a number")
+    };
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/HTTP.md"),
+    )
+    .expect("docs/HTTP.md");
+    for family in [
+        "keel_backup_last_success_timestamp_seconds",
+        "keel_backup_size_bytes",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family} gauge\n")), "{text}");
+        assert!(
+            docs.contains(&format!("| `{family}`")),
+            "{family} is not in docs/HTTP.md"
+        );
+    }
+    let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert_eq!(
+        families, 2,
+        "every family of the file is documented:\n{text}"
+    );
+    let at = value("keel_backup_last_success_timestamp_seconds");
+    assert!(
+        at >= before.floor() && at < before + 120.0,
+        "{at} vs {before}"
+    );
+    let size = std::fs::metadata(dir.join("one.keel")).unwrap().len();
+    assert_eq!(value("keel_backup_size_bytes"), size as f64);
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A backup that fails (the file exists) keeps the last success.
+    let run = keel(
+        dir,
+        &env,
+        &["backup", "one.keel", "--metrics-file", &prom_arg],
+    );
+    assert_ne!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(std::fs::read_to_string(&prom).unwrap(), text);
+}

@@ -196,9 +196,15 @@ fn every_variable_the_deploy_files_set_is_documented() {
     assert!(k8s_env.contains("APP_ENV"), "kubernetes env: {k8s_env:?}");
     add(k8s_env, "deploy/kubernetes.yaml");
 
+    // Build arguments (`ARG NAME=default`) are not runtime variables.
+    let build_args: BTreeSet<String> = logical_lines(&read("deploy/Dockerfile"))
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("ARG "))
+        .map(|a| a.split('=').next().unwrap_or_default().trim().to_string())
+        .collect();
     let undocumented: Vec<String> = used
         .iter()
-        .filter(|(name, _)| !documented.contains(name))
+        .filter(|(name, _)| !documented.contains(name) && !build_args.contains(name))
         .map(|(name, file)| format!("{name} ({file})"))
         .collect();
     assert!(
@@ -447,5 +453,67 @@ fn stop_timeouts_outlast_the_shutdown_grace_period() {
             period > drain + grace,
             "{name}: terminationGracePeriodSeconds {period} <= drain {drain} + grace {grace}"
         );
+    }
+}
+
+/// `keel backup` and `keel restore` on Postgres run pg_dump and pg_restore: the runtime image
+/// installs the client tools of one PostgreSQL major version, and deploy/README.md and
+/// docs/OPERATIONS.md say which, and how to pick another.
+#[test]
+fn the_runtime_image_carries_the_postgres_client_tools_of_a_chosen_major_version() {
+    let lines = logical_lines(&read("deploy/Dockerfile"));
+    let runtime_start = lines
+        .iter()
+        .rposition(|l| l.trim().starts_with("FROM "))
+        .expect("a FROM");
+    let runtime: Vec<&str> = lines[runtime_start..].iter().map(|l| l.trim()).collect();
+    let default_major = runtime
+        .iter()
+        .find_map(|l| l.strip_prefix("ARG PG_MAJOR="))
+        .expect("the runtime stage declares ARG PG_MAJOR=<default>");
+    let major: u32 = default_major.parse().expect("PG_MAJOR is a major version");
+    assert!((13..=17).contains(&major), "PG_MAJOR={major}");
+    let install = runtime
+        .iter()
+        .find(|l| l.starts_with("RUN ") && l.contains("postgresql-client-${PG_MAJOR}"))
+        .expect("a RUN that installs postgresql-client-${PG_MAJOR} in the runtime stage");
+    let repository = install
+        .find("apt.postgresql.org.sh -y")
+        .expect("the PGDG repository is added (postgresql-common's script)");
+    let client = install.find("postgresql-client-${PG_MAJOR}").unwrap();
+    assert!(
+        install
+            .find("postgresql-common")
+            .is_some_and(|i| i < repository)
+            && repository < client,
+        "postgresql-common, then the repository, then the client: {install}"
+    );
+    for tool in ["pg_dump --version", "pg_restore --version"] {
+        assert!(
+            install.contains(tool),
+            "the build checks `{tool}`: {install}"
+        );
+    }
+    let user = runtime
+        .iter()
+        .position(|l| l.starts_with("USER "))
+        .expect("USER");
+    let run = runtime.iter().position(|l| l == install).unwrap();
+    assert!(run < user, "installed as root, before USER");
+
+    let readme = read("deploy/README.md");
+    let operations = read("docs/OPERATIONS.md");
+    for (name, text) in [
+        ("deploy/README.md", &readme),
+        ("docs/OPERATIONS.md", &operations),
+    ] {
+        for needle in [
+            format!("postgresql-client-{major}"),
+            "PG_MAJOR".to_string(),
+            "pg_restore".to_string(),
+        ] {
+            assert!(text.contains(&needle), "{name} does not say {needle:?}");
+        }
+        assert!(!text.contains("no Postgres client tools"), "{name}");
     }
 }

@@ -4,6 +4,7 @@
 // Shared set-up, used by the test modules below.
 mod common;
 mod deploy_support;
+mod pooler_support;
 
 // Tests, one module per area.
 mod backup_cli;
@@ -13,11 +14,13 @@ mod db_copy_cli;
 mod demo;
 mod deploy_commands;
 mod deploy_files;
+mod deploy_monitoring;
 mod dev_webhook;
 mod dot_env;
 mod jobs_process;
 mod migrate_cli;
 mod multi_process;
+mod pooler;
 mod queue_cli;
 mod queue_guards;
 mod quick_start;

@@ -1,7 +1,8 @@
 //! docs/OPERATIONS.md: every command block fenced as `sh runbook` runs as written, in order,
-//! against a local instance (SQLite, in a temporary directory) with a stored RevenueCat event and a
-//! failing job, and exits 0. The instance still passes `keel smoke` afterwards, with every kill
-//! switch on.
+//! against a local instance with a stored RevenueCat event and a failing job, on each engine
+//! (SQLite in a temporary directory; Postgres in a schema of its own, with an empty scratch
+//! database for the restore drill), and exits 0. The instance still passes `keel smoke`
+//! afterwards, with every kill switch on, and the drill left no copy behind.
 
 use crate::common;
 
@@ -11,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, free_port, keel};
-use keel_testkit::KeelProcess;
+use common::{bin, keel};
+use keel_testkit::{execute_detached, KeelProcess, TestDb};
 use serde_json::{json, Value};
 
 const RC_SECRET: &str = "revenuecat-webhook-secret-0123456789abcdef";
@@ -136,7 +137,93 @@ fn operations_md() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_runbook_block_runs_against_a_local_instance() {
+async fn every_runbook_block_runs_against_a_local_instance_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("keel.db").display());
+    run_every_block(dir.path(), &database_url, None).await;
+    assert!(
+        !dir.path().join("keel-drill.db").exists(),
+        "the restore drill left its scratch database behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runbook_block_runs_against_a_local_instance_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let TestDb::Postgres { base, schema, url } = &db else {
+        unreachable!("TestDb::postgres is a Postgres database")
+    };
+    // The drill's scratch database: empty, with the service's schema (a backup restores into the
+    // schema it was taken from).
+    let scratch = Scratch::create(base);
+    let drill_url = with_database(url, &scratch.name);
+    assert!(execute_detached(
+        &drill_url,
+        &format!("CREATE SCHEMA {schema}")
+    ));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    run_every_block(dir.path(), url, Some(&drill_url)).await;
+    // The drill emptied its scratch database again.
+    let status = keel(
+        dir.path(),
+        &[("DATABASE_URL", &drill_url)],
+        &["migrate", "status", "--json"],
+    );
+    let report = status.assert_code(0).json();
+    let applied: Vec<&Value> = report["migrations"]
+        .as_array()
+        .expect("migrations")
+        .iter()
+        .filter(|m| m["state"] != "pending")
+        .collect();
+    assert!(
+        applied.is_empty(),
+        "the drill left its copy behind: {report}"
+    );
+}
+
+/// A database of the test's own on the test server, dropped on drop.
+struct Scratch {
+    base: String,
+    name: String,
+}
+
+impl Scratch {
+    fn create(base: &str) -> Scratch {
+        let name = format!("keel_drill_{}", uuid::Uuid::new_v4().simple());
+        assert!(execute_detached(base, &format!("CREATE DATABASE {name}")));
+        Scratch {
+            base: base.to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if !execute_detached(&self.base, &sql) {
+            eprintln!("note: scratch database {} was not dropped", self.name);
+        }
+    }
+}
+
+/// `url` naming the database `name` instead (its query, e.g. the search_path, kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let root = path.rsplit_once('/').map(|(root, _)| root).unwrap_or(path);
+    if query.is_empty() {
+        format!("{root}/{name}")
+    } else {
+        format!("{root}/{name}?{query}")
+    }
+}
+
+/// Starts an instance on `database_url` in `root`, prepares what the runbooks act on, and runs
+/// every block; `drill_url` is the restore drill's scratch database (Postgres).
+async fn run_every_block(root: &Path, database_url: &str, drill_url: Option<&str>) {
     let markdown = std::fs::read_to_string(operations_md()).expect("docs/OPERATIONS.md");
     let blocks = runbook_blocks(&markdown);
     assert!(
@@ -167,10 +254,8 @@ async fn every_runbook_block_runs_against_a_local_instance() {
         }
     }
 
-    // A local instance: SQLite in a temporary directory, both billing providers, admin and
-    // metrics tokens, and a product that grants `premium`.
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let root = dir.path();
+    // A local instance: both billing providers, admin and metrics tokens, and a product that
+    // grants `premium`.
     std::fs::write(
         root.join("keel.toml"),
         "[products]\npremium_monthly = [\"premium\"]\n",
@@ -178,9 +263,8 @@ async fn every_runbook_block_runs_against_a_local_instance() {
     .expect("keel.toml");
     let backups = root.join("backups");
     std::fs::create_dir(&backups).expect("backup directory");
-    let database_url = format!("sqlite://{}", root.join("keel.db").display());
     let server_env = [
-        ("DATABASE_URL", database_url.as_str()),
+        ("DATABASE_URL", database_url),
         ("REVENUECAT_WEBHOOK_SECRET", RC_SECRET),
         ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
@@ -224,7 +308,7 @@ async fn every_runbook_block_runs_against_a_local_instance() {
         .to_string();
 
     // Jobs for the backlog and error-spike runbooks, one of them failing its first attempt.
-    let db_env = [("DATABASE_URL", database_url.as_str())];
+    let db_env = [("DATABASE_URL", database_url)];
     for args in [
         vec!["queue", "enqueue", "diag.noop", "--count", "3"],
         vec!["queue", "enqueue", "diag.sleep", "--args", r#"{"ms":50}"#],
@@ -257,10 +341,10 @@ async fn every_runbook_block_runs_against_a_local_instance() {
         .expect("directory of the keel binary")
         .display()
         .to_string();
-    let env: Vec<(&str, String)> = vec![
+    let mut env: Vec<(&str, String)> = vec![
         ("PATH", format!("{keel_dir}:/usr/bin:/bin")),
         ("KEEL_URL", base.clone()),
-        ("DATABASE_URL", database_url.clone()),
+        ("DATABASE_URL", database_url.to_string()),
         ("METRICS_TOKEN", METRICS_TOKEN.to_string()),
         ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
         ("REVENUECAT_WEBHOOK_SECRET", RC_SECRET.to_string()),
@@ -268,9 +352,10 @@ async fn every_runbook_block_runs_against_a_local_instance() {
         ("BACKUP_DIR", backups.display().to_string()),
         ("EVENT_ID", event_id.clone()),
         ("PROVIDER", "revenuecat".to_string()),
-        // The restore drill serves its copy on a port of its own: a free one, not the default.
-        ("DRILL_PORT", free_port().to_string()),
     ];
+    if let Some(drill_url) = drill_url {
+        env.push(("DRILL_DATABASE_URL", drill_url.to_string()));
+    }
     for (n, block) in blocks.iter().enumerate() {
         let outcome = run_block(root, &env, &block.script);
         eprintln!(
@@ -314,10 +399,6 @@ async fn every_runbook_block_runs_against_a_local_instance() {
             "no {prefix}*.backup in BACKUP_DIR: {names:?}"
         );
     }
-    assert!(
-        !root.join("keel-drill.db").exists(),
-        "the restore drill left its scratch database behind"
-    );
     let flags = keel(root, &db_env, &["flags", "list", "--json"]);
     flags.assert_code(0);
     let flags: Value = flags.json();

@@ -2,7 +2,9 @@
 //! one statement, `pg_notify` on insert so idle workers wake at once.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Executor, PgConnection, PgPool, Row};
+use sqlx::{Executor, PgConnection, Row};
+
+use super::PgDb;
 
 use keel_domain::jobs::{
     BreakerPolicy, ClaimSpec, Claimed, Enqueued, JobState, NewJob, Outcome, Report,
@@ -14,14 +16,15 @@ use crate::job_insert::{insert_one_postgres, start_of, timeout_ms};
 pub const CHANNEL: &str = "keel_jobs";
 
 pub(crate) async fn insert_jobs(
-    pool: &PgPool,
+    pool: &PgDb,
     now: DateTime<Utc>,
     jobs: &[NewJob],
 ) -> Result<Vec<Enqueued>, sqlx::Error> {
     if jobs.iter().all(|j| j.unique_key.is_none()) {
         // One statement, one round trip: insert and notify commit together.
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.work().await?;
         let ids = insert_plain(&mut conn, now, jobs.iter(), true).await?;
+        conn.finish().await?;
         return Ok(ids
             .into_iter()
             .map(|id| Enqueued {
@@ -204,12 +207,12 @@ async fn insert_plain<'a>(
 }
 
 pub(crate) async fn report_and_claim(
-    pool: &PgPool,
+    pool: &PgDb,
     reports: &[Report],
     spec: &ClaimSpec<'_>,
     breakers: BreakerPolicy,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = pool.work().await?;
     if reports.iter().any(|r| r.breaker_key.is_some()) {
         record_breakers_postgres(&mut conn, reports, spec.now, breakers).await?;
     }
@@ -250,6 +253,7 @@ pub(crate) async fn report_and_claim(
                 .bind(cursor.map(|c| c.id)),
         )
         .await?;
+    conn.finish().await?;
     let mut claimed: Vec<(i16, Claimed)> = rows
         .iter()
         .map(|row| {

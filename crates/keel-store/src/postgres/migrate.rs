@@ -1,25 +1,77 @@
-//! Migration primitives on one Postgres connection. A session advisory lock, keyed by the schema,
-//! keeps processes that start together from migrating at the same time.
+//! Migration primitives on one Postgres connection. An advisory lock, keyed by the schema, keeps
+//! processes that start together from migrating at the same time: a session lock when connected
+//! directly; behind a transaction-mode pooler, where a session does not stay on one server, the
+//! whole run is one transaction holding a transaction-level lock, each migration under a
+//! savepoint.
 
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 use crate::migrations::ObjectKind;
+use crate::PoolerMode;
 
 const LOCK_KEY: &str = "hashtext('keel:migrate:' || current_schema())";
 
-pub(crate) async fn open(url: &str) -> Result<PgConnection, sqlx::Error> {
-    let mut conn = PgConnection::connect(url).await?;
-    sqlx::query(&format!("SELECT pg_advisory_lock({LOCK_KEY})"))
-        .execute(&mut conn)
-        .await?;
+pub(crate) async fn open(url: &str, pooler: PoolerMode) -> Result<PgConnection, sqlx::Error> {
+    let options = super::connect_options(url, pooler)
+        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
+    let mut conn = PgConnection::connect_with(&options).await?;
+    match pooler {
+        PoolerMode::Direct => {
+            conn.execute(&*format!("SELECT pg_advisory_lock({LOCK_KEY})"))
+                .await?
+        }
+        PoolerMode::Transaction => {
+            conn.execute(&*format!(
+                "BEGIN; DEALLOCATE ALL; SELECT pg_advisory_xact_lock({LOCK_KEY})"
+            ))
+            .await?
+        }
+    };
     Ok(conn)
 }
 
-pub(crate) async fn close(mut conn: PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
-        .execute(&mut conn)
-        .await?;
+pub(crate) async fn close(mut conn: PgConnection, pooler: PoolerMode) -> Result<(), sqlx::Error> {
+    match pooler {
+        PoolerMode::Direct => {
+            conn.execute(&*format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+                .await?
+        }
+        PoolerMode::Transaction => conn.execute("COMMIT").await?,
+    };
     conn.close().await
+}
+
+pub(crate) async fn begin(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("BEGIN").await.map(|_| ())
+}
+
+/// A step of one migration's transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+impl Step {
+    /// The statement on a direct connection.
+    pub(crate) fn direct(self) -> &'static str {
+        match self {
+            Step::Begin => "BEGIN",
+            Step::Commit => "COMMIT",
+            Step::Rollback => "ROLLBACK",
+        }
+    }
+
+    /// The statement behind `pooler`: a savepoint inside the run's one transaction.
+    pub(crate) fn statement(self, pooler: PoolerMode) -> &'static str {
+        match (pooler, self) {
+            (PoolerMode::Direct, step) => step.direct(),
+            (PoolerMode::Transaction, Step::Begin) => "SAVEPOINT keel_migration",
+            (PoolerMode::Transaction, Step::Commit) => "RELEASE SAVEPOINT keel_migration",
+            (PoolerMode::Transaction, Step::Rollback) => "ROLLBACK TO SAVEPOINT keel_migration",
+        }
+    }
 }
 
 pub(crate) async fn ensure_table(
@@ -39,10 +91,6 @@ pub(crate) async fn ensure_table(
     )
     .await
     .map(|_| ())
-}
-
-pub(crate) async fn begin(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    conn.execute("BEGIN").await.map(|_| ())
 }
 
 pub(crate) async fn objects(

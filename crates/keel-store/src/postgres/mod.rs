@@ -1,19 +1,22 @@
 //! Postgres: a pool with a statement timeout. Several processes share it safely: migrations take
 //! an advisory lock, job claims use `FOR UPDATE SKIP LOCKED`, billing changes about one owner take
-//! a transaction-scoped advisory lock.
+//! a transaction-scoped advisory lock. Behind a transaction-mode pooler see `pooled.rs`.
 
 pub(crate) mod jobs;
 pub(crate) mod migrate;
+pub(crate) mod pooled;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use super::{DatabaseSettings, StoreError};
+pub use pooled::PgDb;
 
-pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, StoreError> {
+use super::{DatabaseSettings, PoolerMode, StoreError};
+
+pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgDb, StoreError> {
     pool(url, settings, settings.pool_size, false)
 }
 
@@ -25,7 +28,7 @@ pub(crate) fn connect_lazy_worker(
     url: &str,
     settings: &DatabaseSettings,
     size: u32,
-) -> Result<PgPool, StoreError> {
+) -> Result<PgDb, StoreError> {
     pool(url, settings, size, true)
 }
 
@@ -34,21 +37,49 @@ fn pool(
     settings: &DatabaseSettings,
     size: u32,
     async_commit: bool,
-) -> Result<PgPool, StoreError> {
+) -> Result<PgDb, StoreError> {
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let mut parameters = vec![("statement_timeout", timeout_ms.as_str())];
-    if async_commit {
-        parameters.push(("synchronous_commit", "off"));
-    }
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Url(redact(&e.to_string())))?
-        .options(parameters)
-        .application_name(if async_commit { "keel-worker" } else { "keel" });
-    Ok(PgPoolOptions::new()
+    let options = connect_options(url, settings.pooler)?.application_name(if async_commit {
+        "keel-worker"
+    } else {
+        "keel"
+    });
+    let pool_options = PgPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with(options))
+        .acquire_timeout(Duration::from_secs(10));
+    Ok(match settings.pooler {
+        PoolerMode::Direct => {
+            let mut parameters = vec![("statement_timeout", timeout_ms.as_str())];
+            if async_commit {
+                parameters.push(("synchronous_commit", "off"));
+            }
+            PgDb::direct(pool_options.connect_lazy_with(options.options(parameters)))
+        }
+        PoolerMode::Transaction => {
+            let mut begin = format!("BEGIN; SET LOCAL statement_timeout = {timeout_ms}; ");
+            if async_commit {
+                begin.push_str("SET LOCAL synchronous_commit = off; ");
+            }
+            begin.push_str("DEALLOCATE ALL");
+            PgDb::pooled(pool_options.connect_lazy_with(options), begin)
+        }
+    })
+}
+
+/// The connect options for `url`. Behind a transaction-mode pooler: no start-up parameter a pooler
+/// refuses (`extra_float_digits`), and no statement cache (a cached name would outlive the
+/// transaction, and the server it was prepared on).
+pub(crate) fn connect_options(
+    url: &str,
+    pooler: PoolerMode,
+) -> Result<PgConnectOptions, StoreError> {
+    let options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(redact(&e.to_string())))?;
+    Ok(match pooler {
+        PoolerMode::Direct => options,
+        PoolerMode::Transaction => options.extra_float_digits(None).statement_cache_capacity(0),
+    })
 }
 
 /// Holds an advisory lock on `name` until the transaction `conn` is in ends.

@@ -17,6 +17,7 @@ use super::{
     StorageSettings, TelemetrySettings, WebhookProvider,
 };
 use crate::crypto::standard_webhooks::WebhookSecret;
+use crate::store::PoolerMode;
 
 pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let app_env = r.choice(
@@ -171,6 +172,7 @@ fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
             "sqlite://keel.db".to_string()
         }
     };
+    let pooler = read_pooler(r, &url);
     DatabaseSettings {
         url: SecretString::from(url),
         pool_size: r.number("DATABASE_POOL_SIZE", 10u32, 1, 1000),
@@ -182,7 +184,40 @@ fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
         )),
         migrate_on_start: r.bool("MIGRATE_ON_START", true),
         migration_timeout: r.seconds("MIGRATION_TIMEOUT_SECONDS", 300, 1, 86_400),
+        pooler,
+        direct_url: read_direct_url(r),
     }
+}
+
+fn read_pooler(r: &mut Reader<'_>, url: &str) -> PoolerMode {
+    let pooler = r.choice(
+        "DATABASE_POOLER",
+        PoolerMode::Direct,
+        &[
+            ("none", PoolerMode::Direct),
+            ("transaction", PoolerMode::Transaction),
+        ],
+    );
+    if pooler == PoolerMode::Transaction && url.starts_with("sqlite:") {
+        r.problems.push(
+            "DATABASE_POOLER",
+            "applies to Postgres only; DATABASE_URL names SQLite",
+        );
+    }
+    pooler
+}
+
+fn read_direct_url(r: &mut Reader<'_>) -> Option<SecretString> {
+    let url = r.src.get("DATABASE_DIRECT_URL")?;
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        r.problems.push(
+            "DATABASE_DIRECT_URL",
+            "must be a postgres:// URL (it serves migrations behind a pooler)",
+        );
+    } else if let Err(message) = crate::store::check_url(url) {
+        r.problems.push("DATABASE_DIRECT_URL", message);
+    }
+    Some(SecretString::from(url.to_string()))
 }
 
 fn read_auth(r: &mut Reader<'_>, development: bool) -> AuthSettings {

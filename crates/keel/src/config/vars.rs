@@ -39,6 +39,16 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("DATABASE_POOL_SIZE", "10", "connections per process"),
     var(
+        "DATABASE_POOLER",
+        "none",
+        "none, or transaction behind a transaction-mode pooler (PgBouncer, Supavisor, Neon pooled)",
+    ),
+    var(
+        "DATABASE_DIRECT_URL",
+        "unset",
+        "Postgres URL without the pooler; migrations, backup and restore use it when set",
+    ),
+    var(
         "DATABASE_STATEMENT_TIMEOUT_MS",
         "30000",
         "Postgres statement timeout",
@@ -213,7 +223,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "JOBS_POLL_ONLY",
         "false",
-        "Postgres: poll instead of LISTEN/NOTIFY (PgBouncer transaction mode)",
+        "Postgres: poll instead of LISTEN/NOTIFY (implied by DATABASE_POOLER=transaction)",
     ),
     var(
         "METRICS_TOKEN",

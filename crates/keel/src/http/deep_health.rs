@@ -1,6 +1,6 @@
 //! `GET /health/deep`: `/health`, plus the token verifier's keys (reachable and fresh) and the
 //! job system against thresholds (`[health]` in `keel.toml`). Bearer `METRICS_TOKEN` whenever it
-//! is set. 200 `ok` or `degraded`, 503 `fail` (the database does not answer).
+//! is set. 200 `ok` or `degraded`, 503 `fail` (a required dependency does not answer).
 
 use std::time::Duration;
 
@@ -105,6 +105,7 @@ pub async fn deep(State(state): State<AppState>, headers: HeaderMap) -> Response
         None
     };
     let status = checks.overall(
+        super::health::redis_required(&state.settings),
         verifier.as_ref().is_some_and(|k| !k.fresh)
             || queue.as_ref().is_none_or(|q| q.status != "ok"),
     );

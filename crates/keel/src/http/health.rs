@@ -108,7 +108,8 @@ pub async fn checks(state: &AppState) -> Checks {
     }
 }
 
-/// 200 when the database answers (`degraded` if an optional dependency does not), 503 otherwise.
+/// 200 when every required dependency answers (`degraded` if an optional one does not), 503
+/// `fail` otherwise: the required ones are those readiness requires.
 #[utoipa::path(
     get,
     path = "/health",
@@ -120,20 +121,22 @@ pub async fn checks(state: &AppState) -> Checks {
     responses(
         (
             status = 200,
-            description = "`ok`, or `degraded` when an optional dependency does not answer.",
+            description = "`ok`, or `degraded` when an optional dependency (Redis while the \
+                limiter fails open) does not answer.",
             body = HealthReport
         ),
         (
             status = 503,
-            description = "`fail`: the database does not answer. The body is the report, not a \
-                problem.",
+            description = "`fail`: a required dependency does not answer (the database, the \
+                issuer's keys, Redis when the limiter fails closed). The body is the report, not \
+                a problem.",
             body = HealthReport
         ),
     )
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
     let checks = checks(&state).await;
-    let status = checks.overall(false);
+    let status = checks.overall(redis_required(&state.settings), false);
     let code = status_code(status);
     let report = HealthReport {
         status,
@@ -147,10 +150,18 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 impl Checks {
-    /// `fail` when the database does not answer; `degraded` when another check fails or
+    /// Whether every required dependency answers: the database, the issuer's keys when they are
+    /// checked, and Redis when `redis_required` (see [`redis_required`]).
+    pub fn required_ok(&self, redis_required: bool) -> bool {
+        self.database.ok()
+            && (!redis_required || self.redis.as_ref().is_none_or(Check::ok))
+            && self.auth.as_ref().is_none_or(Check::ok)
+    }
+
+    /// `fail` when a required dependency does not answer; `degraded` when another check fails or
     /// `more_degraded` says so; `ok` otherwise.
-    pub fn overall(&self, more_degraded: bool) -> &'static str {
-        if !self.database.ok() {
+    pub fn overall(&self, redis_required: bool, more_degraded: bool) -> &'static str {
+        if !self.required_ok(redis_required) {
             "fail"
         } else if more_degraded
             || self.redis.as_ref().is_some_and(|r| !r.ok())
@@ -161,6 +172,13 @@ impl Checks {
             "ok"
         }
     }
+}
+
+/// Redis is required only when the limiter refuses requests without it; failing open, an outage
+/// degrades `/health` but must not take every process out of rotation.
+pub fn redis_required(settings: &crate::Settings) -> bool {
+    settings.rate_limit.backend == crate::ratelimit::RateLimitBackend::Redis
+        && settings.rate_limit.fail_closed
 }
 
 /// 503 for `fail`, 200 otherwise.
@@ -244,14 +262,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         return report_response(StatusCode::SERVICE_UNAVAILABLE, report);
     }
     let checks = checks(&state).await;
-    // Redis is required only when the limiter refuses requests without it; failing open, an
-    // outage degrades /health but must not take every process out of rotation.
-    let settings = &state.settings;
-    let redis_required = settings.rate_limit.backend == crate::ratelimit::RateLimitBackend::Redis
-        && settings.rate_limit.fail_closed;
-    let ok = checks.database.ok()
-        && (!redis_required || checks.redis.as_ref().is_none_or(Check::ok))
-        && checks.auth.as_ref().is_none_or(Check::ok);
+    let ok = checks.required_ok(redis_required(&state.settings));
     let report = ReadinessReport {
         status: if ok { "ok" } else { "unavailable" },
         phase: phase.as_str(),

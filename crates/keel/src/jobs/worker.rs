@@ -58,8 +58,11 @@ impl Worker {
             duties.push(tokio::spawn(heartbeat(shared.clone())));
             duties.push(tokio::spawn(rescue(shared.clone(), stop.clone())));
             if shared.config.listen {
-                if let Db::Postgres(pool) = &shared.db {
-                    duties.push(tokio::spawn(listen(pool.clone(), stop.clone())));
+                match &shared.db {
+                    Db::Postgres(db) if !db.is_pooled() => {
+                        duties.push(tokio::spawn(listen((**db).clone(), stop.clone())));
+                    }
+                    _ => {}
                 }
             }
             let mut runners = Vec::new();

@@ -129,9 +129,10 @@ async fn cold_start_with_the_issuer_down_turns_ready_once_it_is_back() {
         !error.contains(&idp.jwks_url()),
         "the check names no URL: {error}"
     );
+    // Keys that were never fetched are required (readiness is 503): /health fails too.
     let health = send(app.client.get(app.url("/health"))).await;
-    assert_eq!(health.status, 200, "{}", health.text);
-    assert_eq!(health.body["status"], "degraded", "{}", health.text);
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert_eq!(health.body["status"], "fail", "{}", health.text);
     assert_eq!(
         health.body["checks"]["auth"]["status"], "fail",
         "{}",

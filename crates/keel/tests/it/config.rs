@@ -1,5 +1,6 @@
 use keel::config::{vars::VARIABLES, AppEnv, Role, Source};
 use keel::Settings;
+use secrecy::ExposeSecret;
 
 fn load(pairs: &[(&str, &str)]) -> Result<Settings, keel::config::ConfigError> {
     let dir = tempfile::tempdir().unwrap();
@@ -222,4 +223,45 @@ fn every_spec_variable_is_read() {
             "docs/CONFIGURATION.md documents {name}, which Keel does not read"
         );
     }
+}
+
+#[test]
+fn the_pooler_mode_is_read_and_checked() {
+    use keel::store::PoolerMode;
+    let pg = "postgres://keel@127.0.0.1:6432/keel";
+    let direct = "postgres://keel@127.0.0.1:5432/keel";
+    let s = load(&[("DATABASE_URL", pg)]).unwrap();
+    assert_eq!(s.database.pooler, PoolerMode::Direct);
+    assert_eq!(s.database.migration_target().1, PoolerMode::Direct);
+
+    let s = load(&[("DATABASE_URL", pg), ("DATABASE_POOLER", "transaction")]).unwrap();
+    assert_eq!(s.database.pooler, PoolerMode::Transaction);
+    let (url, mode) = s.database.migration_target();
+    assert_eq!((url.expose_secret(), mode), (pg, PoolerMode::Transaction));
+
+    let s = load(&[
+        ("DATABASE_URL", pg),
+        ("DATABASE_POOLER", "transaction"),
+        ("DATABASE_DIRECT_URL", direct),
+    ])
+    .unwrap();
+    let (url, mode) = s.database.migration_target();
+    assert_eq!((url.expose_secret(), mode), (direct, PoolerMode::Direct));
+
+    for bad in [
+        vec![("DATABASE_URL", pg), ("DATABASE_POOLER", "statement")],
+        vec![
+            ("DATABASE_URL", "sqlite://keel.db"),
+            ("DATABASE_POOLER", "transaction"),
+        ],
+    ] {
+        assert_eq!(problem_variables(&bad), ["DATABASE_POOLER"], "{bad:?}");
+    }
+    assert_eq!(
+        problem_variables(&[
+            ("DATABASE_URL", pg),
+            ("DATABASE_DIRECT_URL", "sqlite://x.db")
+        ]),
+        ["DATABASE_DIRECT_URL"]
+    );
 }

@@ -247,6 +247,14 @@ async fn redis_unreachable_is_not_ready_when_the_limiter_fails_closed(db: TestDb
     assert_eq!(response.status(), 503);
     let body = json_of(response).await;
     assert_eq!(body["checks"]["redis"]["status"], "fail", "{body}");
+    // Required, so /health fails with readiness: 503 `fail`, not `degraded`.
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 503);
+    let body = json_of(response).await;
+    assert_eq!(body["status"], "fail", "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "ok", "{body}");
+    assert_eq!(body["checks"]["redis"]["status"], "fail", "{body}");
+    assert_eq!(app.get("/health/live").await.status(), 200);
     app.shutdown().await.unwrap();
 }
 

@@ -34,6 +34,7 @@ mod http_edge;
 mod jobs;
 mod jobs_worker;
 mod metrics;
+mod metrics_docs;
 mod migrations;
 mod openapi;
 mod privacy;

@@ -19,8 +19,9 @@ pub fn health_status() -> RefOr<Schema> {
     schema(json!({
         "type": "string",
         "enum": ["ok", "degraded", "fail"],
-        "description": "`degraded`: an optional dependency (Redis, the issuer's keys) does not \
-            answer; `fail`: the database does not (the answer is then a 503)."
+        "description": "`degraded`: an optional dependency (Redis while the limiter fails open) \
+            does not answer; `fail`: a required one does (the database, the issuer's keys, Redis \
+            when the limiter fails closed; the answer is then a 503)."
     }))
 }
 
