@@ -16,6 +16,7 @@ pub mod percent;
 pub mod privacy;
 pub mod probe;
 pub mod ratelimit;
+pub mod redis_target;
 pub mod runtime;
 pub mod schedule;
 pub mod sentry;

@@ -79,7 +79,7 @@ fn read_rate_limit(
     file: &FileSettings,
     origin: Option<&Path>,
 ) -> RateLimitSettings {
-    use crate::ratelimit::{ip, policy, redis::RedisTarget};
+    use crate::ratelimit::{ip, policy};
     let backend = r.choice(
         "RATE_LIMIT_BACKEND",
         RateLimitBackend::Memory,
@@ -102,18 +102,29 @@ fn read_rate_limit(
         }
         Vec::new()
     });
-    if backend == RateLimitBackend::Redis {
-        if let Some(Err(message)) = r.src.get("REDIS_URL").map(RedisTarget::parse) {
-            r.problems.push("REDIS_URL", message);
-        }
-    }
-    RateLimitSettings {
+    let settings = RateLimitSettings {
         backend,
         fail_closed: r.bool("RATE_LIMIT_FAIL_CLOSED", false),
         trusted_proxies,
         policies,
         redis_url: r.secret("REDIS_URL"),
+        redis_ca_file: r.string("REDIS_CA_FILE").map(Into::into),
+    };
+    use crate::redis_target::RedisTarget;
+    let target = r.src.get("REDIS_URL").map(RedisTarget::parse);
+    match (target, &settings.redis_ca_file) {
+        (Some(Err(message)), _) => r.problems.push("REDIS_URL", message),
+        (Some(Ok(target)), Some(path)) => {
+            if let Err(message) = target.with_ca_file(path) {
+                r.problems.push("REDIS_CA_FILE", message);
+            }
+        }
+        (None, Some(_)) => r
+            .problems
+            .push("REDIS_CA_FILE", "is only used with REDIS_URL"),
+        _ => {}
     }
+    settings
 }
 
 fn read_data_keys(r: &mut Reader<'_>) -> Vec<DataKey> {

@@ -56,7 +56,12 @@ pub const VARIABLES: &[Var] = &[
     var(
         "REDIS_URL",
         "unset",
-        "required when RATE_LIMIT_BACKEND=redis; checked by /health when set, by readiness when the limiter fails closed",
+        "redis:// or rediss:// (TLS); required when RATE_LIMIT_BACKEND=redis; checked by /health when set, by readiness when the limiter fails closed",
+    ),
+    var(
+        "REDIS_CA_FILE",
+        "unset",
+        "PEM file of the CA a rediss:// server's certificate must be signed by, in place of the public authorities",
     ),
     var(
         "KEEL_CONFIG",

@@ -32,6 +32,7 @@ mod openapi;
 mod privacy;
 mod rate_limit;
 mod rate_limit_redis;
+mod rate_limit_redis_tls;
 mod schedules;
 mod schedules_missed;
 mod sentry;
