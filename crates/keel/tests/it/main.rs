@@ -35,4 +35,5 @@ mod rate_limit_redis;
 mod rate_limit_redis_tls;
 mod schedules;
 mod schedules_missed;
+mod schedules_timezone;
 mod sentry;
