@@ -306,16 +306,23 @@ fn read_telemetry(r: &mut Reader<'_>, app_env: AppEnv) -> TelemetrySettings {
             default_format,
             &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
         ),
-        log_level: match r.string("LOG_LEVEL") {
-            Some(level) if tracing_subscriber::EnvFilter::try_new(&level).is_err() => {
-                r.problems.push(
-                    "LOG_LEVEL",
-                    "must be a level (error, warn, info, debug, trace) or a tracing filter",
-                );
-                "info".into()
+        log_level: {
+            // LOG_LEVEL wins; RUST_LOG, the Rust ecosystem's usual name, is read when it is unset.
+            let (name, level) = match r.string("LOG_LEVEL") {
+                Some(level) => ("LOG_LEVEL", Some(level)),
+                None => ("RUST_LOG", r.string("RUST_LOG")),
+            };
+            match level {
+                Some(level) if tracing_subscriber::EnvFilter::try_new(&level).is_err() => {
+                    r.problems.push(
+                        name,
+                        "must be a level (error, warn, info, debug, trace) or a tracing filter",
+                    );
+                    "info".into()
+                }
+                Some(level) => level,
+                None => "info".into(),
             }
-            Some(level) => level,
-            None => "info".into(),
         },
         sentry_dsn: r.secret("SENTRY_DSN"),
         sentry_environment: r

@@ -227,6 +227,11 @@ pub const VARIABLES: &[Var] = &[
         "trace, debug, info, warn, error, or a tracing filter",
     ),
     var(
+        "RUST_LOG",
+        "unset",
+        "read in place of LOG_LEVEL when LOG_LEVEL is unset",
+    ),
+    var(
         "CORS_ALLOWED_ORIGINS",
         "unset (no cross-origin access)",
         "comma-separated origins",

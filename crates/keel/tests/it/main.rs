@@ -26,6 +26,7 @@ mod health;
 mod http_edge;
 mod jobs;
 mod jobs_worker;
+mod logs;
 mod metrics;
 mod migrations;
 mod openapi;
