@@ -17,6 +17,7 @@ pub mod percent;
 pub mod privacy;
 pub mod probe;
 pub mod ratelimit;
+pub mod redis_target;
 pub mod runtime;
 pub mod schedule;
 pub mod sentry;

@@ -1,42 +1,27 @@
-//! Percent-encoding (RFC 3986) for URL parts Keel builds or reads: credentials in database and
-//! Redis URLs, path segments of provider APIs.
+//! Percent-encoding (RFC 3986) for URL parts Keel builds or reads: credentials in database URLs,
+//! path segments of provider APIs. The `percent-encoding` crate does the work; this names the
+//! one set Keel encodes with.
 
-/// Every byte but the unreserved ones (`A–Z a–z 0–9 - . _ ~`) as `%XX`.
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything but RFC 3986's unreserved characters (`A–Z a–z 0–9 - . _ ~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Every byte but the unreserved ones as `%XX`.
 pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// `%XX` sequences decoded; a `%` not followed by two hex digits is kept as it is. Invalid UTF-8
 /// after decoding is replaced, never an error.
 pub fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -45,12 +30,13 @@ mod tests {
 
     #[test]
     fn round_trips_and_keeps_stray_percents() {
-        let id = "$RCAnonymousID:a b/c%";
-        assert_eq!(encode(id), "%24RCAnonymousID%3Aa%20b%2Fc%25");
+        let id = "$RCAnonymousID:a b/c%~.-_";
+        assert_eq!(encode(id), "%24RCAnonymousID%3Aa%20b%2Fc%25~.-_");
         assert_eq!(decode(&encode(id)), id);
         assert_eq!(decode("a%2"), "a%2");
         assert_eq!(decode("100%"), "100%");
         assert_eq!(decode("%41b"), "Ab");
         assert_eq!(decode("p%40ss"), "p@ss");
+        assert_eq!(decode("%FF"), "\u{FFFD}");
     }
 }

@@ -1,4 +1,7 @@
-//! Logging: pretty lines in development, JSON lines elsewhere.
+//! Logging: pretty lines in development, JSON lines elsewhere. Each request runs in a `request`
+//! span (`request_id`, `method`, `route`, `user_id`) and each job attempt in a `job` span
+//! (`job_id`, `kind`, `attempt`, `queue`); a JSON line carries its current span (`span`) and
+//! every span it is in (`spans`), so a line logged by a handler or a job names its request or job.
 
 use tracing_subscriber::EnvFilter;
 
@@ -22,19 +25,38 @@ pub struct TelemetrySettings {
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(settings: &TelemetrySettings) {
-    let filter = EnvFilter::try_new(&settings.log_level)
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("sqlx=warn".parse().unwrap_or_default());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = filter(&settings.log_level);
     let _ = match settings.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => tracing::subscriber::set_global_default(json(filter, std::io::stderr)),
+        LogFormat::Pretty => tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .compact()
+                .finish(),
+        ),
     };
+}
+
+/// `level` (a level or a tracing filter), with sqlx's per-query lines kept to warnings.
+pub fn filter(level: &str) -> EnvFilter {
+    EnvFilter::try_new(level)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("sqlx=warn".parse().unwrap_or_default())
+}
+
+/// The JSON-lines subscriber: one object per event, its fields at the top level, with its
+/// current span (`span`) and the spans it is in (`spans`).
+pub fn json<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .finish()
 }

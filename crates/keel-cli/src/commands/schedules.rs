@@ -38,9 +38,13 @@ pub async fn run(args: Args, out: Output) -> Exit {
                             .next_fire_at
                             .map(|t| t.to_rfc3339())
                             .unwrap_or_else(|| "never".into());
+                        let cron = match s.timezone.as_str() {
+                            "UTC" => s.cron,
+                            zone => format!("{} ({zone})", s.cron),
+                        };
                         println!(
                             "{:<24} {:<16} {:<20} last {last}  next {next}",
-                            s.name, s.cron, s.kind
+                            s.name, cron, s.kind
                         );
                     }
                 }

@@ -81,7 +81,7 @@ fn read_rate_limit(
     file: &FileSettings,
     origin: Option<&Path>,
 ) -> RateLimitSettings {
-    use crate::ratelimit::{ip, policy, redis::RedisTarget};
+    use crate::ratelimit::{ip, policy};
     let backend = r.choice(
         "RATE_LIMIT_BACKEND",
         RateLimitBackend::Memory,
@@ -104,18 +104,29 @@ fn read_rate_limit(
         }
         Vec::new()
     });
-    if backend == RateLimitBackend::Redis {
-        if let Some(Err(message)) = r.src.get("REDIS_URL").map(RedisTarget::parse) {
-            r.problems.push("REDIS_URL", message);
-        }
-    }
-    RateLimitSettings {
+    let settings = RateLimitSettings {
         backend,
         fail_closed: r.bool("RATE_LIMIT_FAIL_CLOSED", false),
         trusted_proxies,
         policies,
         redis_url: r.secret("REDIS_URL"),
+        redis_ca_file: r.string("REDIS_CA_FILE").map(Into::into),
+    };
+    use crate::redis_target::RedisTarget;
+    let target = r.src.get("REDIS_URL").map(RedisTarget::parse);
+    match (target, &settings.redis_ca_file) {
+        (Some(Err(message)), _) => r.problems.push("REDIS_URL", message),
+        (Some(Ok(target)), Some(path)) => {
+            if let Err(message) = target.with_ca_file(path) {
+                r.problems.push("REDIS_CA_FILE", message);
+            }
+        }
+        (None, Some(_)) => r
+            .problems
+            .push("REDIS_CA_FILE", "is only used with REDIS_URL"),
+        _ => {}
     }
+    settings
 }
 
 fn read_data_keys(r: &mut Reader<'_>) -> Vec<DataKey> {
@@ -365,16 +376,23 @@ fn read_telemetry(r: &mut Reader<'_>, app_env: AppEnv) -> TelemetrySettings {
             default_format,
             &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
         ),
-        log_level: match r.string("LOG_LEVEL") {
-            Some(level) if tracing_subscriber::EnvFilter::try_new(&level).is_err() => {
-                r.problems.push(
-                    "LOG_LEVEL",
-                    "must be a level (error, warn, info, debug, trace) or a tracing filter",
-                );
-                "info".into()
+        log_level: {
+            // LOG_LEVEL wins; RUST_LOG, the Rust ecosystem's usual name, is read when it is unset.
+            let (name, level) = match r.string("LOG_LEVEL") {
+                Some(level) => ("LOG_LEVEL", Some(level)),
+                None => ("RUST_LOG", r.string("RUST_LOG")),
+            };
+            match level {
+                Some(level) if tracing_subscriber::EnvFilter::try_new(&level).is_err() => {
+                    r.problems.push(
+                        name,
+                        "must be a level (error, warn, info, debug, trace) or a tracing filter",
+                    );
+                    "info".into()
+                }
+                Some(level) => level,
+                None => "info".into(),
             }
-            Some(level) => level,
-            None => "info".into(),
         },
         sentry_dsn: r.secret("SENTRY_DSN"),
         sentry_environment: r

@@ -66,7 +66,12 @@ pub const VARIABLES: &[Var] = &[
     var(
         "REDIS_URL",
         "unset",
-        "required when RATE_LIMIT_BACKEND=redis; checked by /health when set, by readiness when the limiter fails closed",
+        "redis:// or rediss:// (TLS); required when RATE_LIMIT_BACKEND=redis; checked by /health when set, by readiness when the limiter fails closed",
+    ),
+    var(
+        "REDIS_CA_FILE",
+        "unset",
+        "PEM file of the CA a rediss:// server's certificate must be signed by, in place of the public authorities",
     ),
     var(
         "KEEL_CONFIG",
@@ -250,6 +255,11 @@ pub const VARIABLES: &[Var] = &[
         "LOG_LEVEL",
         "info",
         "trace, debug, info, warn, error, or a tracing filter",
+    ),
+    var(
+        "RUST_LOG",
+        "unset",
+        "read in place of LOG_LEVEL when LOG_LEVEL is unset",
     ),
     var(
         "CORS_ALLOWED_ORIGINS",

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -83,10 +82,13 @@ pub struct HealthReport {
 /// The checks `/health` runs (also the base of `/health/deep`).
 pub async fn checks(state: &AppState) -> Checks {
     let database = Check::from_result(state.ping_database(DATABASE_TIMEOUT).await);
-    let redis = match &state.settings.rate_limit.redis_url {
-        Some(url) => Some(Check::from_result(
-            crate::probe::redis_ping(url.expose_secret(), REDIS_TIMEOUT).await,
+    let redis = match state.settings.rate_limit.redis_target() {
+        Some(Ok(target)) => Some(Check::from_result(
+            crate::probe::redis_ping(&target, REDIS_TIMEOUT).await,
         )),
+        Some(Err(message)) => Some(Check::from_result(Err::<Duration, _>(
+            crate::probe::ProbeError::Target(message),
+        ))),
         None => None,
     };
     let auth = if state.settings.role.serves_api() {

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::crypto::constant_time_eq;
+use crate::metrics::Scrape;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -33,72 +34,43 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 .into_response();
         }
     }
-    let mut body = String::new();
-    body.push_str("# HELP keel_build_info Build and role of this process.\n");
-    body.push_str("# TYPE keel_build_info gauge\n");
-    body.push_str(&format!(
-        "keel_build_info{{version=\"{}\",role=\"{}\"}} 1\n",
-        env!("CARGO_PKG_VERSION"),
-        state.settings.role.as_str()
-    ));
-    body.push_str("# HELP keel_uptime_seconds Seconds since the process started.\n");
-    body.push_str("# TYPE keel_uptime_seconds gauge\n");
-    body.push_str(&format!(
-        "keel_uptime_seconds {}\n",
-        state.started.elapsed().as_secs_f64()
-    ));
-    body.push_str("# HELP keel_ready Whether the process answers ready (1) or not (0).\n");
-    body.push_str("# TYPE keel_ready gauge\n");
+    let mut scrape = Scrape::new();
     let ready = state.readiness.phase() == super::state::Phase::Ready;
-    body.push_str(&format!("keel_ready {}\n", u8::from(ready)));
-    body.push_str("# HELP keel_auth_failures_total Refused bearer tokens by reason.\n");
-    body.push_str("# TYPE keel_auth_failures_total counter\n");
-    for (reason, n) in state.verifier.stats().failures() {
-        body.push_str(&format!(
-            "keel_auth_failures_total{{reason=\"{}\"}} {n}\n",
-            reason.as_str()
-        ));
-    }
-    let (verified, from_cache) = state.verifier.stats().verified_total();
-    body.push_str("# HELP keel_auth_verified_total Accepted bearer tokens.\n");
-    body.push_str("# TYPE keel_auth_verified_total counter\n");
-    body.push_str(&format!("keel_auth_verified_total {verified}\n"));
-    body.push_str(
-        "# HELP keel_auth_cache_hits_total Accepted bearer tokens answered from the cache.\n",
-    );
-    body.push_str("# TYPE keel_auth_cache_hits_total counter\n");
-    body.push_str(&format!("keel_auth_cache_hits_total {from_cache}\n"));
-    {
-        let limiter = &state.limiter;
-        body.push_str("# HELP keel_rate_limited_total Requests refused with 429, by policy.\n");
-        body.push_str("# TYPE keel_rate_limited_total counter\n");
-        for (policy, n) in limiter.limited_total() {
-            body.push_str(&format!(
-                "keel_rate_limited_total{{policy=\"{policy}\"}} {n}\n"
-            ));
-        }
-        body.push_str("# HELP keel_rate_limit_backend_errors_total Rate-limit checks the backend could not answer (let through, or 503 with RATE_LIMIT_FAIL_CLOSED).\n");
-        body.push_str("# TYPE keel_rate_limit_backend_errors_total counter\n");
-        body.push_str(&format!(
-            "keel_rate_limit_backend_errors_total{{backend=\"{}\"}} {}\n",
-            limiter.backend_name(),
-            limiter.backend_errors_total()
-        ));
-        if let Some((keys, evicted)) = limiter.memory_stats() {
-            body.push_str(
-                "# HELP keel_rate_limit_memory_keys Keys the in-memory rate limiter holds.\n",
-            );
-            body.push_str("# TYPE keel_rate_limit_memory_keys gauge\n");
-            body.push_str(&format!("keel_rate_limit_memory_keys {keys}\n"));
-            body.push_str("# HELP keel_rate_limit_memory_evictions_total Active keys forgotten to stay within the in-memory bound.\n");
-            body.push_str("# TYPE keel_rate_limit_memory_evictions_total counter\n");
-            body.push_str(&format!(
-                "keel_rate_limit_memory_evictions_total {evicted}\n"
-            ));
-        }
-    }
-    body.push_str(&crate::metrics::render());
-    queue_depth(&state, &mut body).await;
+    scrape
+        .family(
+            "keel_build_info",
+            "Build and role of this process.",
+            "gauge",
+        )
+        .sample(
+            "keel_build_info",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("role", state.settings.role.as_str()),
+            ],
+            1,
+        )
+        .family(
+            "keel_uptime_seconds",
+            "Seconds since the process started.",
+            "gauge",
+        )
+        .sample(
+            "keel_uptime_seconds",
+            &[],
+            state.started.elapsed().as_secs_f64(),
+        )
+        .family(
+            "keel_ready",
+            "Whether the process answers ready (1) or not (0).",
+            "gauge",
+        )
+        .sample("keel_ready", &[], u8::from(ready));
+    auth_samples(&state, &mut scrape);
+    rate_limit_samples(&state, &mut scrape);
+    crate::metrics::process_samples(&mut scrape);
+    queue_depth(&state, &mut scrape).await;
+    let body = scrape.finish();
     let mut response = body.into_response();
     response
         .headers_mut()
@@ -122,10 +94,78 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
         && constant_time_eq(token.trim().as_bytes(), expected.as_bytes())
 }
 
+fn auth_samples(state: &AppState, scrape: &mut Scrape) {
+    let stats = state.verifier.stats();
+    scrape.family(
+        "keel_auth_failures_total",
+        "Refused bearer tokens by reason.",
+        "counter",
+    );
+    for (reason, n) in stats.failures() {
+        scrape.sample(
+            "keel_auth_failures_total",
+            &[("reason", reason.as_str())],
+            n,
+        );
+    }
+    let (verified, from_cache) = stats.verified_total();
+    scrape
+        .family(
+            "keel_auth_verified_total",
+            "Accepted bearer tokens.",
+            "counter",
+        )
+        .sample("keel_auth_verified_total", &[], verified)
+        .family(
+            "keel_auth_cache_hits_total",
+            "Accepted bearer tokens answered from the cache.",
+            "counter",
+        )
+        .sample("keel_auth_cache_hits_total", &[], from_cache);
+}
+
+fn rate_limit_samples(state: &AppState, scrape: &mut Scrape) {
+    let limiter = &state.limiter;
+    scrape.family(
+        "keel_rate_limited_total",
+        "Requests refused with 429, by policy.",
+        "counter",
+    );
+    for (policy, n) in limiter.limited_total() {
+        scrape.sample("keel_rate_limited_total", &[("policy", policy)], n);
+    }
+    scrape
+        .family(
+            "keel_rate_limit_backend_errors_total",
+            "Rate-limit checks the backend could not answer (let through, or 503 with \
+             RATE_LIMIT_FAIL_CLOSED).",
+            "counter",
+        )
+        .sample(
+            "keel_rate_limit_backend_errors_total",
+            &[("backend", limiter.backend_name())],
+            limiter.backend_errors_total(),
+        );
+    if let Some((keys, evicted)) = limiter.memory_stats() {
+        scrape
+            .family(
+                "keel_rate_limit_memory_keys",
+                "Keys the in-memory rate limiter holds.",
+                "gauge",
+            )
+            .sample("keel_rate_limit_memory_keys", &[], keys)
+            .family(
+                "keel_rate_limit_memory_evictions_total",
+                "Active keys forgotten to stay within the in-memory bound.",
+                "counter",
+            )
+            .sample("keel_rate_limit_memory_evictions_total", &[], evicted);
+    }
+}
+
 /// Jobs per queue and state, and the age of each queue's oldest due job, read at scrape time
 /// (bounded, so a slow database cannot hold the scrape).
-async fn queue_depth(state: &AppState, body: &mut String) {
-    use std::fmt::Write;
+async fn queue_depth(state: &AppState, scrape: &mut Scrape) {
     let read = async {
         let depth = state.queue.depth().await?;
         Ok::<_, crate::store::StoreError>((depth.counts, depth.oldest_due))
@@ -135,38 +175,31 @@ async fn queue_depth(state: &AppState, body: &mut String) {
     else {
         return;
     };
-    body.push_str("# HELP keel_jobs Jobs by queue and state.\n# TYPE keel_jobs gauge\n");
+    scrape.family("keel_jobs", "Jobs by queue and state.", "gauge");
     for (queue, states) in &counts {
         for state_name in crate::jobs::JobState::ALL {
             let n = states.get(&state_name).copied().unwrap_or(0);
-            let _ = writeln!(
-                body,
-                "keel_jobs{{queue=\"{}\",state=\"{}\"}} {n}",
-                escape(queue),
-                state_name.as_str()
+            scrape.sample(
+                "keel_jobs",
+                &[("queue", queue), ("state", state_name.as_str())],
+                n,
             );
         }
     }
-    body.push_str(
-        "# HELP keel_queue_oldest_waiting_seconds Age of the oldest due job no worker holds.\n",
+    scrape.family(
+        "keel_queue_oldest_waiting_seconds",
+        "Age of the oldest due job no worker holds.",
+        "gauge",
     );
-    body.push_str("# TYPE keel_queue_oldest_waiting_seconds gauge\n");
     let now = state.clock.now();
     for queue in counts.keys() {
         let age = oldest.get(queue).map_or(0.0, |at| {
             (now - *at).num_milliseconds().max(0) as f64 / 1000.0
         });
-        let _ = writeln!(
-            body,
-            "keel_queue_oldest_waiting_seconds{{queue=\"{}\"}} {age}",
-            escape(queue)
+        scrape.sample(
+            "keel_queue_oldest_waiting_seconds",
+            &[("queue", queue)],
+            age,
         );
     }
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

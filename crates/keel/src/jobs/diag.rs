@@ -45,6 +45,11 @@ impl Job for Fail {
 
     async fn run(self, ctx: JobContext) -> Result<(), JobFailure> {
         if ctx.attempt <= self.times {
+            tracing::info!(
+                attempt = ctx.attempt,
+                planned = self.times,
+                "diag.fail: failing as planned"
+            );
             Err(JobFailure::retry(format!(
                 "diag.fail: attempt {} of {} planned failures",
                 ctx.attempt, self.times

@@ -188,11 +188,19 @@ impl Runner {
             max_attempts: job.max_attempts,
             db: self.shared.db.clone(),
         };
+        let span = tracing::info_span!(
+            "job",
+            job_id = job.id,
+            kind = %job.kind,
+            attempt = job.attempt,
+            queue = %ctx.queue,
+        );
         let future = self.shared.registry.start(ctx, job.args);
         let timeout = job.timeout;
-        let handle = self
-            .tasks
-            .spawn(async move { tokio::time::timeout(timeout, future).await });
+        let handle = self.tasks.spawn(tracing::Instrument::instrument(
+            async move { tokio::time::timeout(timeout, future).await },
+            span,
+        ));
         self.running.insert(
             handle.id(),
             Running {

@@ -3,8 +3,10 @@
 
 mod process;
 mod registry;
+mod scrape;
 
 pub use registry::{Counter, CounterSeries, Histogram, Registry};
+pub use scrape::Scrape;
 
 use std::sync::OnceLock;
 
@@ -120,7 +122,12 @@ pub fn global() -> &'static Metrics {
 
 /// Everything registered, plus process CPU and memory, in the text exposition format.
 pub fn render() -> String {
-    let mut out = global().registry.render();
-    process::render(&mut out);
-    out
+    let mut scrape = Scrape::new();
+    process_samples(&mut scrape);
+    scrape.finish()
+}
+
+/// Process CPU, memory, file descriptors and start time (Linux).
+pub fn process_samples(scrape: &mut Scrape) {
+    process::render(scrape);
 }

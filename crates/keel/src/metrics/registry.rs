@@ -325,7 +325,8 @@ pub(crate) fn label_text(names: &[&str], values: &[String], le: Option<&str>) ->
     }
 }
 
-fn escape(value: &str) -> String {
+/// A label value as the format requires: `\`, `"` and newlines escaped.
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

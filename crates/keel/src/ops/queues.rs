@@ -86,8 +86,10 @@ pub struct FailedCount {
 #[schema(as = Schedule)]
 pub struct ScheduleRun {
     pub name: String,
-    /// The cron expression, in UTC.
+    /// The cron expression, read in `timezone`.
     pub cron: String,
+    /// The IANA time zone of the expression (`UTC` unless the schedule declares one).
+    pub timezone: String,
     /// The kind of job each firing enqueues.
     pub kind: String,
     #[schema(required = true)]
@@ -160,6 +162,7 @@ pub async fn report(services: &Services) -> Result<Report, StoreError> {
         .map(|s| ScheduleRun {
             name: s.name.clone(),
             cron: s.expr.clone(),
+            timezone: s.timezone.to_string(),
             kind: s.kind.clone(),
             last_fired_at: ticks.get(&s.name).copied(),
             next_fire_at: s.cron.next_after(now),

@@ -29,7 +29,7 @@ const WARN_EVERY_MS: u64 = 10_000;
 #[derive(Debug)]
 enum Backend {
     Memory(MemoryStore),
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
 }
 
 /// What the limiter says about one request.
@@ -56,14 +56,15 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// The limiter `settings` describe.
     pub fn new(settings: &RateLimitSettings, clock: Clock) -> RateLimiter {
-        use secrecy::ExposeSecret;
-        let backend = match (settings.backend, &settings.redis_url) {
-            (RateLimitBackend::Redis, Some(url)) => {
-                Backend::Redis(RedisStore::new(url.expose_secret()))
-            }
-            // Refused by the configuration rules; an unchecked section still gets a limiter.
-            (RateLimitBackend::Redis, None) => Backend::Redis(RedisStore::new("")),
-            (RateLimitBackend::Memory, _) => Backend::Memory(MemoryStore::default()),
+        let backend = match settings.backend {
+            // Without a valid REDIS_URL (refused by the configuration rules) an unchecked section
+            // still gets a limiter, one whose every check is unavailable.
+            RateLimitBackend::Redis => Backend::Redis(Box::new(RedisStore::new(
+                settings
+                    .redis_target()
+                    .unwrap_or_else(|| Err("REDIS_URL is not set".into())),
+            ))),
+            RateLimitBackend::Memory => Backend::Memory(MemoryStore::default()),
         };
         Self::build(
             Policies::new(settings.policies.clone()),

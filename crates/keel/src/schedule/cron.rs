@@ -1,21 +1,45 @@
-//! Cron expressions in UTC: 5 fields (minute hour day-of-month month day-of-week) or 6 with
-//! seconds first. Each field takes `*`, numbers, ranges `a-b`, steps `*/n` and `a-b/n`, and lists
-//! `a,b`; months and weekdays also take names (`JAN`, `MON`); day-of-week 7 is Sunday. When both
-//! day fields are restricted, a day matches either (as in classic cron).
+//! Cron expressions, evaluated in a time zone (UTC unless a schedule names an IANA zone), with
+//! the `croner` crate: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds
+//! first; `*`, numbers, ranges, steps, lists, month and weekday names, day-of-week 7 for Sunday,
+//! `L` (last day of the month, or `5L` the last Friday), `W` (the weekday nearest a day), `#`
+//! (`MON#2`, the second Monday) and the nicknames `@yearly`, `@monthly`, `@weekly`, `@daily`,
+//! `@midnight` and `@hourly`.
+//!
+//! The two day fields combine as in Vixie cron: when both are restricted a day matches either;
+//! a field that starts with `*` (such as `*/2`) counts as unrestricted, so `0 0 */2 * MON` fires
+//! on odd days that are Mondays.
+//!
+//! Firings are instants: a time the clock skips when daylight saving starts fires at the first
+//! instant after the gap, and a time it repeats when daylight saving ends fires once.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
+use croner::parser::{CronParser, Seconds, Year};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Cron {
-    seconds: u64,
-    minutes: u64,
-    hours: u64,
-    days: u64,
-    months: u64,
-    weekdays: u64,
-    day_restricted: bool,
-    weekday_restricted: bool,
+    pattern: croner::Cron,
+    zone: Tz,
 }
+
+impl std::fmt::Debug for Cron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Cron({:?} in {})",
+            self.pattern.as_str(),
+            self.zone.name()
+        )
+    }
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern && self.zone == other.zone
+    }
+}
+
+impl Eq for Cron {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cron expression {expr:?}: {reason}")]
@@ -24,268 +48,77 @@ pub struct CronError {
     pub reason: String,
 }
 
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
-const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-
 impl Cron {
+    /// `expr` in UTC.
     pub fn parse(expr: &str) -> Result<Cron, CronError> {
         let fail = |reason: String| CronError {
             expr: expr.to_string(),
             reason,
         };
         let fields: Vec<&str> = expr.split_whitespace().collect();
-        let (sec, rest) = match fields.len() {
-            5 => ("0", &fields[..]),
-            6 => (fields[0], &fields[1..]),
+        let day_fields = match fields.len() {
+            1 if expr.trim_start().starts_with('@') => None,
+            5 => Some((fields[2], fields[4])),
+            6 => Some((fields[3], fields[5])),
             n => return Err(fail(format!("expected 5 or 6 fields, found {n}"))),
         };
-        let field = |name: &str, text: &str, min: u32, max: u32, names: &[&str]| {
-            parse_field(text, min, max, names).map_err(|reason| fail(format!("{name}: {reason}")))
+        // Vixie cron: a day field whose text starts with `*` makes the two combine with AND
+        // (`*` alone leaves the other field to decide either way).
+        let starred = |field: &str| field.starts_with('*') && field != "*";
+        let and = day_fields.is_some_and(|(dom, dow)| starred(dom) || starred(dow));
+        let parser = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .year(Year::Disallowed)
+            .dom_and_dow(and)
+            .build();
+        // Vixie cron's `@midnight` is `@daily`.
+        let text = if expr.trim().eq_ignore_ascii_case("@midnight") {
+            "@daily"
+        } else {
+            expr
         };
-        let mut weekdays = field("day of week", rest[4], 0, 7, &WEEKDAYS)?;
-        if weekdays & (1 << 7) != 0 {
-            weekdays = (weekdays & !(1 << 7)) | 1;
-        }
+        let pattern = parser
+            .parse(text)
+            .map_err(|e| fail(e.to_string().trim_end_matches('.').to_string()))?;
         Ok(Cron {
-            seconds: field("second", sec, 0, 59, &[])?,
-            minutes: field("minute", rest[0], 0, 59, &[])?,
-            hours: field("hour", rest[1], 0, 23, &[])?,
-            days: field("day of month", rest[2], 1, 31, &[])?,
-            months: field("month", rest[3], 1, 12, &MONTHS)?,
-            weekdays,
-            day_restricted: rest[2] != "*" && rest[2] != "?",
-            weekday_restricted: rest[4] != "*" && rest[4] != "?",
+            pattern,
+            zone: Tz::UTC,
         })
     }
 
-    fn day_matches(&self, date: DateTime<Utc>) -> bool {
-        let day = bit(&self.days, date.day());
-        let weekday = bit(&self.weekdays, date.weekday().num_days_from_sunday());
-        match (self.day_restricted, self.weekday_restricted) {
-            (true, true) => day || weekday,
-            (true, false) => day,
-            (false, true) => weekday,
-            (false, false) => true,
-        }
+    /// This expression evaluated on the wall clock of `zone`, an IANA name (`Europe/Berlin`).
+    pub fn in_zone(mut self, zone: &str) -> Result<Cron, CronError> {
+        self.zone = zone.parse().map_err(|_| CronError {
+            expr: self.pattern.as_str().to_string(),
+            reason: format!("unknown time zone {zone:?} (an IANA name such as Europe/Berlin)"),
+        })?;
+        Ok(self)
     }
 
-    /// The first firing strictly after `after`, searching at most five years ahead.
+    /// The time zone the expression is read in.
+    pub fn zone(&self) -> &'static str {
+        self.zone.name()
+    }
+
+    /// The first firing strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let start = after.with_nanosecond(0)? + Duration::seconds(1);
-        let mut day = Utc
-            .with_ymd_and_hms(start.year(), start.month(), start.day(), 0, 0, 0)
-            .single()?;
-        for _ in 0..(366 * 5) {
-            if bit(&self.months, day.month()) && self.day_matches(day) {
-                let from = if day.date_naive() == start.date_naive() {
-                    (start.hour(), start.minute(), start.second())
-                } else {
-                    (0, 0, 0)
-                };
-                if let Some(t) = self.first_time_in_day(day, from) {
-                    return Some(t);
-                }
-            }
-            day += Duration::days(1);
-        }
-        None
+        let local = after.with_timezone(&self.zone);
+        self.pattern
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 
-    /// The latest firing at or before `at`, searching at most five years back.
+    /// The latest firing at or before `at`.
     pub fn latest_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let at = at.with_nanosecond(0)?;
-        let mut day = Utc
-            .with_ymd_and_hms(at.year(), at.month(), at.day(), 0, 0, 0)
-            .single()?;
-        for _ in 0..(366 * 5) {
-            if bit(&self.months, day.month()) && self.day_matches(day) {
-                let limit = if day.date_naive() == at.date_naive() {
-                    (at.hour(), at.minute(), at.second())
-                } else {
-                    (23, 59, 59)
-                };
-                if let Some(t) = self.last_time_in_day(day, limit) {
-                    return Some(t);
-                }
-            }
-            day -= Duration::days(1);
-        }
-        None
+        let local = at.trunc_subsecs(0).with_timezone(&self.zone);
+        self.pattern
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
-
-    fn first_time_in_day(
-        &self,
-        day: DateTime<Utc>,
-        from: (u32, u32, u32),
-    ) -> Option<DateTime<Utc>> {
-        for h in (from.0..24).filter(|h| bit(&self.hours, *h)) {
-            let m0 = if h == from.0 { from.1 } else { 0 };
-            for m in (m0..60).filter(|m| bit(&self.minutes, *m)) {
-                let s0 = if h == from.0 && m == from.1 {
-                    from.2
-                } else {
-                    0
-                };
-                if let Some(s) = (s0..60).find(|s| bit(&self.seconds, *s)) {
-                    return Some(day + Duration::seconds(i64::from(h * 3600 + m * 60 + s)));
-                }
-            }
-        }
-        None
-    }
-
-    fn last_time_in_day(&self, day: DateTime<Utc>, to: (u32, u32, u32)) -> Option<DateTime<Utc>> {
-        for h in (0..=to.0).rev().filter(|h| bit(&self.hours, *h)) {
-            let m1 = if h == to.0 { to.1 } else { 59 };
-            for m in (0..=m1).rev().filter(|m| bit(&self.minutes, *m)) {
-                let s1 = if h == to.0 && m == to.1 { to.2 } else { 59 };
-                if let Some(s) = (0..=s1).rev().find(|s| bit(&self.seconds, *s)) {
-                    return Some(day + Duration::seconds(i64::from(h * 3600 + m * 60 + s)));
-                }
-            }
-        }
-        None
-    }
-}
-
-fn bit(set: &u64, n: u32) -> bool {
-    set & (1u64 << n) != 0
-}
-
-fn parse_field(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u64, String> {
-    let mut set = 0u64;
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<u32>()
-                    .map_err(|_| format!("bad step in {part:?}"))?,
-            ),
-            None => (part, 1),
-        };
-        if step == 0 {
-            return Err(format!("step 0 in {part:?}"));
-        }
-        let (lo, hi) = match range {
-            "*" | "?" => (min, max),
-            _ => match range.split_once('-') {
-                Some((a, b)) => (value(a, min, names)?, value(b, min, names)?),
-                None => {
-                    let v = value(range, min, names)?;
-                    (v, if part.contains('/') { max } else { v })
-                }
-            },
-        };
-        if lo < min || hi > max || lo > hi {
-            return Err(format!("{part:?} is outside {min}-{max}"));
-        }
-        for v in (lo..=hi).step_by(step as usize) {
-            set |= 1 << v;
-        }
-    }
-    Ok(set)
-}
-
-fn value(text: &str, min: u32, names: &[&str]) -> Result<u32, String> {
-    if let Ok(v) = text.parse::<u32>() {
-        return Ok(v);
-    }
-    let upper = text.to_ascii_uppercase();
-    names
-        .iter()
-        .position(|n| *n == upper)
-        .map(|i| i as u32 + if min == 1 { 1 } else { 0 })
-        .ok_or_else(|| format!("{text:?} is not a number or name"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn five_fields_fire_on_the_minute() {
-        let c = Cron::parse("*/5 * * * *").unwrap();
-        assert_eq!(
-            c.next_after(at("2026-01-01T10:02:30Z")),
-            Some(at("2026-01-01T10:05:00Z"))
-        );
-        assert_eq!(
-            c.next_after(at("2026-01-01T10:05:00Z")),
-            Some(at("2026-01-01T10:10:00Z"))
-        );
-        assert_eq!(
-            c.latest_at_or_before(at("2026-01-01T10:07:00Z")),
-            Some(at("2026-01-01T10:05:00Z"))
-        );
-    }
-
-    #[test]
-    fn six_fields_have_seconds() {
-        let c = Cron::parse("* * * * * *").unwrap();
-        assert_eq!(
-            c.next_after(at("2026-01-01T10:00:00.500Z")),
-            Some(at("2026-01-01T10:00:01Z"))
-        );
-        let c = Cron::parse("30 0 12 * * *").unwrap();
-        assert_eq!(
-            c.next_after(at("2026-01-01T12:00:30Z")),
-            Some(at("2026-01-02T12:00:30Z"))
-        );
-    }
-
-    #[test]
-    fn builtins_and_names() {
-        let daily = Cron::parse("0 2 * * *").unwrap();
-        assert_eq!(
-            daily.next_after(at("2026-01-01T02:00:00Z")),
-            Some(at("2026-01-02T02:00:00Z"))
-        );
-        let weekly = Cron::parse("0 3 * * 0").unwrap();
-        // 2026-01-04 is a Sunday.
-        assert_eq!(
-            weekly.next_after(at("2026-01-01T00:00:00Z")),
-            Some(at("2026-01-04T03:00:00Z"))
-        );
-        assert_eq!(Cron::parse("0 3 * * SUN").unwrap(), weekly);
-        assert_eq!(Cron::parse("0 3 * * 7").unwrap(), weekly);
-        let leap = Cron::parse("0 0 29 FEB *").unwrap();
-        assert_eq!(
-            leap.next_after(at("2026-03-01T00:00:00Z")),
-            Some(at("2028-02-29T00:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn day_fields_are_ored_when_both_set() {
-        let c = Cron::parse("0 0 1 * MON").unwrap();
-        // 2026-01-05 is a Monday, before Feb 1.
-        assert_eq!(
-            c.next_after(at("2026-01-02T00:00:00Z")),
-            Some(at("2026-01-05T00:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn bad_expressions_say_why() {
-        for bad in [
-            "* * * *",
-            "61 * * * *",
-            "*/0 * * * *",
-            "a * * * *",
-            "5-1 * * * *",
-            "* * * * * * *",
-        ] {
-            assert!(Cron::parse(bad).is_err(), "{bad}");
-        }
-        assert!(Cron::parse("0 0 31 2 *")
-            .unwrap()
-            .next_after(at("2026-01-01T00:00:00Z"))
-            .is_none());
-    }
-}
+#[path = "cron_tests.rs"]
+mod tests;

@@ -10,11 +10,25 @@ use super::cron::Cron;
 pub struct ScheduleDecl {
     pub name: String,
     pub cron: String,
+    /// The IANA time zone the cron expression is read in (`Europe/Berlin`); UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
     pub kind: String,
     #[serde(default = "empty_object")]
     pub args: serde_json::Value,
     #[serde(default)]
     pub missed: Missed,
+}
+
+impl ScheduleDecl {
+    /// The cron expression in the declared time zone.
+    pub fn parse_cron(&self) -> Result<Cron, super::CronError> {
+        let cron = Cron::parse(&self.cron)?;
+        match &self.timezone {
+            Some(zone) => cron.in_zone(zone),
+            None => Ok(cron),
+        }
+    }
 }
 
 /// What happens to ticks that passed while no scheduler ran.
@@ -50,7 +64,7 @@ pub fn check(decls: &[ScheduleDecl]) -> Vec<String> {
                 schedule.kind
             ));
         }
-        if let Err(e) = Cron::parse(&schedule.cron) {
+        if let Err(e) = schedule.parse_cron() {
             problems.push(format!("schedule {name}: {e}"));
         }
     }

@@ -37,6 +37,8 @@ pub struct Schedule {
     pub name: String,
     #[serde(rename = "cron")]
     pub expr: String,
+    /// The IANA time zone `expr` is read in (`UTC` unless declared).
+    pub timezone: &'static str,
     pub kind: String,
     pub args: serde_json::Value,
     pub missed: &'static str,
@@ -69,8 +71,17 @@ pub enum ScheduleError {
 
 /// The built-in schedules, then those of `keel.toml` (a declaration may replace a built-in).
 pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
-    let builtin =
-        |name: &str, cron: &str| schedule(name, cron, name, serde_json::json!({}), Missed::Once);
+    let builtin = |name: &str, expr: &str| {
+        let cron = Cron::parse(expr)?;
+        Ok(schedule(
+            name,
+            expr,
+            cron,
+            name,
+            serde_json::json!({}),
+            Missed::Once,
+        ))
+    };
     let mut out = vec![
         builtin("jobs.prune", "0 * * * *")?,
         builtin(RETENTION_KIND, "0 2 * * *")?,
@@ -80,10 +91,11 @@ pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
         let s = schedule(
             &decl.name,
             &decl.cron,
+            decl.parse_cron()?,
             &decl.kind,
             decl.args.clone(),
             decl.missed,
-        )?;
+        );
         out.retain(|existing| existing.name != s.name);
         out.push(s);
     }
@@ -93,22 +105,24 @@ pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
 fn schedule(
     name: &str,
     expr: &str,
+    cron: Cron,
     kind: &str,
     args: serde_json::Value,
     missed: Missed,
-) -> Result<Schedule, CronError> {
-    Ok(Schedule {
+) -> Schedule {
+    Schedule {
         name: name.to_string(),
         expr: expr.to_string(),
+        timezone: cron.zone(),
         kind: kind.to_string(),
         args,
         missed: match missed {
             Missed::Skip => "skip",
             Missed::Once => "once",
         },
-        cron: Cron::parse(expr)?,
+        cron,
         catch_up: missed == Missed::Once,
-    })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -336,14 +350,9 @@ mod tests {
     use super::*;
 
     fn every_second(missed: Missed) -> Schedule {
-        schedule(
-            "s",
-            "* * * * * *",
-            "diag.noop",
-            serde_json::json!({}),
-            missed,
-        )
-        .unwrap()
+        let expr = "* * * * * *";
+        let cron = Cron::parse(expr).unwrap();
+        schedule("s", expr, cron, "diag.noop", serde_json::json!({}), missed)
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -381,7 +390,15 @@ mod tests {
     #[test]
     fn ticks_past_the_window_are_skipped_or_caught_up_once() {
         let hourly = |missed| {
-            schedule("h", "0 * * * *", "diag.noop", serde_json::json!({}), missed).unwrap()
+            let cron = Cron::parse("0 * * * *").unwrap();
+            schedule(
+                "h",
+                "0 * * * *",
+                cron,
+                "diag.noop",
+                serde_json::json!({}),
+                missed,
+            )
         };
         let now = at("2026-01-01T10:30:00Z");
         assert!(due_ticks(&hourly(Missed::Skip), Some(at("2026-01-01T08:00:00Z")), now).is_empty());

@@ -265,3 +265,32 @@ fn the_pooler_mode_is_read_and_checked() {
         ["DATABASE_DIRECT_URL"]
     );
 }
+
+#[test]
+fn schedule_time_zones_are_iana_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = |zone: &str| {
+        format!("[[schedules]]\nname = \"report\"\ncron = \"0 9 * * *\"\ntimezone = {zone:?}\nkind = \"diag.noop\"\n")
+    };
+    let load_with = |zone: &str| {
+        std::fs::write(dir.path().join("keel.toml"), toml(zone)).unwrap();
+        Settings::load(&Source::from_pairs(
+            Vec::<(String, String)>::new(),
+            dir.path(),
+        ))
+    };
+    let s = load_with("Europe/Berlin").unwrap();
+    assert_eq!(
+        s.file.schedules[0].timezone.as_deref(),
+        Some("Europe/Berlin")
+    );
+    for bad in ["Europe/Berlyn", "CEST", "+02:00"] {
+        let err = load_with(bad).unwrap_err();
+        assert_eq!(err.problems[0].variable, "KEEL_CONFIG", "{bad}");
+        assert!(
+            err.problems[0].message.contains("unknown time zone"),
+            "{bad}: {}",
+            err.problems[0].message
+        );
+    }
+}

@@ -60,7 +60,7 @@ pub struct EdgeService<S> {
 
 /// The request's future: the rest of the stack inside the request scope, then the edge's own
 /// work on the response.
-pub type EdgeFuture<F> = request_id::Scoped<Finish<F>>;
+pub type EdgeFuture<F> = tracing::instrument::Instrumented<request_id::Scoped<Finish<F>>>;
 
 impl<S> tower::Service<Request> for EdgeService<S>
 where
@@ -78,6 +78,7 @@ where
         let started = Instant::now();
         let id = request_id::assign(&req);
         let method = req.method().clone();
+        let span = request_id::span(&id, &method);
         metrics::global().in_flight.add(1);
         let stage = if let Some(problem) = input::refusal(&req) {
             Stage::Early {
@@ -88,7 +89,11 @@ where
                 answer: Some(Early::Oversized),
             }
         } else {
-            match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+            // Inside the span: what the stack does on the call itself (routing) is recorded in it.
+            let entered = span.enter();
+            let called = catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
+            drop(entered);
+            match called {
                 Ok(future) => Stage::Running {
                     future: Deadline::new(future, &self.edge.limits),
                 },
@@ -104,7 +109,7 @@ where
             started,
             edge: self.edge.clone(),
         };
-        request_id::scope(id, finish)
+        tracing::Instrument::instrument(request_id::scope(id, finish), span)
     }
 }
 

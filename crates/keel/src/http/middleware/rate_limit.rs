@@ -101,6 +101,7 @@ where
         let Some(route) = req.extensions().get::<MatchedPath>().cloned() else {
             return Limited::passed(self.inner.call(req), None, None);
         };
+        request_id::record_route(&route);
         let limiter = self.state.limiter.clone();
         let Some(policy) = limiter.policies().for_route(req.method(), route.as_str()) else {
             return Limited::passed(self.inner.call(req), Some(route), None);

@@ -22,7 +22,14 @@ async fn admin_schedules_list_and_trigger(db: TestDb) {
     for s in [&nightly, &prune] {
         assert_eq!(
             keys(s),
-            set(&["name", "cron", "kind", "last_fired_at", "next_fire_at"]),
+            set(&[
+                "name",
+                "cron",
+                "timezone",
+                "kind",
+                "last_fired_at",
+                "next_fire_at"
+            ]),
             "{s}"
         );
     }

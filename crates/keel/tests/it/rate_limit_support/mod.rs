@@ -213,7 +213,7 @@ impl PrivateRedis {
         let Ok(child) = spawned else { return false };
         self.child = Some(child);
         let started = Instant::now();
-        while keel::probe::redis_ping(&self.url(), Duration::from_millis(200))
+        while keel::probe::redis_ping_url(&self.url(), Duration::from_millis(200))
             .await
             .is_err()
         {
@@ -241,3 +241,4 @@ impl Drop for PrivateRedis {
         self.kill();
     }
 }
+pub mod tls;
