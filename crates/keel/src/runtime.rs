@@ -127,7 +127,8 @@ impl Server {
         };
         crate::sentry::init(&settings.telemetry, service);
         let db = Db::connect_lazy(&settings.database)?;
-        let state = AppState::new(settings.clone(), db.clone(), self.clock)?;
+        let state =
+            AppState::with_handlers(settings.clone(), db.clone(), self.clock, self.registry)?;
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -154,7 +155,7 @@ impl Server {
         match started {
             Some(Ok(())) => {
                 if settings.role.runs_jobs() {
-                    background = start_jobs(&state, self.registry, jobs_stopped);
+                    background = start_jobs(&state, jobs_stopped);
                     reseal_after_rotation(&state).await;
                 }
                 state.readiness.set(Phase::Ready);
@@ -219,25 +220,8 @@ async fn reseal_after_rotation(state: &AppState) {
 }
 
 /// Starts the worker and the scheduler; returns their tasks.
-fn start_jobs(
-    state: &AppState,
-    mut registry: Registry,
-    stop: watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let retention = state.settings.jobs.retention;
-    let clock = state.clock.clone();
-    registry.register_fn("jobs.prune", move |ctx, _args| {
-        let now = clock.now();
-        async move {
-            let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();
-            let discarded_before = now - chrono::Duration::days(7);
-            let pruned = ctx.db.prune_jobs(done_before, discarded_before).await?;
-            tracing::info!(pruned, "finished jobs pruned");
-            Ok(())
-        }
-    });
-    crate::billing::jobs::register(&mut registry, &state.billing);
-    crate::privacy::register(&mut registry, &state.services);
+fn start_jobs(state: &AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let registry = Registry::clone(&state.handlers);
     let config = WorkerConfig::from_settings(
         &state.settings.jobs,
         &state.settings.file.queues,

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{AppEnv, Settings};
 use crate::crypto::{SealError, Sealer};
 use crate::flags::Flags;
-use crate::jobs::Queue;
+use crate::jobs::{KindDefaults, Queue, Registry};
 use crate::ratelimit::RateLimiter;
 use crate::schedule::{self, CronError, Scheduler};
 use crate::store::audit::AuditRow;
@@ -56,6 +56,32 @@ impl Services {
         self.db.ping(timeout).await
     }
 
+    /// Every job handler of this process: `app`'s (the built-in kinds and the application's),
+    /// Keel's own upkeep, billing and privacy jobs, and the HTTP kinds of `keel.toml`.
+    pub fn job_handlers(&self, mut registry: Registry) -> Registry {
+        let retention = self.settings.jobs.retention;
+        let clock = self.clock.clone();
+        registry.register_fn("jobs.prune", move |ctx, _args| {
+            let now = clock.now();
+            async move {
+                let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();
+                let discarded_before = now - chrono::Duration::days(7);
+                let pruned = ctx.db.prune_jobs(done_before, discarded_before).await?;
+                tracing::info!(pruned, "finished jobs pruned");
+                Ok(())
+            }
+        });
+        crate::billing::jobs::register(&mut registry, &self.billing);
+        crate::privacy::register(&mut registry, self);
+        crate::jobs::http_kind::register(
+            &mut registry,
+            &self.settings.jobs.http_kinds,
+            &self.settings.app.webhook_secrets,
+            &self.clock,
+        );
+        registry
+    }
+
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
         let jobs = &settings.jobs;
         let flags = Flags::new(
@@ -65,13 +91,16 @@ impl Services {
             jobs.enqueue_enabled,
             jobs.worker_enabled,
         );
-        let queue = Queue::new(db.clone(), clock.clone(), flags.clone());
+        let defaults = KindDefaults::new(jobs.http_kinds.clone());
+        let queue =
+            Queue::new(db.clone(), clock.clone(), flags.clone()).with_defaults(defaults.clone());
         let scheduler = Scheduler::new(
             db.clone(),
             clock.clone(),
             flags.clone(),
             schedule::declared(&settings.file.schedules)?,
-        );
+        )
+        .with_defaults(defaults);
         // The development token key only in development; the development data key anywhere but
         // in production.
         let dev_tokens = settings.app_env == AppEnv::Development;

@@ -44,8 +44,18 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let data_dir = data_dir_of(r.src, &database.url);
     let auth = read_auth(r);
     let billing = read_billing(r, app_env == AppEnv::Production, &file);
-    let jobs = read_jobs(r);
+    let mut jobs = read_jobs(r);
     let app = read_app(r);
+    let (http_kinds, problems) =
+        crate::jobs::http_kind::resolve(&file.jobs.http, &app, jobs.lease, &file.queues);
+    let origin = config_file
+        .as_deref()
+        .map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
+    for message in problems {
+        r.problems
+            .push("KEEL_CONFIG", format!("{origin}: {message}"));
+    }
+    jobs.http_kinds = http_kinds;
     Settings {
         app_env,
         role,
@@ -267,6 +277,7 @@ fn read_jobs(r: &mut Reader<'_>) -> JobSettings {
         ),
         poll_only: r.bool("JOBS_POLL_ONLY", false),
         scheduler_secret_key: r.secret("SCHEDULER_SECRET_KEY"),
+        http_kinds: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::jobs::Registry;
 use crate::services::{Services, ServicesError};
 use crate::store::Db;
 
@@ -59,15 +60,31 @@ pub struct AppStateInner {
     pub services: Services,
     pub readiness: Readiness,
     pub started: Instant,
+    /// Every job handler of this process, whether or not it runs a worker: the kinds it knows.
+    pub handlers: Arc<Registry>,
 }
 
 impl AppState {
+    /// The state of a process whose handlers are the built-in ones.
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
+        Self::with_handlers(settings, db, clock, Registry::with_builtins())
+    }
+
+    /// The state of a process with the job handlers of `registry` (plus Keel's own).
+    pub fn with_handlers(
+        settings: Arc<Settings>,
+        db: Db,
+        clock: Clock,
+        registry: Registry,
+    ) -> Result<Self, ServicesError> {
+        let services = Services::new(settings, db, clock)?;
+        let handlers = Arc::new(services.job_handlers(registry));
         Ok(Self {
             inner: Arc::new(AppStateInner {
-                services: Services::new(settings, db, clock)?,
+                services,
                 readiness: Readiness::default(),
                 started: Instant::now(),
+                handlers,
             }),
         })
     }

@@ -4,6 +4,7 @@
 pub mod backoff;
 mod diag;
 mod handler;
+pub mod http_kind;
 mod queue;
 mod runner;
 mod settings;
@@ -13,6 +14,7 @@ mod worker;
 mod worker_config;
 
 pub use handler::{Job, JobContext, JobFailure, Registry};
+pub use http_kind::{HttpKind, KindDefaults};
 pub use queue::{Depth, JobError, Queue};
 pub use settings::{JobSettings, QueueSettings};
 pub use spec::JobSpec;

@@ -5,6 +5,7 @@
 mod admin_support;
 mod auth_support;
 mod billing_support;
+mod http_jobs_support;
 mod jobs_support;
 mod openapi_support;
 mod rate_limit_support;
@@ -24,6 +25,8 @@ mod db_copy;
 mod deep_health;
 mod health;
 mod http_edge;
+mod http_jobs;
+mod http_jobs_signature;
 mod jobs;
 mod jobs_worker;
 mod metrics;
