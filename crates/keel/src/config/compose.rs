@@ -194,6 +194,17 @@ fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
     }
 }
 
+fn read_service_tokens(r: &mut Reader<'_>) -> crate::auth::ServiceTokens {
+    let Some(raw) = r.secret("SERVICE_TOKENS") else {
+        return Default::default();
+    };
+    let (tokens, problems) = crate::auth::ServiceTokens::parse(raw.expose_secret());
+    for message in problems {
+        r.problems.push("SERVICE_TOKENS", message);
+    }
+    tokens
+}
+
 fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
     let required_claims = match r.list("AUTH_REQUIRED_CLAIMS") {
         list if list.is_empty() => vec!["sub".into(), "exp".into()],
@@ -213,6 +224,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
         dev_mode: r.bool("AUTH_DEV_MODE", false),
         admin_user_ids: r.list("ADMIN_USER_IDS"),
         admin_token: r.secret("ADMIN_TOKEN"),
+        service_tokens: read_service_tokens(r),
     }
 }
 

@@ -28,6 +28,7 @@ mod http_edge;
 mod http_jobs;
 mod http_jobs_signature;
 mod jobs;
+mod jobs_api;
 mod jobs_worker;
 mod metrics;
 mod migrations;
