@@ -8,7 +8,7 @@ use axum::Router;
 use keel::clock::Clock;
 use keel::config::Source;
 use keel::http::AppState;
-use keel::jobs::{JobFilter, JobState, WorkerConfig};
+use keel::jobs::{JobFilter, JobState, Registry, WorkerConfig};
 use keel::runtime::RuntimeError;
 use keel::services::Services;
 use keel::store::Db;
@@ -21,10 +21,15 @@ use crate::TestDb;
 /// How long [`TestApp::run_pending_jobs`] waits for the app's worker.
 const JOBS_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Registers an application's job handlers.
+type ConfigureJobs = Box<dyn FnOnce(&mut Registry) + Send>;
+
 pub struct TestAppBuilder {
     db: TestDb,
     env: Vec<(String, String)>,
     routes: Option<Router<AppState>>,
+    /// Registers the application's job handlers.
+    jobs: Option<ConfigureJobs>,
     wait_ready: bool,
     /// The settings' directory when a `keel.toml` was given.
     config_dir: Option<tempfile::TempDir>,
@@ -40,6 +45,12 @@ impl TestAppBuilder {
     /// Application routes, as a library user would add them.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
+        self
+    }
+
+    /// The application's job handlers, as `Server::jobs` registers them.
+    pub fn jobs(mut self, configure: impl FnOnce(&mut Registry) + Send + 'static) -> Self {
+        self.jobs = Some(Box::new(configure));
         self
     }
 
@@ -112,6 +123,9 @@ impl TestAppBuilder {
         if let Some(routes) = self.routes {
             server = server.routes(routes);
         }
+        if let Some(configure) = self.jobs {
+            server = server.jobs(configure);
+        }
         let handle = tokio::spawn(server.run_on(listener, async {
             let _ = stopped.await;
         }));
@@ -153,6 +167,7 @@ impl TestApp {
             db,
             env: Vec::new(),
             routes: None,
+            jobs: None,
             wait_ready: true,
             config_dir: None,
         }

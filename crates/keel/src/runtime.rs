@@ -129,6 +129,12 @@ impl Server {
         let db = Db::connect_lazy(&settings.database)?;
         let state =
             AppState::with_handlers(settings.clone(), db.clone(), self.clock, self.registry)?;
+        let declared: std::collections::BTreeSet<String> =
+            state.handlers.kinds().map(str::to_string).collect();
+        for message in crate::schedule::decl::undeclared_kinds(&settings.file.schedules, &declared)
+        {
+            tracing::error!("{message}; its firings will fail");
+        }
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -1,6 +1,7 @@
 //! The services of one Keel process, built once from settings and shared by the HTTP handlers,
 //! the worker, the scheduler and the command line.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,38 @@ use crate::schedule::{self, CronError, Scheduler};
 use crate::store::audit::AuditRow;
 use crate::store::{Db, StoreError};
 use crate::users::Users;
+
+/// The kind of the job that prunes finished jobs.
+pub const PRUNE_KIND: &str = "jobs.prune";
+
+/// The kinds of Keel's own jobs, registered in every process by [`Services::job_handlers`].
+pub const KEEL_KINDS: [&str; 6] = [
+    PRUNE_KIND,
+    crate::billing::revenuecat::SYNC_KIND,
+    crate::billing::jobs::RESEAL_KIND,
+    crate::privacy::ERASE_KIND,
+    crate::schedule::RETENTION_KIND,
+    crate::schedule::MAINTENANCE_KIND,
+];
+
+/// Every kind a process with `app`'s handlers runs: `app`'s (the built-in kinds and the
+/// application's), Keel's own, and the HTTP kinds of `settings`. Anything else is refused at
+/// enqueue and in schedules.
+pub fn declared_kinds(settings: &Settings, app: &Registry) -> BTreeSet<String> {
+    app.kinds()
+        .chain(KEEL_KINDS)
+        .chain(settings.jobs.http_kinds.keys().map(String::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What a refusal of an undeclared kind says.
+pub fn undeclared(kind: &str) -> String {
+    format!(
+        "kind {kind} is not declared: no built-in kind, Rust handler or [jobs.http] entry of \
+         keel.toml has this name"
+    )
+}
 
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -61,7 +94,7 @@ impl Services {
     pub fn job_handlers(&self, mut registry: Registry) -> Registry {
         let retention = self.settings.jobs.retention;
         let clock = self.clock.clone();
-        registry.register_fn("jobs.prune", move |ctx, _args| {
+        registry.register_fn(PRUNE_KIND, move |ctx, _args| {
             let now = clock.now();
             async move {
                 let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();

@@ -28,7 +28,20 @@ fn check(out: Output) -> Exit {
         Ok(src) => src,
         Err(exit) => return exit,
     };
-    let (settings, problems) = Settings::load_lenient(&src);
+    let (settings, mut problems) = Settings::load_lenient(&src);
+    // The kinds the `keel` binary's processes run: built in, Keel's own, and the HTTP kinds.
+    let declared =
+        keel::services::declared_kinds(&settings, &keel::jobs::Registry::with_builtins());
+    let origin = settings
+        .config_file
+        .as_ref()
+        .map_or_else(|| "keel.toml".to_string(), |p| p.display().to_string());
+    for message in keel::schedule::decl::undeclared_kinds(&settings.file.schedules, &declared) {
+        problems.push(keel::config::Problem {
+            variable: "KEEL_CONFIG".into(),
+            message: format!("{origin}: {message}"),
+        });
+    }
     if out.json {
         out.print_json(&json!({
             "ok": problems.is_empty(),

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use keel::jobs::{JobFilter, JobSpec, JobState};
+use keel::jobs::{JobFilter, JobSpec, JobState, Registry};
 use keel::ops::queues;
 use serde_json::{json, Value};
 
@@ -335,6 +335,10 @@ async fn enqueue(
         breaker_key: a.breaker_key,
         ..JobSpec::default()
     };
+    let declared = keel::services::declared_kinds(&services.settings, &Registry::with_builtins());
+    if !declared.contains(&spec.kind) {
+        return Err(usage(keel::services::undeclared(&spec.kind)));
+    }
     if let Err(problems) = spec.validate() {
         let text: Vec<String> = problems
             .iter()
