@@ -8,6 +8,7 @@ mod deploy_support;
 // Tests, one module per area.
 mod backup_cli;
 mod bench_http;
+mod bench_http_jobs;
 mod config_check;
 mod db_copy_cli;
 mod deploy_commands;
