@@ -100,3 +100,22 @@ async fn declared_kinds_are_the_handlers_a_worker_runs(db: TestDb) {
         "{declared:?}"
     );
 }
+
+#[test]
+fn bad_http_kind_declarations_are_configuration_problems() {
+    let toml = "[jobs.http.\"app.relative\"]\nurl = \"/run\"\n\
+                [jobs.http.\"app.slow\"]\nurl = \"http://127.0.0.1:9/run\"\ntimeout = 60\n\
+                [jobs.http.\"app.queue\"]\nurl = \"http://127.0.0.1:9/run\"\nqueue = \"nobody\"\n";
+    let builder = TestApp::builder(TestDb::sqlite())
+        .env("JOB_LEASE_SECONDS", "60")
+        .keel_toml(toml);
+    let error = builder.try_settings().expect_err("refused");
+    for expected in [
+        "\"app.relative\": url must be an absolute http(s) URL",
+        "\"app.slow\": timeout must be from 1 to 59 s",
+        "\"app.queue\": queue \"nobody\" is not served",
+        "needs APP_WEBHOOK_SECRET",
+    ] {
+        assert!(error.contains(expected), "{expected} not in {error}");
+    }
+}
