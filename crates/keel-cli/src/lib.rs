@@ -104,9 +104,9 @@ where
         match cli.command {
             Command::Serve(args) => commands::serve::run(args, &build).await,
             Command::Migrate(args) => commands::migrate::run(args, out, &build).await,
-            Command::Config(args) => commands::config::run(args, out),
+            Command::Config(args) => commands::config::run(args, out, &build),
             Command::Smoke(args) => commands::smoke::run(args, out).await,
-            Command::Queue(args) => commands::queue::run(args, out).await,
+            Command::Queue(args) => commands::queue::run(args, out, &build).await,
             Command::Flags(args) => commands::flags::run(args, out).await,
             Command::Schedules(args) => commands::schedules::run(args, out).await,
             Command::Report => commands::report::run(out).await,

@@ -90,6 +90,8 @@ pub struct Claimed {
     pub timeout: Duration,
     pub breaker_key: Option<String>,
     pub run_at: DateTime<Utc>,
+    /// When the job was enqueued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// How an attempt ended, as written back.

@@ -8,7 +8,7 @@ use axum::Router;
 use keel::clock::Clock;
 use keel::config::Source;
 use keel::http::AppState;
-use keel::jobs::{JobFilter, JobState, WorkerConfig};
+use keel::jobs::{JobFilter, JobState, Registry, WorkerConfig};
 use keel::runtime::RuntimeError;
 use keel::services::Services;
 use keel::store::Db;
@@ -23,12 +23,16 @@ const JOBS_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What a test adds to the app's server, as an application's build function does.
 type Assemble = Box<dyn FnOnce(Server) -> Server + Send>;
+/// Registers an application's job handlers.
+type ConfigureJobs = Box<dyn FnOnce(&mut Registry) + Send>;
 
 pub struct TestAppBuilder {
     db: TestDb,
     env: Vec<(String, String)>,
     routes: Option<Router<AppState>>,
     assemble: Option<Assemble>,
+    /// Registers the application's job handlers.
+    jobs: Option<ConfigureJobs>,
     wait_ready: bool,
     /// The settings' directory when a `keel.toml` was given.
     config_dir: Option<tempfile::TempDir>,
@@ -51,6 +55,12 @@ impl TestAppBuilder {
     /// handlers, migrations, routes), for testing an application in-process.
     pub fn server(mut self, assemble: impl FnOnce(Server) -> Server + Send + 'static) -> Self {
         self.assemble = Some(Box::new(assemble));
+        self
+    }
+
+    /// The application's job handlers, as `Server::jobs` registers them.
+    pub fn jobs(mut self, configure: impl FnOnce(&mut Registry) + Send + 'static) -> Self {
+        self.jobs = Some(Box::new(configure));
         self
     }
 
@@ -126,6 +136,9 @@ impl TestAppBuilder {
         if let Some(assemble) = self.assemble {
             server = assemble(server);
         }
+        if let Some(configure) = self.jobs {
+            server = server.jobs(configure);
+        }
         let handle = tokio::spawn(server.run_on(listener, async {
             let _ = stopped.await;
         }));
@@ -168,6 +181,7 @@ impl TestApp {
             env: Vec::new(),
             routes: None,
             assemble: None,
+            jobs: None,
             wait_ready: true,
             config_dir: None,
         }

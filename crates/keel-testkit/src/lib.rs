@@ -7,6 +7,7 @@ mod db;
 mod fake_server;
 mod idp;
 mod process;
+mod receiver;
 mod revenuecat;
 mod wait;
 
@@ -15,6 +16,7 @@ pub use app::{TestApp, TestAppBuilder};
 pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::{free_port, KeelProcess};
+pub use receiver::{Answer, Delivery, Receiver};
 pub use revenuecat::FakeRevenueCat;
 pub use wait::{eventually, Condition};
 

@@ -84,6 +84,13 @@ impl Server {
         self
     }
 
+    /// Every job kind this server's processes run: the built-in kinds, Keel's own, the
+    /// application's Rust handlers and the HTTP kinds of `keel.toml`. An enqueue of any other
+    /// kind is refused.
+    pub fn job_kinds(&self) -> std::collections::BTreeSet<String> {
+        crate::services::declared_kinds(&self.settings, &self.registry)
+    }
+
     /// The application's migrations given to [`Server::migrations`] (none by default).
     pub fn app_migrations(&self) -> &AppMigrations {
         &self.migrations
@@ -158,8 +165,19 @@ impl Server {
         };
         crate::sentry::init(&settings.telemetry, service);
         let db = Db::connect_lazy(&settings.database)?;
-        let state =
-            AppState::with_app_data(settings.clone(), db.clone(), self.clock, self.app_data)?;
+        let state = AppState::assemble(
+            settings.clone(),
+            db.clone(),
+            self.clock,
+            self.registry,
+            self.app_data,
+        )?;
+        let declared: std::collections::BTreeSet<String> =
+            state.handlers.kinds().map(str::to_string).collect();
+        for message in crate::schedule::decl::undeclared_kinds(&settings.file.schedules, &declared)
+        {
+            tracing::error!("{message}; its firings will fail");
+        }
         let router = http::router(state.clone(), self.extra);
         let addr = listener.local_addr().map_err(RuntimeError::Serve)?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -189,7 +207,7 @@ impl Server {
         match started {
             Some(Ok(())) => {
                 if settings.role.runs_jobs() {
-                    background = start_jobs(&state, self.registry, jobs_stopped);
+                    background = start_jobs(&state, jobs_stopped);
                     reseal_after_rotation(&state).await;
                 }
                 state.readiness.set(Phase::Ready);
@@ -256,25 +274,8 @@ async fn reseal_after_rotation(state: &AppState) {
 }
 
 /// Starts the worker and the scheduler; returns their tasks.
-fn start_jobs(
-    state: &AppState,
-    mut registry: Registry,
-    stop: watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let retention = state.settings.jobs.retention;
-    let clock = state.clock.clone();
-    registry.register_fn("jobs.prune", move |ctx, _args| {
-        let now = clock.now();
-        async move {
-            let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();
-            let discarded_before = now - chrono::Duration::days(7);
-            let pruned = ctx.db.prune_jobs(done_before, discarded_before).await?;
-            tracing::info!(pruned, "finished jobs pruned");
-            Ok(())
-        }
-    });
-    crate::billing::jobs::register(&mut registry, &state.billing);
-    crate::privacy::register(&mut registry, &state.services);
+fn start_jobs(state: &AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let registry = Registry::clone(&state.handlers);
     let config = WorkerConfig::from_settings(
         &state.settings.jobs,
         &state.settings.file.queues,

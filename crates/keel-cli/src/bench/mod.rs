@@ -2,5 +2,6 @@
 //! print figures; docs/BENCHMARKS.md holds the results and the commands that produced them.
 
 pub mod http;
+pub mod http_jobs;
 pub mod queue;
 pub mod webhooks;

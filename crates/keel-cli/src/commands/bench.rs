@@ -1,4 +1,5 @@
 use crate::bench::http::HttpBench;
+use crate::bench::http_jobs::HttpJobsBench;
 use crate::bench::queue::{self, QueueBench};
 use crate::bench::webhooks::{self, WebhookBench};
 use clap::Subcommand;
@@ -35,6 +36,16 @@ enum BenchCommand {
         events: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// HTTP job kinds against in-process Rust jobs, in the same run on the configured database:
+    /// no-op jobs POSTed (signed) to a receiver in this process that answers 204.
+    HttpJobs {
+        #[arg(long, default_value_t = 5_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Requests per second through the full edge stack: a trivial route against GET /v1/me with
     /// a valid RS256 token, on an in-process server (SQLite in a temporary directory).
@@ -77,6 +88,21 @@ pub async fn run(args: Args, out: Output) -> Exit {
             events,
             concurrency,
         } => webhooks(events, concurrency, out).await,
+        BenchCommand::HttpJobs {
+            jobs,
+            concurrency,
+            rounds,
+        } => {
+            http_jobs(
+                HttpJobsBench {
+                    jobs,
+                    concurrency,
+                    rounds,
+                },
+                out,
+            )
+            .await
+        }
     }
 }
 
@@ -126,6 +152,51 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
     if result.errors > 0 {
         return Exit::Failed;
     }
+    Exit::Ok
+}
+
+async fn http_jobs(opts: HttpJobsBench, out: Output) -> Exit {
+    if !(1..=1_000_000).contains(&opts.jobs)
+        || !(1..=1000).contains(&opts.concurrency)
+        || !(1..=50).contains(&opts.rounds)
+    {
+        eprintln!("error: --jobs 1 to 1000000, --concurrency 1 to 1000, --rounds 1 to 50");
+        return Exit::Usage;
+    }
+    let services = match context::services() {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    if let Err(exit) = migrated(&services).await {
+        return exit;
+    }
+    let result = match crate::bench::http_jobs::run(&services, opts).await {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    if out.json {
+        match serde_json::to_value(&result) {
+            Ok(v) => println!("{v}"),
+            Err(e) => return failed(e),
+        }
+        return Exit::Ok;
+    }
+    println!(
+        "keel HTTP job benchmark on {:?}: {} jobs per kind, concurrency {}, {} rounds (medians)",
+        result.engine,
+        result.jobs,
+        result.concurrency,
+        result.rounds.len()
+    );
+    println!("  Rust no-op jobs  {:>9.0} jobs/s", result.rust_jobs_per_s);
+    println!(
+        "  HTTP no-op jobs  {:>9.0} jobs/s ({} deliveries answered 204)",
+        result.http_jobs_per_s, result.deliveries
+    );
+    println!(
+        "  HTTP jobs run at {:.2}x the rate of in-process jobs",
+        result.http_over_rust
+    );
     Exit::Ok
 }
 

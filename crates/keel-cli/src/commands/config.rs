@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::exit::{Exit, Output};
 use crate::settings;
+use crate::Build;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,18 +18,31 @@ enum ConfigCommand {
     Check,
 }
 
-pub fn run(args: Args, out: Output) -> Exit {
+pub fn run(args: Args, out: Output, build: Build<'_>) -> Exit {
     match args.command {
-        ConfigCommand::Check => check(out),
+        ConfigCommand::Check => check(out, build),
     }
 }
 
-fn check(out: Output) -> Exit {
+fn check(out: Output, build: Build<'_>) -> Exit {
     let src = match settings::source() {
         Ok(src) => src,
         Err(exit) => return exit,
     };
-    let (settings, problems) = Settings::load_lenient(&src);
+    let (settings, mut problems) = Settings::load_lenient(&src);
+    // The kinds this binary's processes run: built in, Keel's own, the application's handlers
+    // and the HTTP kinds.
+    let declared = build(settings.clone()).job_kinds();
+    let origin = settings
+        .config_file
+        .as_ref()
+        .map_or_else(|| "keel.toml".to_string(), |p| p.display().to_string());
+    for message in keel::schedule::decl::undeclared_kinds(&settings.file.schedules, &declared) {
+        problems.push(keel::config::Problem {
+            variable: "KEEL_CONFIG".into(),
+            message: format!("{origin}: {message}"),
+        });
+    }
     if out.json {
         out.print_json(&json!({
             "ok": problems.is_empty(),

@@ -2,10 +2,12 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use keel::jobs::{JobFilter, JobSpec, JobState};
 use keel::ops::queues;
+use keel::Settings;
 use serde_json::{json, Value};
 
 use crate::context::{self, failed, ACTOR};
 use crate::exit::{Exit, Output};
+use crate::Build;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -102,7 +104,7 @@ impl Filter {
     }
 }
 
-pub async fn run(args: Args, out: Output) -> Exit {
+pub async fn run(args: Args, out: Output, build: Build<'_>) -> Exit {
     let services = match context::services() {
         Ok(s) => s,
         Err(exit) => return exit,
@@ -146,7 +148,10 @@ pub async fn run(args: Args, out: Output) -> Exit {
             }
             Err(e) => Err(failed(e)),
         },
-        QueueCommand::Enqueue(a) => enqueue(&services, a, out).await,
+        QueueCommand::Enqueue(a) => {
+            let declared = build(Settings::clone(&services.settings)).job_kinds();
+            enqueue(&services, a, &declared, out).await
+        }
         QueueCommand::List(a) => {
             let states = match a.state.as_deref().map(JobState::parse) {
                 None => vec![],
@@ -306,6 +311,7 @@ async fn pause(
 async fn enqueue(
     services: &keel::services::Services,
     a: EnqueueArgs,
+    declared: &std::collections::BTreeSet<String>,
     out: Output,
 ) -> Result<(), Exit> {
     let usage = |message: String| {
@@ -335,6 +341,9 @@ async fn enqueue(
         breaker_key: a.breaker_key,
         ..JobSpec::default()
     };
+    if !declared.contains(&spec.kind) {
+        return Err(usage(keel::services::undeclared(&spec.kind)));
+    }
     if let Err(problems) = spec.validate() {
         let text: Vec<String> = problems
             .iter()

@@ -489,6 +489,36 @@ fn other_keel_toml_cases() {
 }
 
 #[test]
+fn a_schedule_of_an_undeclared_kind_is_refused() {
+    let dir = tempdir();
+    let schedule = |kind: &str| {
+        format!("[[schedules]]\nname = \"s-{kind}\"\ncron = \"0 * * * *\"\nkind = \"{kind}\"\n")
+    };
+    let toml = format!(
+        "[jobs.http.\"app.declared\"]\nurl = \"http://127.0.0.1:9/run\"\n{}{}{}",
+        schedule("app.declared"),
+        schedule("diag.noop"),
+        schedule("app.nobody")
+    );
+    std::fs::write(dir.path().join("keel.toml"), toml).expect("write keel.toml");
+    let env = [(
+        "APP_WEBHOOK_SECRET",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )];
+    let text = check(dir.path(), &env);
+    text.assert_code(1);
+    let lines = problem_lines(&text.stdout);
+    assert_eq!(lines.len(), 1, "{}", text.describe());
+    assert!(
+        lines[0].contains("schedule s-app.nobody: kind app.nobody is not declared"),
+        "{}",
+        text.describe()
+    );
+    let (_, report) = check_json(dir.path(), &env);
+    assert_eq!(report["problems"][0]["variable"], "KEEL_CONFIG", "{report}");
+}
+
+#[test]
 fn bad_usage_exits_2() {
     let dir = tempdir();
     for args in [

@@ -9,6 +9,7 @@ mod pooler_support;
 // Tests, one module per area.
 mod backup_cli;
 mod bench_http;
+mod bench_http_jobs;
 mod config_check;
 mod db_copy_cli;
 mod demo;
@@ -17,6 +18,7 @@ mod deploy_files;
 mod deploy_monitoring;
 mod dev_webhook;
 mod dot_env;
+mod http_jobs_process;
 mod jobs_process;
 mod migrate_cli;
 mod multi_process;

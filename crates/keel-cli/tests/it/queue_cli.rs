@@ -276,6 +276,7 @@ on_both_engines! {
         assert!(run.stderr.contains("JSON"), "{}", run.describe());
         cli.usage(&["queue", "enqueue", "diag.noop", "--run-at", "nonsense"], "--run-at");
         cli.usage(&["queue", "enqueue", "bad kind"], "kind");
+        cli.usage(&["queue", "enqueue", "app.never_declared"], "kind app.never_declared is not declared");
         cli.usage(&["queue", "enqueue", "diag.noop", "--max-attempts", "0"], "max_attempts");
         cli.usage(&["queue", "enqueue", "diag.noop", "--queue", "bad queue"], "queue");
         cli.usage(&["queue", "enqueue", "diag.noop", "--count", "0"], "--count");
@@ -320,11 +321,11 @@ on_both_engines! {
     }
 
     async fn list_shape_order_and_filters(cli) {
-        let a1 = cli.enqueue_one("k.one", &["--queue", "q1"]);
-        let a2 = cli.enqueue_one("k.one", &["--queue", "q1", "--unique-key", "u1"]);
-        let b = cli.enqueue_one("k.two", &["--queue", "q1"]);
-        let c = cli.enqueue_one("k.one", &["--queue", "q2"]);
-        let s = cli.enqueue_one("k.one", &["--queue", "q1", "--run-at", "2099-01-01T00:00:00Z"]);
+        let a1 = cli.enqueue_one("diag.noop", &["--queue", "q1"]);
+        let a2 = cli.enqueue_one("diag.noop", &["--queue", "q1", "--unique-key", "u1"]);
+        let b = cli.enqueue_one("diag.sleep", &["--queue", "q1"]);
+        let c = cli.enqueue_one("diag.noop", &["--queue", "q2"]);
+        let s = cli.enqueue_one("diag.noop", &["--queue", "q1", "--run-at", "2099-01-01T00:00:00Z"]);
 
         let all = cli.list(&[]);
         let listed: Vec<i64> = all.iter().map(|r| r["id"].as_i64().unwrap()).collect();
@@ -340,15 +341,15 @@ on_both_engines! {
             }
         }
         let first = &all[4];
-        assert_eq!((first["queue"].as_str(), first["kind"].as_str(), first["state"].as_str()), (Some("q1"), Some("k.one"), Some("available")));
+        assert_eq!((first["queue"].as_str(), first["kind"].as_str(), first["state"].as_str()), (Some("q1"), Some("diag.noop"), Some("available")));
         assert!(first["unique_key"].is_null(), "{first}");
         assert_eq!(all[3]["unique_key"], "u1");
 
         let pick = |args: &[&str]| -> Vec<i64> { cli.list(args).iter().map(|r| r["id"].as_i64().unwrap()).collect() };
-        assert_eq!(pick(&["--state", "available", "--kind", "k.one", "--queue", "q1"]), vec![a2, a1]);
-        assert_eq!(pick(&["--state", "available", "--kind", "k.one", "--queue", "q1", "--limit", "1"]), vec![a2]);
+        assert_eq!(pick(&["--state", "available", "--kind", "diag.noop", "--queue", "q1"]), vec![a2, a1]);
+        assert_eq!(pick(&["--state", "available", "--kind", "diag.noop", "--queue", "q1", "--limit", "1"]), vec![a2]);
         assert_eq!(pick(&["--state", "scheduled"]), vec![s]);
-        assert_eq!(pick(&["--kind", "k.two"]), vec![b]);
+        assert_eq!(pick(&["--kind", "diag.sleep"]), vec![b]);
         assert_eq!(pick(&["--queue", "q2"]), vec![c]);
         assert_eq!(pick(&["--limit", "2"]), vec![s, c]);
         assert_eq!(pick(&["--state", "completed"]), Vec::<i64>::new());
@@ -356,7 +357,7 @@ on_both_engines! {
         assert!(bogus.stderr.contains("available"), "lists the states:\n{}", bogus.describe());
 
         let text = cli.ok(&["queue", "list", "--queue", "q2"]);
-        assert!(text.stdout.contains(&c.to_string()) && text.stdout.contains("k.one"), "{}", text.describe());
+        assert!(text.stdout.contains(&c.to_string()) && text.stdout.contains("diag.noop"), "{}", text.describe());
     }
 
     async fn pause_resume_and_drain(cli) {

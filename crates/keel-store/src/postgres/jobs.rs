@@ -146,7 +146,7 @@ const CLAIM_TEMPLATE: &str = "WITH reported AS (
                     lease_expires_at = $9, locked_by = $6
                 FROM next WHERE j.id = next.id
                 RETURNING j.id, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.timeout_ms,
-                    j.breaker_key, j.run_at, j.priority";
+                    j.breaker_key, j.run_at, j.priority, j.created_at";
 
 static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     CLAIM_TEMPLATE.replace(
@@ -272,6 +272,7 @@ pub(crate) async fn report_and_claim(
                     ),
                     breaker_key: row.try_get("breaker_key")?,
                     run_at: row.try_get("run_at")?,
+                    created_at: row.try_get("created_at")?,
                 },
             ))
         })

@@ -121,7 +121,7 @@ async fn claim(
                           SELECT 1 FROM job_breakers b WHERE b.key = jobs.breaker_key AND b.open_until > ?1))
                     ORDER BY priority, run_at, id
                     LIMIT ?5)
-                 RETURNING id, queue, kind, args, attempt, max_attempts, timeout_ms, breaker_key, run_at, priority",
+                 RETURNING id, queue, kind, args, attempt, max_attempts, timeout_ms, breaker_key, run_at, priority, created_at",
             )
             .bind(now)
             .bind(ts(spec.lease_until))
@@ -149,6 +149,7 @@ async fn claim(
                     ),
                     breaker_key: row.try_get("breaker_key")?,
                     run_at: from_ts(row.try_get("run_at")?),
+                    created_at: from_ts(row.try_get("created_at")?),
                 },
             ))
         })

@@ -36,25 +36,15 @@ pub fn load_or_create_file(path: &Path) -> Result<Vec<u8>, String> {
         .fill(&mut key)
         .map_err(|_| "no randomness available".to_string())?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(key.to_vec())
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
+    let created = crate::crypto::private_file::publish_once(path, &hex)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if created {
+        return Ok(key.to_vec());
+    }
+    // Another process created it first: use the key that won.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    decode_hex(text.trim()).ok_or_else(|| format!("{} is not a development key", path.display()))
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

@@ -7,6 +7,7 @@ mod jwks;
 mod jws;
 mod principal;
 mod reason;
+mod service;
 mod settings;
 mod verifier;
 
@@ -14,5 +15,6 @@ pub use jwks::KeysStatus;
 pub use jws::MAX_TOKEN_BYTES;
 pub use principal::{Principal, ROLE_ADMIN, ROLE_USER};
 pub use reason::{AuthStats, Reason};
+pub use service::{ServiceTokens, MIN_SERVICE_SECRET_LEN};
 pub use settings::{AuthSettings, WHOP_JWKS_URL};
 pub use verifier::Verifier;

@@ -28,6 +28,8 @@ pub struct AuthSettings {
     pub dev_mode: bool,
     pub admin_user_ids: Vec<String>,
     pub admin_token: Option<SecretString>,
+    /// `SERVICE_TOKENS`: the app's credentials for the jobs API.
+    pub service_tokens: super::ServiceTokens,
 }
 
 impl AuthSettings {

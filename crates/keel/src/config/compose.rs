@@ -46,8 +46,18 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     let data_dir = data_dir_of(r.src, &database.url);
     let auth = read_auth(r, dev);
     let billing = read_billing(r, app_env == AppEnv::Production, &file);
-    let jobs = read_jobs(r);
+    let mut jobs = read_jobs(r);
     let app = read_app(r);
+    let (http_kinds, problems) =
+        crate::jobs::http_kind::resolve(&file.jobs.http, &app, jobs.lease, &file.queues);
+    let origin = config_file
+        .as_deref()
+        .map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
+    for message in problems {
+        r.problems
+            .push("KEEL_CONFIG", format!("{origin}: {message}"));
+    }
+    jobs.http_kinds = http_kinds;
     Settings {
         app_env,
         role,
@@ -200,6 +210,17 @@ fn read_database(r: &mut Reader<'_>, dev: bool) -> DatabaseSettings {
     }
 }
 
+fn read_service_tokens(r: &mut Reader<'_>) -> crate::auth::ServiceTokens {
+    let Some(raw) = r.secret("SERVICE_TOKENS") else {
+        return Default::default();
+    };
+    let (tokens, problems) = crate::auth::ServiceTokens::parse(raw.expose_secret());
+    for message in problems {
+        r.problems.push("SERVICE_TOKENS", message);
+    }
+    tokens
+}
+
 fn read_pooler(r: &mut Reader<'_>, url: &str) -> PoolerMode {
     let pooler = r.choice(
         "DATABASE_POOLER",
@@ -266,6 +287,7 @@ fn read_auth(r: &mut Reader<'_>, development: bool) -> AuthSettings {
         dev_mode,
         admin_user_ids: r.list("ADMIN_USER_IDS"),
         admin_token: r.secret("ADMIN_TOKEN"),
+        service_tokens: read_service_tokens(r),
     }
 }
 
@@ -348,6 +370,7 @@ fn read_jobs(r: &mut Reader<'_>) -> JobSettings {
         ),
         poll_only: r.bool("JOBS_POLL_ONLY", false),
         scheduler_secret_key: r.secret("SCHEDULER_SECRET_KEY"),
+        http_kinds: Default::default(),
     }
 }
 

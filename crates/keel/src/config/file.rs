@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::problems::Problems;
 use super::source::Source;
+use crate::jobs::http_kind::JobsDecl;
 use crate::jobs::QueueSettings;
 use crate::ratelimit::RateLimitDecl;
 use crate::schedule::decl::{self, ScheduleDecl};
@@ -22,6 +23,9 @@ pub struct FileSettings {
     pub queues: BTreeMap<String, QueueSettings>,
     #[serde(default)]
     pub schedules: Vec<ScheduleDecl>,
+    /// Job kinds declared here (HTTP kinds).
+    #[serde(default)]
+    pub jobs: JobsDecl,
     #[serde(default)]
     pub rate_limits: Vec<RateLimitDecl>,
     #[serde(default)]

@@ -40,6 +40,9 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
     }
     push_all(p, s.billing.production_problems());
     push_all(p, s.app.production_problems());
+    for message in s.auth.service_tokens.production_problems() {
+        p.push("SERVICE_TOKENS", message);
+    }
     let secrets: [(&str, Option<&SecretString>); 5] = [
         ("AUTH_HS256_SECRET", s.auth.hs256_secret.as_ref()),
         ("ADMIN_TOKEN", s.auth.admin_token.as_ref()),

@@ -141,6 +141,11 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("ADMIN_TOKEN", "unset", "bearer token for the admin API"),
     var(
+        "SERVICE_TOKENS",
+        "unset",
+        "service credentials for the jobs API, name:secret,... (each secret >= 32 characters in production)",
+    ),
+    var(
         "BILLING_PROVIDERS",
         "providers whose secret is set",
         "revenuecat, stripe, whop (comma-separated)",

@@ -1,7 +1,6 @@
 //! The development data key: generated once into `data_dir/data-encryption.key` (owner-only),
 //! used when no `DATA_ENCRYPTION_KEYS` are configured outside production.
 
-use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,13 +30,13 @@ pub(super) fn load_or_create(data_dir: &Path) -> Result<Vec<DataKey>, SealError>
     std::fs::create_dir_all(data_dir)
         .map_err(|e| SealError::KeyFile(format!("cannot create {}: {e}", data_dir.display())))?;
     let line = generate()?;
-    match write_new(&path, &line) {
-        Ok(()) => {
+    match super::private_file::publish_once(&path, &line) {
+        Ok(true) => {
             tracing::info!(path = %path.display(), "generated a development data encryption key");
             read(&path)
         }
         // Another process created it first: use the key that won.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => read(&path),
+        Ok(false) => read(&path),
         Err(e) => Err(SealError::KeyFile(format!(
             "cannot write {}: {e}",
             path.display()
@@ -85,20 +84,6 @@ fn read(path: &Path) -> Result<Vec<DataKey>, SealError> {
         )));
     }
     Ok(parsed)
-}
-
-/// Creates `path` owner-only, failing with `AlreadyExists` rather than overwriting it.
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
 }
 
 #[cfg(test)]

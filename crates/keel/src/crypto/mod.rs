@@ -2,6 +2,7 @@
 
 mod dev_key;
 pub mod keys;
+pub mod private_file;
 mod seal;
 pub mod standard_webhooks;
 

@@ -9,6 +9,7 @@ mod deep_health;
 pub mod entitlements;
 pub mod extract;
 pub mod health;
+mod jobs_api;
 mod me;
 pub mod metrics;
 pub mod middleware;
@@ -72,7 +73,9 @@ pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
                 get(move || std::future::ready(openapi::document(document.clone()))),
             )
             .route("/docs", get(openapi::page))
-            .route("/v1/auth/check", get(me::check));
+            .route("/v1/auth/check", get(me::check))
+            .route("/v1/jobs", post(jobs_api::enqueue))
+            .route("/v1/jobs/{id}", get(jobs_api::get));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
         }

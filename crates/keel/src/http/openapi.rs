@@ -160,6 +160,8 @@ fn hash(text: &str) -> String {
         super::me::export,
         super::me::check,
         super::scheduler::trigger,
+        super::jobs_api::enqueue,
+        super::jobs_api::get,
         super::entitlements::list,
         super::entitlements::sync,
         super::webhooks::revenuecat,
@@ -268,6 +270,10 @@ fn tags() -> Value {
         {
             "name": "Scheduler",
             "description": "External cron. Present only when `SCHEDULER_SECRET_KEY` is set."
+        },
+        {
+            "name": "Jobs API",
+            "description": "The app's backend enqueues and reads jobs. A service token of `SERVICE_TOKENS` required."
         },
         { "name": "Queues", "description": "Admin: queue statistics and control." },
         { "name": "Jobs", "description": "Admin: list, enqueue, retry and discard jobs." },

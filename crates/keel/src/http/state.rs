@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::app_data::AppDataMap;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::jobs::Registry;
 use crate::services::{Services, ServicesError};
 use crate::store::Db;
 
@@ -62,26 +63,40 @@ pub struct AppStateInner {
     pub started: Instant,
     /// The application's own values ([`AppData`](super::AppData) reads them).
     pub app_data: AppDataMap,
+    /// Every job handler of this process, whether or not it runs a worker: the kinds it knows.
+    pub handlers: Arc<Registry>,
 }
 
 impl AppState {
+    /// The state of a process whose handlers are the built-in ones.
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {
-        Self::with_app_data(settings, db, clock, AppDataMap::default())
+        Self::assemble(
+            settings,
+            db,
+            clock,
+            Registry::with_builtins(),
+            AppDataMap::default(),
+        )
     }
 
-    /// Like [`AppState::new`], with the application's own values beside Keel's services.
-    pub fn with_app_data(
+    /// The state of a process with the job handlers of `registry` (plus Keel's own) and the
+    /// application's own values beside Keel's services.
+    pub fn assemble(
         settings: Arc<Settings>,
         db: Db,
         clock: Clock,
+        registry: Registry,
         app_data: AppDataMap,
     ) -> Result<Self, ServicesError> {
+        let services = Services::new(settings, db, clock)?;
+        let handlers = Arc::new(services.job_handlers(registry));
         Ok(Self {
             inner: Arc::new(AppStateInner {
-                services: Services::new(settings, db, clock)?,
+                services,
                 readiness: Readiness::default(),
                 started: Instant::now(),
                 app_data,
+                handlers,
             }),
         })
     }

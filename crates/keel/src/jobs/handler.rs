@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,15 +21,19 @@ pub struct JobContext {
     pub kind: String,
     pub attempt: i32,
     pub max_attempts: i32,
+    /// When the job was enqueued.
+    pub enqueued_at: chrono::DateTime<chrono::Utc>,
     pub db: Db,
 }
 
-/// Why an attempt failed. A retryable failure is retried with backoff while attempts remain;
-/// a permanent one discards the job at once.
+/// Why an attempt failed. A retryable failure is retried with backoff while attempts remain
+/// (not before `retry_after`, when set); a permanent one discards the job at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFailure {
     pub message: String,
     pub retryable: bool,
+    /// The least time before the next attempt; the backoff applies when it is longer.
+    pub retry_after: Option<Duration>,
 }
 
 impl JobFailure {
@@ -36,6 +41,15 @@ impl JobFailure {
         Self {
             message: message.into(),
             retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// A retryable failure whose next attempt waits at least `wait`.
+    pub fn retry_after(message: impl Into<String>, wait: Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::retry(message)
         }
     }
 
@@ -43,6 +57,7 @@ impl JobFailure {
         Self {
             message: message.into(),
             retryable: false,
+            retry_after: None,
         }
     }
 }
@@ -107,6 +122,11 @@ impl Registry {
 
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.handlers.keys().map(String::as_str)
+    }
+
+    /// Whether a handler for `kind` is registered.
+    pub fn handles(&self, kind: &str) -> bool {
+        self.handlers.contains_key(kind)
     }
 
     pub(crate) fn start(&self, ctx: JobContext, args: serde_json::Value) -> HandlerFuture {

@@ -5,6 +5,7 @@ mod app_job;
 pub mod backoff;
 mod diag;
 mod handler;
+pub mod http_kind;
 mod queue;
 mod runner;
 mod settings;
@@ -15,6 +16,7 @@ mod worker_config;
 
 pub use app_job::AppJob;
 pub use handler::{Job, JobContext, JobFailure, Registry};
+pub use http_kind::{HttpKind, KindDefaults};
 pub use queue::{Depth, JobError, Queue};
 pub use settings::{JobSettings, QueueSettings};
 pub use spec::JobSpec;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::spec::SpecProblem;
-use super::JobSpec;
+use super::{JobSpec, KindDefaults};
 use crate::clock::Clock;
 use crate::flags::{self, FlagError, Flags};
 use crate::store::audit::AuditEntry;
@@ -43,11 +43,23 @@ pub struct Queue {
     db: Db,
     clock: Clock,
     flags: Flags,
+    defaults: KindDefaults,
 }
 
 impl Queue {
     pub fn new(db: Db, clock: Clock, flags: Flags) -> Self {
-        Self { db, clock, flags }
+        Self {
+            db,
+            clock,
+            flags,
+            defaults: KindDefaults::default(),
+        }
+    }
+
+    /// Fills in what declared kinds set (an HTTP kind's queue, attempts and timeout).
+    pub fn with_defaults(mut self, defaults: KindDefaults) -> Self {
+        self.defaults = defaults;
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -86,7 +98,12 @@ impl Queue {
         }
         specs
             .iter()
-            .map(|s| s.validate().map_err(JobError::Invalid))
+            .map(|s| {
+                self.defaults
+                    .apply(s.clone())
+                    .validate()
+                    .map_err(JobError::Invalid)
+            })
             .collect()
     }
 

@@ -186,6 +186,7 @@ impl Runner {
             kind: job.kind.clone(),
             attempt: job.attempt,
             max_attempts: job.max_attempts,
+            enqueued_at: job.created_at,
             db: self.shared.db.clone(),
         };
         let span = tracing::info_span!(
@@ -247,7 +248,8 @@ impl Runner {
                 Outcome::Completed
             }
             Some(failure) if failure.retryable && job.attempt < job.max_attempts => {
-                let delay = super::backoff::delay(job.id, job.attempt);
+                let delay = super::backoff::delay(job.id, job.attempt)
+                    .max(failure.retry_after.unwrap_or_default());
                 metrics.jobs_failed.inc(&labels);
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, retry_in_s = delay.as_secs(), "job failed; will retry");
                 Outcome::Retry {

@@ -1,6 +1,7 @@
 //! The jobs section of the settings: the kill switches' defaults, the worker's concurrency and
 //! lease, retention, and the per-queue overrides of `keel.toml`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -20,6 +21,8 @@ pub struct JobSettings {
     pub audit_retention: Duration,
     pub poll_only: bool,
     pub scheduler_secret_key: Option<SecretString>,
+    /// The HTTP kinds of `keel.toml`, checked and resolved.
+    pub http_kinds: BTreeMap<String, super::HttpKind>,
 }
 
 /// One `[queues.NAME]` table of `keel.toml`.

@@ -44,6 +44,24 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
+/// One message for each schedule whose kind is not among `declared`.
+pub fn undeclared_kinds(
+    decls: &[ScheduleDecl],
+    declared: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    decls
+        .iter()
+        .filter(|s| !declared.contains(&s.kind))
+        .map(|s| {
+            format!(
+                "schedule {}: {}",
+                s.name,
+                crate::services::undeclared(&s.kind)
+            )
+        })
+        .collect()
+}
+
 /// What is wrong with `decls`, one message per problem, in declaration order.
 pub fn check(decls: &[ScheduleDecl]) -> Vec<String> {
     let mut problems = Vec::new();

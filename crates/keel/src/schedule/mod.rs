@@ -19,7 +19,7 @@ pub use decl::{Missed, ScheduleDecl};
 
 use crate::clock::Clock;
 use crate::flags::{self, Flags};
-use crate::jobs::JobSpec;
+use crate::jobs::{JobSpec, KindDefaults};
 use crate::store::audit::AuditEntry;
 use crate::store::{Db, StoreError};
 
@@ -131,6 +131,7 @@ pub struct Scheduler {
     clock: Clock,
     flags: Flags,
     schedules: Arc<Vec<Schedule>>,
+    defaults: KindDefaults,
 }
 
 impl Scheduler {
@@ -140,7 +141,14 @@ impl Scheduler {
             clock,
             flags,
             schedules: Arc::new(schedules),
+            defaults: KindDefaults::default(),
         }
+    }
+
+    /// Fills in what declared kinds set (an HTTP kind's queue, attempts and timeout).
+    pub fn with_defaults(mut self, defaults: KindDefaults) -> Self {
+        self.defaults = defaults;
+        self
     }
 
     pub fn schedules(&self) -> &[Schedule] {
@@ -172,8 +180,10 @@ impl Scheduler {
                 })
                 .ok_or(ScheduleError::Lost);
         }
-        let job = JobSpec::new(&schedule.kind, schedule.args.clone())
-            .unique_key(unique_key)
+        let spec = JobSpec::new(&schedule.kind, schedule.args.clone()).unique_key(unique_key);
+        let job = self
+            .defaults
+            .apply(spec)
             .validate()
             .map_err(|_| ScheduleError::Invalid(schedule.name.clone()))?;
         let inserted = tx.insert_jobs(now, std::slice::from_ref(&job)).await?;

@@ -36,9 +36,10 @@ const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/ope
 /// Every route of the API role's router (with `SCHEDULER_SECRET_KEY` set). A route added to
 /// `http::router` must be added here and documented.
 #[rustfmt::skip]
-const ROUTES: [(&str, &str); 35] = [
+const ROUTES: [(&str, &str); 37] = [
     ("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/health/deep"), ("get", "/metrics"),
     ("get", "/v1/me"), ("get", "/v1/auth/check"), ("post", "/v1/scheduler/{name}/trigger"),
+    ("post", "/v1/jobs"), ("get", "/v1/jobs/{id}"),
     ("get", "/admin/api/queues"), ("post", "/admin/api/queues/{name}/pause"),
     ("post", "/admin/api/queues/{name}/resume"), ("post", "/admin/api/queues/{name}/drain"),
     ("get", "/admin/api/jobs"), ("post", "/admin/api/jobs"),

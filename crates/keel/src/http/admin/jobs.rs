@@ -103,7 +103,7 @@ pub async fn list(
             description = "A live job holds the unique key: it is answered (`deduplicated: true`), nothing is enqueued.",
             body = Enqueued
         ),
-        (status = 422, description = "A field is missing, unknown, of the wrong type or out of range; `errors` names each."),
+        (status = 422, description = "A field is missing, unknown, of the wrong type or out of range, or the kind is not declared (no built-in kind, Rust handler or HTTP kind has its name); `errors` names each."),
         (status = 401, description = super::NO_CREDENTIALS),
         (status = 403, description = super::NOT_ADMIN),
         (status = 503, description = super::ENQUEUE_UNAVAILABLE),
@@ -117,7 +117,9 @@ pub async fn enqueue(
     State(state): State<AppState>,
     extract::Json(spec): extract::Json<JobSpec>,
 ) -> Result<(StatusCode, Json<Enqueued>), ApiError> {
-    let enqueued = state.queue.enqueue_audited(&[spec], &admin.actor).await?;
+    let specs = [spec];
+    crate::http::jobs_api::check_specs(&state, &specs, |_| String::new())?;
+    let enqueued = state.queue.enqueue_audited(&specs, &admin.actor).await?;
     let first = enqueued.first().copied().ok_or_else(ApiError::internal)?;
     let status = if first.deduplicated {
         StatusCode::OK

@@ -58,6 +58,11 @@ fn security_schemes() -> Value {
             "scheme": "bearer",
             "description": "`METRICS_TOKEN`, required whenever it is set."
         },
+        "serviceToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A secret of `SERVICE_TOKENS` (the app's backend; not a user token)."
+        },
         "schedulerSecret": {
             "type": "http",
             "scheme": "bearer",
