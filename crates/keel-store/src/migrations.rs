@@ -34,10 +34,8 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] =
-    migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"));
-const POSTGRES: &[Migration] =
-    migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"));
+const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_console"));
+const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_console"));
 
 pub fn for_engine(engine: Engine) -> &'static [Migration] {
     match engine {

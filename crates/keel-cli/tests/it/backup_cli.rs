@@ -77,7 +77,7 @@ fn backup_then_restore_into_a_new_database_url() {
     run.assert_code(0);
     let manifest = run.json();
     assert_eq!(manifest["engine"], "sqlite", "{manifest}");
-    assert_eq!(manifest["migrations"], serde_json::json!([1, 2, 3]));
+    assert_eq!(manifest["migrations"], serde_json::json!([1, 2, 3, 4]));
     assert_eq!(manifest["tables"]["jobs"], 6, "{manifest}");
     assert!(manifest["created_at"].is_string(), "{manifest}");
     let written: Value = serde_json::from_str(
@@ -151,7 +151,10 @@ fn backup_then_restore_into_a_new_database_url() {
             .all(|t| t["matches"] == true && t["backup"] == t["restored"]),
         "{report}"
     );
-    assert_eq!(report["migrations_applied"], serde_json::json!([1, 2, 3]));
+    assert_eq!(
+        report["migrations_applied"],
+        serde_json::json!([1, 2, 3, 4])
+    );
     assert_eq!(report["verify"]["missing"], serde_json::json!([]));
 
     // --verify touches nothing: the source (not empty) stays as it was.

@@ -18,6 +18,8 @@ pub struct AuthSettings {
     pub dev_mode: bool,
     pub admin_user_ids: Vec<String>,
     pub admin_token: Option<SecretString>,
+    /// Users who may sign in to the operations console to read, never to change.
+    pub admin_readonly_user_ids: Vec<String>,
 }
 
 impl AuthSettings {

@@ -203,6 +203,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthSettings {
         dev_mode: r.bool("AUTH_DEV_MODE", false),
         admin_user_ids: r.list("ADMIN_USER_IDS"),
         admin_token: r.secret("ADMIN_TOKEN"),
+        admin_readonly_user_ids: r.list("ADMIN_READONLY_USER_IDS"),
     }
 }
 

@@ -111,6 +111,11 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("ADMIN_TOKEN", "unset", "bearer token for the admin API"),
     var(
+        "ADMIN_READONLY_USER_IDS",
+        "unset",
+        "user ids who may sign in to the console read-only (comma-separated)",
+    ),
+    var(
         "BILLING_PROVIDERS",
         "providers whose secret is set",
         "revenuecat, stripe (comma-separated)",

@@ -5,6 +5,7 @@
 mod admin_support;
 mod auth_support;
 mod billing_support;
+mod console_support;
 mod jobs_support;
 mod openapi_support;
 mod rate_limit_support;
@@ -22,6 +23,7 @@ mod billing_events;
 mod billing_smoke;
 mod claim_cursor;
 mod config;
+mod console;
 mod db_copy;
 mod deep_health;
 mod health;
