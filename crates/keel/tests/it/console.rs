@@ -74,6 +74,7 @@ async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
         "/admin/jobs",
         "/admin/flags",
         "/admin/audit",
+        "/admin/users?id=u-granted",
     ] {
         let page = op.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.text);
@@ -216,6 +217,45 @@ async fn actions_change_state_and_each_has_its_audit_row(db: TestDb) {
     assert_eq!(count(&audit, "<td>admin-token</td>"), 10, "{}", audit.text);
 }
 
+keel_testkit::engine_test!(grants_and_revocations_need_a_reason_and_are_audited);
+async fn grants_and_revocations_need_a_reason_and_are_audited(db: TestDb) {
+    let app = console(db, &[]).await;
+    let mut op = Operator::new(&app);
+    op.sign_in(ADMIN).await;
+    let page = op.get("/admin/users?id=u-42").await;
+    assert!(page.text.contains("No token of"), "{}", page.text);
+    let grant = [("entitlement", "pro"), ("reason", "support ticket 7")];
+    let r = op
+        .act("/admin/users?id=u-42", "/admin/users/u-42/grant", &grant)
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, "/admin/users?id=u-42")
+    );
+    let page = op.get("/admin/users?id=u-42").await;
+    assert!(
+        page.text.contains("<code>pro</code>") && page.text.contains("active"),
+        "{}",
+        page.text
+    );
+    assert_eq!(count(&page, ">Revoke<"), 1);
+    let silent = [("entitlement", "pro"), ("reason", " ")];
+    let r = op
+        .act("/admin/users?id=u-42", "/admin/users/u-42/revoke", &silent)
+        .await;
+    refused(&r, 422, "`reason` is required");
+    let revoke = [("entitlement", "pro"), ("reason", "refunded")];
+    let r = op
+        .act("/admin/users?id=u-42", "/admin/users/u-42/revoke", &revoke)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = op.get("/admin/users?id=u-42").await;
+    assert!(page.text.contains("inactive"), "{}", page.text);
+    let audit = op.get("/admin/audit?target=u-42").await;
+    assert_eq!(count(&audit, "<td>admin-token</td>"), 2, "{}", audit.text);
+    assert!(audit.text.contains("support ticket 7") && audit.text.contains("refunded"));
+}
+
 keel_testkit::engine_test!(changes_need_the_session_csrf_token_and_this_origin);
 async fn changes_need_the_session_csrf_token_and_this_origin(db: TestDb) {
     let app = console(db, &[]).await;
@@ -293,6 +333,7 @@ async fn read_only_operators_see_everything_and_change_nothing(db: TestDb) {
         &format!("/admin/jobs/{job}"),
         "/admin/flags",
         "/admin/audit",
+        "/admin/users?id=u-granted",
     ] {
         let page = reader.get(path).await;
         assert_eq!(page.status, 200, "{path}");

@@ -30,6 +30,7 @@ pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
                         a href="/admin" { "Overview" }
                         a href="/admin/jobs" { "Jobs" }
                         a href="/admin/flags" { "Kill switches" }
+                        a href="/admin/users" { "Users" }
                         a href="/admin/audit" { "Audit log" }
                         span.who {
                             (op.actor)

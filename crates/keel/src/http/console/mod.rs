@@ -9,6 +9,7 @@ mod pages;
 mod refusal;
 mod session;
 mod signin;
+mod users;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -29,5 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/jobs/{id}/discard", post(jobs::discard))
         .route("/admin/flags", get(pages::flags))
         .route("/admin/flags/{name}", post(pages::set_flag))
+        .route("/admin/users", get(users::show))
+        .route("/admin/users/{id}/grant", post(users::grant))
+        .route("/admin/users/{id}/revoke", post(users::revoke))
         .route("/admin/audit", get(pages::audit))
 }

@@ -87,7 +87,11 @@ impl IntoResponse for Refusal {
 
 impl From<crate::http::problem::ApiError> for Refusal {
     fn from(e: crate::http::problem::ApiError) -> Self {
-        Self::new(e.status, e.detail)
+        let mut reason = e.detail;
+        for field in &e.errors {
+            reason.push_str(&format!(" `{}` {}.", field.field, field.message));
+        }
+        Self::new(e.status, reason)
     }
 }
 
@@ -104,5 +108,6 @@ macro_rules! through_problem {
 through_problem!(
     crate::store::StoreError,
     crate::jobs::JobError,
-    crate::flags::FlagError
+    crate::flags::FlagError,
+    crate::billing::BillingError
 );
