@@ -81,6 +81,7 @@ async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
         assert!(page
             .header("content-security-policy")
             .contains("style-src 'self'"));
+        assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
         assert!(!page.text.contains(ADMIN), "{path} shows the admin token");
         assert!(!page.text.contains(&id), "{path} shows the session id");
     }

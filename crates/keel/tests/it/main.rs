@@ -24,6 +24,7 @@ mod billing_smoke;
 mod claim_cursor;
 mod config;
 mod console;
+mod console_browser;
 mod db_copy;
 mod deep_health;
 mod health;

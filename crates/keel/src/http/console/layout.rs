@@ -74,9 +74,16 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
         markup.into_string(),
     )
         .into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
+    );
+    // With `no-referrer` a browser sends `Origin: null` on form posts, which the origin check
+    // refuses; `same-origin` names the console to itself and to no one else.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
     );
     response.extensions_mut().insert(OwnBody);
     response

@@ -138,3 +138,5 @@ impl<'a> Operator<'a> {
         page
     }
 }
+
+pub mod browser;
