@@ -68,7 +68,7 @@ pub async fn list(
             button type="submit" { "Filter" }
         }
         @if let Some(q) = &queue {
-            p { (action_button(&op, "/admin/jobs/retry-failed", &format!("Retry all failed jobs of {q}"), &[("queue", q)])) }
+            p { (action_button(&op, "/admin/jobs/retry-failed", &format!("Retry every failed job of {q} (retryable, discarded or cancelled)"), &[("queue", q)])) }
         }
         table {
             tr { th { "id" } th { "queue" } th { "kind" } th { "state" } th { "attempt" } th { "run at" } th { "last error" } }
@@ -180,7 +180,8 @@ pub async fn discard(
     Ok(see_other(&format!("/admin/jobs/{id}")))
 }
 
-/// Every retryable or discarded job of one queue runs again now.
+/// Every job of one queue that will not run by itself (retryable, discarded or cancelled) runs
+/// again now, as `keel queue retry --queue` does.
 pub async fn retry_failed(
     State(state): State<AppState>,
     change: Change,
@@ -193,7 +194,7 @@ pub async fn retry_failed(
         id: None,
         queue: Some(queue.clone()),
         kind: None,
-        states: vec![JobState::Retryable, JobState::Discarded],
+        states: Vec::new(),
         limit: 10_000,
     };
     state.queue.retry(&filter, &change.actor).await?;
