@@ -257,6 +257,71 @@ async fn grants_and_revocations_need_a_reason_and_are_audited(db: TestDb) {
     assert!(audit.text.contains("support ticket 7") && audit.text.contains("refunded"));
 }
 
+keel_testkit::engine_test!(queues_pause_and_resume_and_schedules_fire_from_the_overview);
+async fn queues_pause_and_resume_and_schedules_fire_from_the_overview(db: TestDb) {
+    let app = console(db, &[]).await;
+    let mut op = Operator::new(&app);
+    op.sign_in(ADMIN).await;
+    waiting_job(&app, "mail").await;
+    let overview = op.get("/admin").await;
+    assert!(
+        overview
+            .text
+            .contains(r#"action="/admin/queues/mail/pause""#),
+        "{}",
+        overview.text
+    );
+    let r = op.act("/admin", "/admin/queues/mail/pause", &[]).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, "/admin"),
+        "{}",
+        r.text
+    );
+    let overview = op.get("/admin").await;
+    assert!(
+        overview
+            .text
+            .contains(r#"action="/admin/queues/mail/resume""#),
+        "{}",
+        overview.text
+    );
+    assert!(overview.text.contains("paused"));
+    op.act("/admin", "/admin/queues/mail/resume", &[]).await;
+    let bad = op
+        .act("/admin", "/admin/queues/no%20such%20queue!/pause", &[])
+        .await;
+    refused(&bad, 400, "queue names are");
+
+    // Fired once per period of its cron (here already at start-up): the answer shows the job of
+    // this period's firing.
+    let jobs = "SELECT max(id) FROM jobs WHERE kind = 'jobs.prune'";
+    let prune = format!("/admin/jobs/{}", app.db.scalar(jobs).await);
+    let r = op
+        .act("/admin", "/admin/schedules/jobs.prune/trigger", &[])
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, prune.as_str()),
+        "{}",
+        r.text
+    );
+    refused(
+        &op.act("/admin", "/admin/schedules/nonesuch/trigger", &[])
+            .await,
+        404,
+        "",
+    );
+
+    let audit = op.get("/admin/audit").await;
+    assert!(audit.text.contains("flag:queue:mail"), "{}", audit.text);
+    assert_eq!(
+        count(&audit, "<code>flag.set</code>"),
+        2,
+        "a pause and a resume"
+    );
+}
+
 keel_testkit::engine_test!(changes_need_the_session_csrf_token_and_this_origin);
 async fn changes_need_the_session_csrf_token_and_this_origin(db: TestDb) {
     let app = console(db, &[]).await;

@@ -6,6 +6,7 @@
 mod jobs;
 mod layout;
 mod pages;
+mod queues;
 mod refusal;
 mod session;
 mod signin;
@@ -28,6 +29,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/jobs/{id}", get(jobs::detail))
         .route("/admin/jobs/{id}/retry", post(jobs::retry))
         .route("/admin/jobs/{id}/discard", post(jobs::discard))
+        .route("/admin/queues/{name}/pause", post(queues::pause))
+        .route("/admin/queues/{name}/resume", post(queues::resume))
+        .route("/admin/schedules/{name}/trigger", post(queues::trigger))
         .route("/admin/flags", get(pages::flags))
         .route("/admin/flags/{name}", post(pages::set_flag))
         .route("/admin/users", get(users::show))

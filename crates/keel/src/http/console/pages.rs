@@ -23,13 +23,18 @@ pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Res
         p { "Generated " (at(Some(report.generated_at))) }
         h2 { "Queues" }
         table {
-            tr { th { "queue" } th { "backlog" } th { "running" } th { "oldest waiting" } th { "processing" } }
+            tr { th { "queue" } th { "backlog" } th { "running" } th { "oldest waiting" } th { "processing" } th {} }
             @for (name, q) in &report.queues {
                 tr {
                     td { a href={ "/admin/jobs?queue=" (name) } { (name) } }
                     td { (q.backlog) } td { (q.running) }
                     td { @if let Some(s) = q.oldest_waiting_s { (format!("{s:.1} s")) } @else { "—" } }
                     td { @if q.paused { span.off { "paused" } } @else { span.on { "on" } } }
+                    td { @if q.paused {
+                        (action_button(&op, &format!("/admin/queues/{}/resume", crate::percent::encode(name)), "Resume", &[]))
+                    } @else {
+                        (action_button(&op, &format!("/admin/queues/{}/pause", crate::percent::encode(name)), "Pause", &[]))
+                    } }
                 }
             }
         }
@@ -45,9 +50,10 @@ pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Res
         }
         h2 { "Schedules" }
         table {
-            tr { th { "name" } th { "cron (UTC)" } th { "kind" } th { "last run" } th { "next run" } }
+            tr { th { "name" } th { "cron (UTC)" } th { "kind" } th { "last run" } th { "next run" } th {} }
             @for s in &report.schedules {
-                tr { td { (s.name) } td { code { (s.cron) } } td { (s.kind) } td { (at(s.last_fired_at)) } td { (at(s.next_fire_at)) } }
+                tr { td { (s.name) } td { code { (s.cron) } } td { (s.kind) } td { (at(s.last_fired_at)) } td { (at(s.next_fire_at)) }
+                    td { (action_button(&op, &format!("/admin/schedules/{}/trigger", crate::percent::encode(&s.name)), "Run now", &[])) } }
             }
         }
         h2 { "Billing webhooks, last 24 hours" }

@@ -109,5 +109,6 @@ through_problem!(
     crate::store::StoreError,
     crate::jobs::JobError,
     crate::flags::FlagError,
-    crate::billing::BillingError
+    crate::billing::BillingError,
+    crate::schedule::ScheduleError
 );
