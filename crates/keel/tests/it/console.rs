@@ -9,6 +9,7 @@ use keel_testkit::{admin, FakeIdp, TestApp, TestDb};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 
 async fn console(db: TestDb, env: &[(&str, &str)]) -> TestApp {
     let mut builder = TestApp::builder(db).env("ADMIN_TOKEN", ADMIN);
@@ -95,6 +96,34 @@ async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
     assert_eq!(
         app.db.scalar("SELECT count(*) FROM console_sessions").await,
         0
+    );
+}
+
+keel_testkit::engine_test!(a_session_ends_after_twelve_hours);
+async fn a_session_ends_after_twelve_hours(db: TestDb) {
+    let app = console(db, &[]).await;
+    let mut op = Operator::new(&app);
+    op.sign_in(ADMIN).await;
+    app.clock().advance(Duration::from_secs(12 * 3600 - 60));
+    assert_eq!(op.get("/admin").await.status, 200, "still signed in");
+    app.clock().advance(Duration::from_secs(120));
+    let page = op.get("/admin").await;
+    assert_eq!(
+        (page.status, page.header("location")),
+        (303, "/admin/login")
+    );
+    let csrf_of_the_old_session = [("csrf", "x"), ("enabled", "false")];
+    let r = op
+        .post("/admin/flags/workers", &csrf_of_the_old_session)
+        .await;
+    assert_eq!(r.status, 303, "an expired session changes nothing");
+    let mut again = Operator::new(&app);
+    again.sign_in(ADMIN).await;
+    let rows = "SELECT count(*) FROM console_sessions";
+    assert_eq!(
+        app.db.scalar(rows).await,
+        1,
+        "the expired session was purged"
     );
 }
 
