@@ -18,6 +18,7 @@ pub use keel_domain::audit;
 pub mod billing;
 mod billing_reads;
 mod breakers;
+pub mod console;
 mod error;
 mod job_insert;
 mod job_stats;

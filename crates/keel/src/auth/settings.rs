@@ -30,6 +30,8 @@ pub struct AuthSettings {
     pub admin_token: Option<SecretString>,
     /// `SERVICE_TOKENS`: the app's credentials for the jobs API.
     pub service_tokens: super::ServiceTokens,
+    /// Users who may sign in to the operations console to read, never to change.
+    pub admin_readonly_user_ids: Vec<String>,
 }
 
 impl AuthSettings {

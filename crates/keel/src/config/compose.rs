@@ -288,6 +288,7 @@ fn read_auth(r: &mut Reader<'_>, development: bool) -> AuthSettings {
         admin_user_ids: r.list("ADMIN_USER_IDS"),
         admin_token: r.secret("ADMIN_TOKEN"),
         service_tokens: read_service_tokens(r),
+        admin_readonly_user_ids: r.list("ADMIN_READONLY_USER_IDS"),
     }
 }
 

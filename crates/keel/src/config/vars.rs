@@ -146,6 +146,11 @@ pub const VARIABLES: &[Var] = &[
         "service credentials for the jobs API, name:secret,... (each secret >= 32 characters in production)",
     ),
     var(
+        "ADMIN_READONLY_USER_IDS",
+        "unset",
+        "user ids who may sign in to the console read-only (comma-separated)",
+    ),
+    var(
         "BILLING_PROVIDERS",
         "providers whose secret is set",
         "revenuecat, stripe, whop (comma-separated)",

@@ -113,6 +113,18 @@ impl Sealer {
         }
     }
 
+    /// An HMAC-SHA256 key for `purpose`, derived from the newest data key: every process with
+    /// the same keys derives the same one, and it reveals nothing of the data key.
+    pub fn derived_mac_key(&self, purpose: &str) -> ring::hmac::Key {
+        let mut label = b"keel derived key v1: ".to_vec();
+        label.extend_from_slice(purpose.as_bytes());
+        let seed = match self.keys.first() {
+            Some(entry) => ring::hmac::sign(&entry.pseudonym, &label),
+            None => ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b""), &label),
+        };
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed.as_ref())
+    }
+
     /// The id of the newest key, which [`Sealer::seal`] uses.
     pub fn current_key_id(&self) -> &str {
         self.keys.first().map(|e| e.id.as_str()).unwrap_or_default()

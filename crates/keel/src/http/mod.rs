@@ -4,6 +4,7 @@ pub mod admin;
 mod app_data;
 pub mod auth;
 mod conn_io;
+mod console;
 mod convert;
 mod deep_health;
 pub mod entitlements;
@@ -63,6 +64,7 @@ pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
         let document = openapi::body(documented.as_ref());
         routes = routes
             .merge(admin::routes())
+            .merge(console::routes())
             .route("/health/deep", get(deep_health::deep))
             .route("/v1/me", get(me::me).delete(me::delete))
             .route("/v1/me/export", get(me::export))

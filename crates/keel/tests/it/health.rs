@@ -171,7 +171,13 @@ async fn worker_role_serves_only_health_and_metrics(db: TestDb) {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
     }
     assert_eq!(json_of(app.get("/health").await).await["role"], "worker");
-    for path in ["/hello", "/v1/me", "/admin/api/queues", "/openapi.json"] {
+    for path in [
+        "/hello",
+        "/v1/me",
+        "/admin/api/queues",
+        "/admin",
+        "/openapi.json",
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         assert!(

@@ -5,6 +5,7 @@
 mod admin_support;
 mod auth_support;
 mod billing_support;
+mod console_support;
 mod http_jobs_support;
 mod jobs_support;
 mod openapi_support;
@@ -26,6 +27,8 @@ mod billing_smoke;
 mod billing_whop;
 mod claim_cursor;
 mod config;
+mod console;
+mod console_browser;
 mod db_copy;
 mod db_outage;
 mod deep_health;

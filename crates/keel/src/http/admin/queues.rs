@@ -31,7 +31,7 @@ pub async fn list(
     Ok(Json(QueueList { queues }))
 }
 
-fn queue_name(name: &str) -> Result<(), ApiError> {
+pub(in crate::http) fn queue_name(name: &str) -> Result<(), ApiError> {
     if is_valid_name(name) {
         Ok(())
     } else {

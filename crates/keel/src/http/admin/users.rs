@@ -87,7 +87,7 @@ pub struct Grant {
     reason: String,
 }
 
-fn check(id: &str, entitlement: &str, reason: &str) -> Result<(), ApiError> {
+pub(in crate::http) fn check(id: &str, entitlement: &str, reason: &str) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let mut bad = |field: &str, message: &str| {
         errors.push(FieldError {
