@@ -14,6 +14,7 @@ mod deploy_commands;
 mod deploy_files;
 mod dev_webhook;
 mod dot_env;
+mod example_apps;
 mod jobs_process;
 mod migrate_cli;
 mod multi_process;
