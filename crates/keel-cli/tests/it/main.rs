@@ -18,6 +18,7 @@ mod deploy_files;
 mod deploy_monitoring;
 mod dev_webhook;
 mod dot_env;
+mod example_apps;
 mod http_jobs_process;
 mod jobs_process;
 mod migrate_cli;
