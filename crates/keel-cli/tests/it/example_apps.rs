@@ -47,7 +47,10 @@ fn walk_through(which: &str) {
         "GET /premium after the purchase: 200",
         "every step held",
     ] {
-        assert!(stdout.contains(step), "missing step {step:?}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(step),
+            "missing step {step:?}:\n{stdout}\n{stderr}"
+        );
     }
 }
 

@@ -55,6 +55,7 @@ async fn lines_in_a_handler_and_a_job_carry_the_request_and_the_job() {
     let writer = captured.clone();
     let subscriber = keel::telemetry::json(keel::telemetry::filter("info"), move || writer.clone());
     let _default = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
     let app = TestApp::builder(TestDb::sqlite())
         .routes(routes())
         .spawn()
@@ -88,6 +89,10 @@ async fn lines_in_a_handler_and_a_job_carry_the_request_and_the_job() {
         lines[1]["span"]["request_id"]
     );
 
+    // Other tests' threads, which have no subscriber, may have registered the job span's
+    // callsite as disabled while this thread's subscriber was being set: have every callsite's
+    // interest asked again, now that it is in place.
+    tracing::callsite::rebuild_interest_cache();
     let job = app
         .services()
         .queue
