@@ -10,6 +10,7 @@ pub mod events;
 pub mod flags;
 pub mod http;
 pub mod jobs;
+pub mod kinds;
 pub mod metrics;
 pub mod ops;
 pub mod outbound;

@@ -88,7 +88,7 @@ impl Server {
     /// application's Rust handlers and the HTTP kinds of `keel.toml`. An enqueue of any other
     /// kind is refused.
     pub fn job_kinds(&self) -> std::collections::BTreeSet<String> {
-        crate::services::declared_kinds(&self.settings, &self.registry)
+        crate::kinds::declared_kinds(&self.settings, &self.registry)
     }
 
     /// The application's migrations given to [`Server::migrations`] (none by default).

@@ -1,7 +1,6 @@
 //! The services of one Keel process, built once from settings and shared by the HTTP handlers,
 //! the worker, the scheduler and the command line.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use crate::config::{AppEnv, Settings};
 use crate::crypto::{SealError, Sealer};
 use crate::events::AppEvents;
 use crate::flags::Flags;
-use crate::jobs::{KindDefaults, Queue, Registry};
+use crate::jobs::{KindDefaults, Queue};
 use crate::ratelimit::RateLimiter;
 use crate::schedule::{self, CronError, Scheduler};
 use crate::store::audit::AuditRow;
@@ -21,35 +20,6 @@ use crate::users::Users;
 
 /// The kind of the job that prunes finished jobs.
 pub const PRUNE_KIND: &str = "jobs.prune";
-
-/// The kinds of Keel's own jobs, registered in every process by [`Services::job_handlers`].
-pub const KEEL_KINDS: [&str; 6] = [
-    PRUNE_KIND,
-    crate::billing::revenuecat::SYNC_KIND,
-    crate::billing::jobs::RESEAL_KIND,
-    crate::privacy::ERASE_KIND,
-    crate::schedule::RETENTION_KIND,
-    crate::schedule::MAINTENANCE_KIND,
-];
-
-/// Every kind a process with `app`'s handlers runs: `app`'s (the built-in kinds and the
-/// application's), Keel's own, and the HTTP kinds of `settings`. Anything else is refused at
-/// enqueue and in schedules.
-pub fn declared_kinds(settings: &Settings, app: &Registry) -> BTreeSet<String> {
-    app.kinds()
-        .chain(KEEL_KINDS)
-        .chain(settings.jobs.http_kinds.keys().map(String::as_str))
-        .map(str::to_string)
-        .collect()
-}
-
-/// What a refusal of an undeclared kind says.
-pub fn undeclared(kind: &str) -> String {
-    format!(
-        "kind {kind} is not declared: no built-in kind, Rust handler or [jobs.http] entry of \
-         keel.toml has this name"
-    )
-}
 
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -103,32 +73,6 @@ impl Services {
     /// One round trip to the database, bounded by `timeout`; how long it took.
     pub async fn ping_database(&self, timeout: Duration) -> Result<Duration, StoreError> {
         self.db.ping(timeout).await
-    }
-
-    /// Every job handler of this process: `app`'s (the built-in kinds and the application's),
-    /// Keel's own upkeep, billing and privacy jobs, and the HTTP kinds of `keel.toml`.
-    pub fn job_handlers(&self, mut registry: Registry) -> Registry {
-        let retention = self.settings.jobs.retention;
-        let clock = self.clock.clone();
-        registry.register_fn(PRUNE_KIND, move |ctx, _args| {
-            let now = clock.now();
-            async move {
-                let done_before = now - chrono::Duration::from_std(retention).unwrap_or_default();
-                let discarded_before = now - chrono::Duration::days(7);
-                let pruned = ctx.db.prune_jobs(done_before, discarded_before).await?;
-                tracing::info!(pruned, "finished jobs pruned");
-                Ok(())
-            }
-        });
-        crate::billing::jobs::register(&mut registry, &self.billing);
-        crate::privacy::register(&mut registry, self);
-        crate::jobs::http_kind::register(
-            &mut registry,
-            &self.settings.jobs.http_kinds,
-            &self.settings.app.webhook_secrets,
-            &self.clock,
-        );
-        registry
     }
 
     pub fn new(settings: Arc<Settings>, db: Db, clock: Clock) -> Result<Self, ServicesError> {

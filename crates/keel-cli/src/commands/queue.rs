@@ -342,7 +342,7 @@ async fn enqueue(
         ..JobSpec::default()
     };
     if !declared.contains(&spec.kind) {
-        return Err(usage(keel::services::undeclared(&spec.kind)));
+        return Err(usage(keel::jobs::undeclared(&spec.kind)));
     }
     if let Err(problems) = spec.validate() {
         let text: Vec<String> = problems

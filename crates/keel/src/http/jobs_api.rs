@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::admin::jobs::job_json;
 use super::admin::schemas::Job;
 use super::auth::bearer_token;
 use super::extract::{self, RawJson};
+use super::job_body::{check_specs, job_json};
 use super::problem::{ApiError, FieldError};
 use super::state::AppState;
-use crate::jobs::{is_valid_name, Enqueued, JobError, JobFilter, JobSpec};
+use crate::jobs::{Enqueued, JobError, JobFilter, JobSpec};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -130,36 +130,6 @@ pub struct EnqueuedBatch {
 pub enum EnqueueAnswer {
     One(Enqueued),
     Batch(EnqueuedBatch),
-}
-
-/// Checks every field of `specs`, and that no handler of this process lacks for a kind: one 422
-/// naming every problem (`at` gives the prefix of a job's fields by its index).
-pub(super) fn check_specs(
-    state: &AppState,
-    specs: &[JobSpec],
-    at: impl Fn(usize) -> String,
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let at = at(i);
-        if let Err(problems) = spec.validate() {
-            errors.extend(problems.into_iter().map(|p| FieldError {
-                field: format!("{at}{}", p.field),
-                message: p.message,
-            }));
-        }
-        if is_valid_name(&spec.kind) && !state.handlers.handles(&spec.kind) {
-            errors.push(FieldError {
-                field: format!("{at}kind"),
-                message: crate::services::undeclared(&spec.kind),
-            });
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
 }
 
 /// `Idempotency-Key`: 1 to 200 visible ASCII characters, or none.

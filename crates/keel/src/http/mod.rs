@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod app_data;
+mod app_data_map;
 pub mod auth;
 mod conn_io;
 mod console;
@@ -10,6 +11,7 @@ mod deep_health;
 pub mod entitlements;
 pub mod extract;
 pub mod health;
+mod job_body;
 mod jobs_api;
 mod me;
 pub mod metrics;

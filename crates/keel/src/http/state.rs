@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::app_data::AppDataMap;
+use super::app_data_map::AppDataMap;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::jobs::Registry;
@@ -89,7 +89,7 @@ impl AppState {
         app_data: AppDataMap,
     ) -> Result<Self, ServicesError> {
         let services = Services::new(settings, db, clock)?;
-        let handlers = Arc::new(services.job_handlers(registry));
+        let handlers = Arc::new(crate::kinds::handlers(&services, registry));
         Ok(Self {
             inner: Arc::new(AppStateInner {
                 services,

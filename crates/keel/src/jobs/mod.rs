@@ -41,3 +41,11 @@ pub fn is_valid_name(name: &str) -> bool {
 pub fn wake_queue(queue: &str) {
     wake::queue(queue);
 }
+
+/// What a refusal of an undeclared kind says.
+pub fn undeclared(kind: &str) -> String {
+    format!(
+        "kind {kind} is not declared: no built-in kind, Rust handler or [jobs.http] entry of \
+         keel.toml has this name"
+    )
+}

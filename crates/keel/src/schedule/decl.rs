@@ -52,13 +52,7 @@ pub fn undeclared_kinds(
     decls
         .iter()
         .filter(|s| !declared.contains(&s.kind))
-        .map(|s| {
-            format!(
-                "schedule {}: {}",
-                s.name,
-                crate::services::undeclared(&s.kind)
-            )
-        })
+        .map(|s| format!("schedule {}: {}", s.name, crate::jobs::undeclared(&s.kind)))
         .collect()
 }
 

@@ -91,9 +91,9 @@ keel_testkit::engine_test!(declared_kinds_are_the_handlers_a_worker_runs);
 async fn declared_kinds_are_the_handlers_a_worker_runs(db: TestDb) {
     let app = app(db).await;
     let services = app.services();
-    let registry = services.job_handlers(Registry::with_builtins());
+    let registry = keel::kinds::handlers(services, Registry::with_builtins());
     let handled: BTreeSet<String> = registry.kinds().map(str::to_string).collect();
-    let declared = keel::services::declared_kinds(&services.settings, &Registry::with_builtins());
+    let declared = keel::kinds::declared_kinds(&services.settings, &Registry::with_builtins());
     assert_eq!(handled, declared);
     assert!(
         declared.contains("app.http") && declared.contains("privacy.erase"),

@@ -2,15 +2,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::schemas::Job;
 use super::Admin;
 use crate::http::extract::{self, Query};
+use crate::http::job_body::job_json;
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::state::AppState;
-use crate::jobs::{Enqueued, JobFilter, JobRow, JobSpec, JobState};
+use crate::jobs::{Enqueued, JobFilter, JobSpec, JobState};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -25,23 +26,6 @@ pub struct ListQuery {
     /// At most this many (clamped to 1 … 1000).
     #[param(default = 50, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-}
-
-/// A job as operators see it (the same fields as `keel queue list --json`).
-pub fn job_json(job: &JobRow) -> Value {
-    json!({
-        "id": job.id,
-        "queue": job.queue,
-        "kind": job.kind,
-        "state": job.state,
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "unique_key": job.unique_key,
-        "run_at": job.run_at,
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-        "last_error": job.last_error,
-    })
 }
 
 #[utoipa::path(
@@ -118,7 +102,7 @@ pub async fn enqueue(
     extract::Json(spec): extract::Json<JobSpec>,
 ) -> Result<(StatusCode, Json<Enqueued>), ApiError> {
     let specs = [spec];
-    crate::http::jobs_api::check_specs(&state, &specs, |_| String::new())?;
+    crate::http::job_body::check_specs(&state, &specs, |_| String::new())?;
     let enqueued = state.queue.enqueue_audited(&specs, &admin.actor).await?;
     let first = enqueued.first().copied().ok_or_else(ApiError::internal)?;
     let status = if first.deduplicated {

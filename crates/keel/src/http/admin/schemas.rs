@@ -1,7 +1,7 @@
 //! The admin API's bodies. The answers built here are what the handlers serialize; types the
 //! handlers answer as they are (job states, queue statistics, flags, schedules, audit rows, a
 //! job spec, an enqueue result) derive their schemas where they are defined. [`Job`] mirrors
-//! `http::admin::jobs::job_json`, which answers a subset of a job row's fields, and
+//! `http::job_body::job_json`, which answers a subset of a job row's fields, and
 //! `tests/it/openapi.rs` checks real answers against it.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use crate::flags::FlagView;
 use crate::jobs::JobState;
 use crate::ops::queues::{QueueStat, ScheduleRun};
 
-// `http::admin::jobs::job_json`.
+// `http::job_body::job_json`.
 #[derive(ToSchema)]
 pub struct Job {
     pub id: i64,

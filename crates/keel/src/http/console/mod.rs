@@ -5,6 +5,7 @@
 
 mod jobs;
 mod layout;
+mod operator;
 mod pages;
 mod queues;
 mod refusal;

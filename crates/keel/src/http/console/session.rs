@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+pub use super::operator::Operator;
 use super::refusal::Refusal;
 use crate::config::AppEnv;
 use crate::http::state::AppState;
@@ -22,15 +23,6 @@ pub const COOKIE: &str = "keel_console";
 /// How long a session lasts after sign-in.
 pub const LIFETIME_HOURS: i64 = 12;
 const CSRF_PURPOSE: &str = "console csrf";
-
-/// A signed-in operator, read from the session cookie.
-#[derive(Debug, Clone)]
-pub struct Operator {
-    pub actor: String,
-    pub read_only: bool,
-    /// The CSRF token every form of this session carries.
-    pub csrf: String,
-}
 
 /// A new random session id (32 bytes, base64url).
 pub fn new_id() -> Result<String, Refusal> {
