@@ -21,6 +21,7 @@ mod dot_env;
 mod example_apps;
 mod http_jobs_process;
 mod jobs_process;
+mod logs;
 mod migrate_cli;
 mod multi_process;
 mod pooler;

@@ -41,7 +41,6 @@ mod jobs;
 mod jobs_api;
 mod jobs_kinds;
 mod jobs_worker;
-mod logs;
 mod metrics;
 mod metrics_docs;
 mod migrations;
