@@ -2,7 +2,7 @@
 //! `keel.toml` to a receiver on a free port, and waits on its jobs.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keel::crypto::standard_webhooks::{self, Received, WebhookSecret};
 use keel::jobs::{JobRow, JobSpec, JobState};
@@ -54,18 +54,7 @@ impl Env {
 
     /// Waits until job `id` satisfies `pred`; fails with the row when it does not in time.
     pub async fn wait_job(&self, id: i64, what: &str, pred: impl Fn(&JobRow) -> bool) -> JobRow {
-        let started = Instant::now();
-        loop {
-            let row = self.job(id).await;
-            if pred(&row) {
-                return row;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "job {id} did not become {what} within {DEADLINE:?}: {row:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        jobs_support::wait_job(&self.app.services().db, id, what, pred).await
     }
 
     pub async fn wait_state(&self, id: i64, state: JobState) -> JobRow {
@@ -81,12 +70,7 @@ impl Env {
         what: &str,
         pred: impl Fn(&JobRow) -> bool,
     ) {
-        let started = Instant::now();
-        while started.elapsed() < period {
-            let row = self.job(id).await;
-            assert!(pred(&row), "job {id} should stay {what}: {row:#?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        jobs_support::stays(&self.app.services().db, id, period, what, pred).await
     }
 
     /// Waits until job `id` is retryable after attempt `attempt`.

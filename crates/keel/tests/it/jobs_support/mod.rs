@@ -114,18 +114,7 @@ impl Env {
 
     /// Waits until job `id` satisfies `pred`; fails with the row when it does not within 20 s.
     pub async fn wait_job(&self, id: i64, what: &str, pred: impl Fn(&JobRow) -> bool) -> JobRow {
-        let started = Instant::now();
-        loop {
-            let row = self.job(id).await;
-            if pred(&row) {
-                return row;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "job {id} did not become {what} within {DEADLINE:?}: {row:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_job(&self.db, id, what, pred).await
     }
 
     pub async fn wait_state(&self, id: i64, state: JobState) -> JobRow {
@@ -141,12 +130,34 @@ impl Env {
         what: &str,
         pred: impl Fn(&JobRow) -> bool,
     ) {
-        let started = Instant::now();
-        while started.elapsed() < period {
-            let row = self.job(id).await;
-            assert!(pred(&row), "job {id} should stay {what}: {row:#?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        stays(&self.db, id, period, what, pred).await
+    }
+}
+
+/// Waits until job `id` satisfies `pred`; fails with the row when it does not within
+/// [`DEADLINE`].
+pub async fn wait_job(db: &Db, id: i64, what: &str, pred: impl Fn(&JobRow) -> bool) -> JobRow {
+    let started = Instant::now();
+    loop {
+        let row = job(db, id).await;
+        if pred(&row) {
+            return row;
         }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "job {id} did not become {what} within {DEADLINE:?}: {row:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Asserts that job `id` stays in a state `pred` accepts for `period`.
+pub async fn stays(db: &Db, id: i64, period: Duration, what: &str, pred: impl Fn(&JobRow) -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < period {
+        let row = job(db, id).await;
+        assert!(pred(&row), "job {id} should stay {what}: {row:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
