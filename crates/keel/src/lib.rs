@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod clock;
 pub mod config;
+pub mod console_sessions;
 pub mod crypto;
 pub mod events;
 pub mod flags;

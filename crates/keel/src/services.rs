@@ -8,6 +8,7 @@ use crate::auth::Verifier;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::config::{AppEnv, Settings};
+use crate::console_sessions::ConsoleSessions;
 use crate::crypto::{SealError, Sealer};
 use crate::events::AppEvents;
 use crate::flags::Flags;
@@ -32,6 +33,7 @@ pub struct Services {
     pub verifier: Verifier,
     pub users: Users,
     pub billing: Billing,
+    pub console_sessions: ConsoleSessions,
     /// Whether events for the app are written (`APP_EVENTS_URL`).
     pub events: AppEvents,
     pub limiter: Arc<RateLimiter>,
@@ -128,6 +130,7 @@ impl Services {
             events,
         );
         let limiter = Arc::new(RateLimiter::new(&settings.rate_limit, clock.clone()));
+        let console_sessions = ConsoleSessions::new(db.clone(), clock.clone());
         Ok(Self {
             settings,
             db,
@@ -138,6 +141,7 @@ impl Services {
             verifier,
             users,
             billing,
+            console_sessions,
             events,
             limiter,
         })

@@ -109,6 +109,21 @@ impl Billing {
         &self.inner.sealer
     }
 
+    /// Whether `user_id` holds an active subscription of `provider` in `tenant` now (a Whop
+    /// member in the company a request names).
+    pub async fn holds_in_tenant(
+        &self,
+        provider: Provider,
+        user_id: &str,
+        tenant: &str,
+    ) -> Result<bool, StoreError> {
+        let now = self.inner.clock.now();
+        self.inner
+            .db
+            .holds_in_tenant(provider, user_id, tenant, now)
+            .await
+    }
+
     /// Whether `provider`'s webhook route is served.
     pub fn enabled(&self, provider: Provider) -> bool {
         match registry::get(provider) {

@@ -165,10 +165,9 @@ impl FromRequestParts<AppState> for Tenant {
                 "This route needs a token that names a tenant.",
             ));
         };
-        let now = state.clock.now();
         let member = state
-            .db
-            .holds_in_tenant(Provider::Whop, &principal.user_id, company, now)
+            .billing
+            .holds_in_tenant(Provider::Whop, &principal.user_id, company)
             .await
             .map_err(|_| {
                 ApiError::unavailable(

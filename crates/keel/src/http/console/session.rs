@@ -10,7 +10,6 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 
 pub use super::operator::Operator;
 use super::refusal::Refusal;
@@ -23,21 +22,6 @@ pub const COOKIE: &str = "keel_console";
 /// How long a session lasts after sign-in.
 pub const LIFETIME_HOURS: i64 = 12;
 const CSRF_PURPOSE: &str = "console csrf";
-
-/// A new random session id (32 bytes, base64url).
-pub fn new_id() -> Result<String, Refusal> {
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| Refusal::unavailable())?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-pub fn id_hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 pub fn csrf_token(state: &AppState, id: &str) -> String {
     let key = state.billing.sealer().derived_mac_key(CSRF_PURPOSE);
@@ -78,10 +62,9 @@ impl FromRequestParts<AppState> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let id = cookie_id(&parts.headers).ok_or_else(Refusal::sign_in)?;
-        let now = state.clock.now();
         let session: ConsoleSession = state
-            .db
-            .console_session(&id_hash(&id), now)
+            .console_sessions
+            .find(&id)
             .await
             .map_err(|_| Refusal::unavailable())?
             .ok_or_else(Refusal::sign_in)?;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::layout;
 use super::refusal::Refusal;
 use super::session;
+use crate::console_sessions::SessionError;
 use crate::http::state::AppState;
 
 pub async fn form() -> Response {
@@ -47,11 +48,14 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Result<Respo
             return Ok(layout::respond(refusal.status(), page));
         }
     };
-    let id = session::new_id()?;
-    state
-        .db
-        .insert_console_session(&session::id_hash(&id), &session, state.clock.now())
-        .await?;
+    let id = state
+        .console_sessions
+        .open(&session)
+        .await
+        .map_err(|e| match e {
+            SessionError::Random => Refusal::unavailable(),
+            SessionError::Store(e) => Refusal::from(e),
+        })?;
     tracing::info!(actor = session.actor, "console sign-in");
     Ok((
         StatusCode::SEE_OTHER,
@@ -67,10 +71,7 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Result<Res
     let id = session::cookie_id(req.headers());
     session::checked_form(req, &state).await?;
     if let Some(id) = id {
-        state
-            .db
-            .delete_console_session(&session::id_hash(&id))
-            .await?;
+        state.console_sessions.close(&id).await?;
     }
     Ok((
         StatusCode::SEE_OTHER,
