@@ -79,8 +79,10 @@ async fn an_operator_works_through_the_console_in_a_browser() {
     browser.goto(&app.url("/admin/jobs?queue=mail")).await;
     browser.screenshot("jobs").await;
     browser
-        .click("form[action='/admin/jobs/retry-failed'] button")
+        .click("form[action='/admin/jobs/bulk'] input[name=state][value=failed] ~ button")
         .await;
+    browser.wait_for("class=\"count\"").await;
+    browser.click("form input[name=confirm] ~ button").await;
     browser.wait_for("state-available").await;
     assert!(
         available(&app, a).await && available(&app, b).await,
