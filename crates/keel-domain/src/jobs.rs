@@ -52,6 +52,60 @@ impl JobState {
     }
 }
 
+/// What an operator can do to a job, each allowed from some states only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobAction {
+    /// A job that will not run by itself runs again now.
+    Retry,
+    /// A waiting job is discarded.
+    Discard,
+}
+
+impl JobAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Retry => "retry",
+            JobAction::Discard => "discard",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobAction> {
+        [JobAction::Retry, JobAction::Discard]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+
+    /// The states this action applies to.
+    pub fn from_states(self) -> &'static [JobState] {
+        match self {
+            JobAction::Retry => &[
+                JobState::Retryable,
+                JobState::Discarded,
+                JobState::Cancelled,
+            ],
+            JobAction::Discard => &[
+                JobState::Scheduled,
+                JobState::Available,
+                JobState::Retryable,
+            ],
+        }
+    }
+
+    pub fn allows(self, state: JobState) -> bool {
+        self.from_states().contains(&state)
+    }
+
+    /// The states of `named` this action applies to; every state it applies to when `named` is
+    /// empty. Empty when it applies to none of the named states.
+    pub fn states_within(self, named: &[JobState]) -> Vec<JobState> {
+        self.from_states()
+            .iter()
+            .copied()
+            .filter(|s| named.is_empty() || named.contains(s))
+            .collect()
+    }
+}
+
 /// A job to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
@@ -133,6 +187,8 @@ pub struct JobRow {
     pub last_error: Option<String>,
 }
 
+/// Which jobs to list or act on. An action ([`JobAction`]) touches only the named `states` it
+/// applies to (every state it applies to when none is named).
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub id: Option<i64>,

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::audit::{AuditEntry, AuditRow};
-use super::jobs::JobFilter;
-use super::sql::{map_rows, on_tx, Cols, Ts, Uid};
+use super::jobs::{JobAction, JobFilter};
+use super::sql::{map_rows, on_db, on_tx, Cols, Ts, Uid};
 use super::{postgres, Db, StoreError, Tx};
 
 pub use keel_domain::flags::FlagRow;
@@ -21,6 +21,16 @@ const RETRY_KEEPS_KEYS_UNIQUE: &str = "AND (unique_key IS NULL OR state = 'retry
             AND d.state IN ('discarded', 'cancelled'))))";
 
 const WAITING: &str = "('scheduled', 'available', 'retryable')";
+
+/// The states `action` touches among those `filter` names, as an SQL list of literals; `None`
+/// when it touches none of them.
+fn action_states(action: JobAction, filter: &JobFilter) -> Option<String> {
+    let states = action.states_within(&filter.states);
+    (!states.is_empty()).then(|| {
+        let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        format!("({})", quoted.join(", "))
+    })
+}
 
 /// The ids a filter selects among jobs in `states`; binds `$1`–`$4`.
 fn filter_sql(states: &str) -> String {
@@ -88,6 +98,49 @@ impl Db {
     }
 }
 
+/// The latest recorded firing of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firing {
+    /// The cron time it fired for (the epoch for a trigger with an idempotency key).
+    pub fire_at: DateTime<Utc>,
+    /// When it fired.
+    pub fired_at: DateTime<Utc>,
+    /// The job it enqueued.
+    pub job_id: Option<i64>,
+}
+
+impl Db {
+    /// The latest firing of each schedule (triggers with an idempotency key, recorded as
+    /// `NAME@KEY`, count as firings of `NAME`).
+    pub async fn latest_firings(&self) -> Result<BTreeMap<String, Firing>, StoreError> {
+        let q = "SELECT name, fire_at, fired_at, job_id FROM schedule_ticks t
+                 WHERE fired_at = (SELECT max(u.fired_at) FROM schedule_ticks u WHERE u.name = t.name)";
+        let rows = on_db!(self, |p| map_rows(
+            &sqlx::query(q).fetch_all(p).await?,
+            |r| Ok((
+                r.text("name")?,
+                Firing {
+                    fire_at: r.at("fire_at")?,
+                    fired_at: r.at("fired_at")?,
+                    job_id: r.int_opt("job_id")?,
+                }
+            ))
+        ))?;
+        let mut latest: BTreeMap<String, Firing> = BTreeMap::new();
+        for (name, firing) in rows {
+            let schedule = name.split('@').next().unwrap_or_default().to_string();
+            match latest.get(&schedule) {
+                Some(known)
+                    if (known.fired_at, known.fire_at) >= (firing.fired_at, firing.fire_at) => {}
+                _ => {
+                    latest.insert(schedule, firing);
+                }
+            }
+        }
+        Ok(latest)
+    }
+}
+
 impl Tx {
     pub async fn audit(
         &mut self,
@@ -127,17 +180,21 @@ impl Tx {
         ))?)
     }
 
-    /// Failed, discarded or cancelled jobs matching `filter` become available now. Returns ids.
+    /// Jobs matching `filter` in the states it names that a retry applies to (retryable,
+    /// discarded, cancelled; all three when it names none) become available now. Returns ids.
     pub async fn retry_jobs(
         &mut self,
         filter: &JobFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
+        let Some(states) = action_states(JobAction::Retry, filter) else {
+            return Ok(Vec::new());
+        };
         let q = format!(
             "UPDATE jobs SET state = 'available', run_at = $5, finished_at = NULL,
                 max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END
              WHERE id IN ({}) {RETRY_KEEPS_KEYS_UNIQUE} RETURNING id",
-            filter_sql("('retryable', 'discarded', 'cancelled')")
+            filter_sql(&states)
         );
         let ids = on_tx!(&mut *self, |c| map_rows(
             &sqlx::query(&q)
@@ -156,17 +213,21 @@ impl Tx {
         Ok(ids)
     }
 
-    /// Waiting jobs (scheduled, available, retryable) matching `filter` are discarded.
+    /// Jobs matching `filter` in the states it names that a discard applies to (scheduled,
+    /// available, retryable; all three when it names none) are discarded. Returns ids.
     pub async fn discard_jobs(
         &mut self,
         filter: &JobFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
+        let Some(states) = action_states(JobAction::Discard, filter) else {
+            return Ok(Vec::new());
+        };
         let q = format!(
             "UPDATE jobs SET state = 'discarded', finished_at = $5,
                 last_error = COALESCE(last_error, 'discarded by an operator')
              WHERE id IN ({}) RETURNING id",
-            filter_sql(WAITING)
+            filter_sql(&states)
         );
         Ok(on_tx!(self, |c| map_rows(
             &sqlx::query(&q)

@@ -28,6 +28,11 @@ pub struct EventFilter {
     pub provider: Option<String>,
     pub user_id: Option<String>,
     pub event_type: Option<String>,
+    pub event_id: Option<String>,
+    /// Only events received at or after this time.
+    pub received_from: Option<DateTime<Utc>>,
+    /// Only events received before this time.
+    pub received_before: Option<DateTime<Utc>>,
     pub limit: i64,
 }
 
@@ -194,14 +199,23 @@ impl Db {
              WHERE (CAST($1 AS TEXT) IS NULL OR provider = $1)
                AND (CAST($2 AS TEXT) IS NULL OR user_id = $2)
                AND (CAST($3 AS TEXT) IS NULL OR event_type = $3)
+               AND (CAST($5 AS TEXT) IS NULL OR event_id = $5)
+               AND received_at >= $6 AND received_at < $7
              ORDER BY received_at DESC, event_id LIMIT $4"
         );
+        let from = f.received_from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        // Some eight thousand years on: later than any event, within both engines' range.
+        let never = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(365 * 8000);
+        let before = f.received_before.unwrap_or(never);
         Ok(on_db!(self, |p| map_rows(
             &sqlx::query(&q)
                 .bind(&f.provider)
                 .bind(&f.user_id)
                 .bind(&f.event_type)
                 .bind(f.limit)
+                .bind(&f.event_id)
+                .bind(Ts(from))
+                .bind(Ts(before))
                 .fetch_all(p)
                 .await?,
             event_summary

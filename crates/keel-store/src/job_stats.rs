@@ -95,6 +95,29 @@ impl Db {
         ))?)
     }
 
+    /// How many jobs match `filter` (its id, queue, kind and states), counting no further than
+    /// `cap`.
+    pub async fn count_jobs(&self, filter: &JobFilter, cap: i64) -> Result<i64, StoreError> {
+        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let q = format!(
+            "SELECT count(*) AS n FROM (SELECT id FROM jobs
+             WHERE (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS TEXT) IS NULL OR queue = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND ($6 = 0 OR state {})
+             LIMIT $5) matching",
+            in_list(self.engine(), "$4")
+        );
+        Ok(on_db!(self, |pool| sqlx::query(&q)
+            .bind(filter.id)
+            .bind(&filter.queue)
+            .bind(&filter.kind)
+            .bind(List(&states))
+            .bind(cap)
+            .bind(i64::try_from(states.len()).unwrap_or(i64::MAX))
+            .fetch_one(pool)
+            .await?
+            .int("n"))?)
+    }
+
     /// The oldest `run_at` of due, unclaimed jobs per queue.
     pub async fn oldest_waiting(
         &self,

@@ -39,7 +39,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::SqlitePool;
 
-pub use admin::FlagRow;
+pub use admin::{Firing, FlagRow};
 pub use error::StoreError;
 pub use postgres::PgDb;
 pub use tx::Tx;

@@ -4,7 +4,7 @@ use keel::billing::{registry as providers, BillingError, Provider};
 use keel::store::billing::EventFilter;
 use serde_json::json;
 
-use crate::context::{self, failed};
+use crate::context::{self, failed, ACTOR};
 use crate::exit::{Exit, Output};
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +67,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
                 user_id: user,
                 event_type,
                 limit,
+                ..EventFilter::default()
             };
             match services.db.billing_events(&filter).await {
                 Ok(events) if out.json => {
@@ -95,7 +96,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             }
         }
         WebhooksCommand::Replay { provider, event_id } => {
-            match services.billing.replay(provider, &event_id).await {
+            match services.billing.replay(provider, &event_id, ACTOR).await {
                 Ok(replayed) if out.json => {
                     out.print_json(&json!(replayed));
                     Exit::Ok

@@ -23,11 +23,13 @@ pub struct Replayed {
 }
 
 impl Billing {
-    /// Applies the stored event `event_id` of `provider` again; audited as `billing.replay`.
+    /// Applies the stored event `event_id` of `provider` again; audited as `billing.replay` by
+    /// `actor`, in the same transaction.
     pub async fn replay(
         &self,
         provider: Provider,
         event_id: &str,
+        actor: &str,
     ) -> Result<Replayed, BillingError> {
         let inner = &self.inner;
         let Some((_, payload)) = inner.db.billing_event(provider, event_id).await? else {
@@ -70,7 +72,7 @@ impl Billing {
         }
         let users = touched.iter().map(String::as_str);
         crate::events::check_entitlements(inner.events, &mut tx, users, now).await?;
-        let entry = audit_entry("operator", "billing.replay", &event, &user_id, outcome);
+        let entry = audit_entry(actor, "billing.replay", &event, &user_id, outcome);
         tx.audit(&entry, now).await?;
         tx.commit().await?;
         for user in &touched {
@@ -83,5 +85,15 @@ impl Billing {
             user_id,
             outcome,
         })
+    }
+}
+
+impl Billing {
+    /// Stored events (what was parsed from them: never the payload), newest received first.
+    pub async fn events(
+        &self,
+        filter: &crate::store::billing::EventFilter,
+    ) -> Result<Vec<crate::store::billing::EventSummary>, BillingError> {
+        Ok(self.inner.db.billing_events(filter).await?)
     }
 }

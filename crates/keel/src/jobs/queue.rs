@@ -10,7 +10,7 @@ use super::{JobSpec, KindDefaults};
 use crate::clock::Clock;
 use crate::flags::{self, FlagError, Flags};
 use crate::store::audit::AuditEntry;
-use crate::store::jobs::{Enqueued, JobFilter, JobRow, NewJob, QueueCounts};
+use crate::store::jobs::{Enqueued, JobAction, JobFilter, JobRow, NewJob, QueueCounts};
 use crate::store::{Db, StoreError, Tx};
 
 /// Enqueue batches are written in transactions of at most this many jobs.
@@ -173,31 +173,99 @@ impl Queue {
         Ok(out)
     }
 
-    /// Failed, discarded or cancelled jobs matching `filter` run again now. Returns their ids.
+    /// Jobs matching `filter` in the states it names that a retry applies to (retryable,
+    /// discarded or cancelled; all three when it names none) run again now. Returns their ids.
     pub async fn retry(&self, filter: &JobFilter, actor: &str) -> Result<Vec<i64>, JobError> {
+        self.act(JobAction::Retry, filter, actor).await
+    }
+
+    /// Waiting jobs matching `filter` (of the states it names, if any) are discarded. Returns
+    /// their ids.
+    pub async fn discard(&self, filter: &JobFilter, actor: &str) -> Result<Vec<i64>, JobError> {
+        self.act(JobAction::Discard, filter, actor).await
+    }
+
+    /// `action` on the jobs `filter` selects, with one audit row, in one transaction.
+    pub async fn act(
+        &self,
+        action: JobAction,
+        filter: &JobFilter,
+        actor: &str,
+    ) -> Result<Vec<i64>, JobError> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let ids = tx.retry_jobs(filter, now).await?;
+        let ids = act_in(&mut tx, action, filter, now).await?;
         if !ids.is_empty() {
-            tx.audit(&audit(actor, "job.retry", filter, &ids), now)
-                .await?;
+            tx.audit(&audit(actor, action, filter, &ids), now).await?;
         }
         tx.commit().await?;
-        super::wake::all();
+        if action == JobAction::Retry {
+            super::wake::all();
+        }
         Ok(ids)
     }
 
-    /// Waiting jobs matching `filter` are discarded. Returns their ids.
-    pub async fn discard(&self, filter: &JobFilter, actor: &str) -> Result<Vec<i64>, JobError> {
+    /// `action` on each of the jobs `ids` whose state allows it, with one audit row, in one
+    /// transaction. Returns the ids it changed.
+    pub async fn act_on_selection(
+        &self,
+        action: JobAction,
+        ids: &[i64],
+        actor: &str,
+    ) -> Result<Vec<i64>, JobError> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let ids = tx.discard_jobs(filter, now).await?;
-        if !ids.is_empty() {
-            tx.audit(&audit(actor, "job.discard", filter, &ids), now)
-                .await?;
+        let mut changed = Vec::new();
+        for &id in ids {
+            let one = JobFilter {
+                id: Some(id),
+                limit: 1,
+                ..JobFilter::default()
+            };
+            changed.extend(act_in(&mut tx, action, &one, now).await?);
+        }
+        if !changed.is_empty() {
+            let entry = AuditEntry::new(
+                actor,
+                &format!("job.{}", action.as_str()),
+                None,
+                serde_json::json!({
+                    "selected": ids.len(),
+                    "ids": changed,
+                    "count": changed.len(),
+                }),
+            );
+            tx.audit(&entry, now).await?;
         }
         tx.commit().await?;
-        Ok(ids)
+        if action == JobAction::Retry {
+            super::wake::all();
+        }
+        Ok(changed)
+    }
+
+    /// How many jobs `filter` selects among the states `action` applies to, counting no
+    /// further than `cap`.
+    pub async fn count_for(
+        &self,
+        action: JobAction,
+        filter: &JobFilter,
+        cap: i64,
+    ) -> Result<i64, StoreError> {
+        let states = action.states_within(&filter.states);
+        if states.is_empty() {
+            return Ok(0);
+        }
+        let filter = JobFilter {
+            states,
+            ..filter.clone()
+        };
+        self.db.count_jobs(&filter, cap).await
+    }
+
+    /// How many jobs `filter` selects (in any state, unless it names some), up to `cap`.
+    pub async fn count(&self, filter: &JobFilter, cap: i64) -> Result<i64, StoreError> {
+        self.db.count_jobs(filter, cap).await
     }
 
     /// Cancels every waiting job of `queue`. Returns how many.
@@ -234,17 +302,37 @@ fn enqueued(jobs: &[NewJob]) {
     }
 }
 
-fn audit(actor: &str, action: &str, filter: &JobFilter, ids: &[i64]) -> AuditEntry {
+async fn act_in(
+    tx: &mut Tx,
+    action: JobAction,
+    filter: &JobFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    match action {
+        JobAction::Retry => tx.retry_jobs(filter, now).await,
+        JobAction::Discard => tx.discard_jobs(filter, now).await,
+    }
+}
+
+fn audit(actor: &str, action: JobAction, filter: &JobFilter, ids: &[i64]) -> AuditEntry {
     let target = match (filter.id, &filter.queue, &filter.kind) {
         (Some(id), _, _) => Some(format!("job:{id}")),
         (None, Some(q), _) => Some(format!("queue:{q}")),
         (None, None, Some(k)) => Some(format!("kind:{k}")),
         _ => None,
     };
-    AuditEntry::new(
-        actor,
-        action,
-        target,
-        serde_json::json!({ "ids": ids, "count": ids.len() }),
-    )
+    let mut metadata = serde_json::json!({ "ids": ids, "count": ids.len() });
+    if filter.id.is_none() {
+        let states: Vec<&str> = action
+            .states_within(&filter.states)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        metadata["filter"] = serde_json::json!({
+            "queue": filter.queue,
+            "kind": filter.kind,
+            "states": states,
+        });
+    }
+    AuditEntry::new(actor, &format!("job.{}", action.as_str()), target, metadata)
 }

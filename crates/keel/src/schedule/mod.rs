@@ -159,6 +159,17 @@ impl Scheduler {
         self.schedules.iter().find(|s| s.name == name)
     }
 
+    /// The latest recorded firing of each schedule, from its firing records.
+    pub async fn latest_firings(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::store::Firing>, StoreError> {
+        self.db.latest_firings().await
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// Fires `schedule` for `fire_at` unless that tick was fired already (then returns its job).
     async fn fire(
         &self,

@@ -280,7 +280,7 @@ async fn duplicates_are_stored_once_and_payloads_sealed_and_replayable(db: TestD
     let opened = billing.sealer().open(&payload, aad.as_bytes()).unwrap();
     assert_eq!(opened, event.to_string().into_bytes());
     let replayed = billing
-        .replay(keel::billing::Provider::Whop, &id)
+        .replay(keel::billing::Provider::Whop, &id, "test")
         .await
         .unwrap();
     assert_eq!(replayed.outcome, "applied");

@@ -76,6 +76,8 @@ async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
         "/admin/flags",
         "/admin/audit",
         "/admin/users?id=u-granted",
+        "/admin/schedules",
+        "/admin/billing",
     ] {
         let page = op.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.text);
@@ -88,6 +90,21 @@ async fn sign_in_sets_a_strict_cookie_and_stores_only_a_hash(db: TestDb) {
     }
     let css = op.get("/admin/console.css").await;
     assert!(css.header("content-type").starts_with("text/css"));
+    let script = op.get("/admin/console.js").await;
+    assert!(script.header("content-type").starts_with("text/javascript"));
+    assert!(script.text.contains("pausedBecause"));
+    let page = op.get("/admin/jobs").await;
+    let csp = page.header("content-security-policy");
+    for part in [
+        "script-src 'self'",
+        "connect-src 'self'",
+        "default-src 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(page
+        .text
+        .contains(r#"<script src="/admin/console.js" defer></script>"#));
 
     let out = op.act("/admin", "/admin/logout", &[]).await;
     assert_eq!((out.status, out.header("location")), (303, "/admin/login"));
@@ -185,16 +202,31 @@ async fn actions_change_state_and_each_has_its_audit_row(db: TestDb) {
         !list.text.contains(&format!("/admin/jobs/{other}\"")),
         "the filter holds"
     );
-    let r = op
+    let failed_of_mail = [("action", "retry"), ("queue", "mail"), ("state", "failed")];
+    let confirm = op
         .act(
             "/admin/jobs?queue=mail",
-            "/admin/jobs/retry-failed",
-            &[("queue", "mail")],
+            "/admin/jobs/bulk",
+            &failed_of_mail,
         )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text);
+    assert!(
+        confirm.text.contains(r#"<strong class="count">2</strong>"#),
+        "{}",
+        confirm.text
+    );
+    let mut confirmed = failed_of_mail.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let r = op
+        .act("/admin/jobs?queue=mail", "/admin/jobs/bulk", &confirmed)
         .await;
     assert_eq!(
         (r.status, r.header("location")),
-        (303, "/admin/jobs?queue=mail")
+        (
+            303,
+            "/admin/jobs?queue=mail&state=failed&done=retry&changed=2"
+        )
     );
     for (id, available) in [(a, 1), (b, 1), (other, 0)] {
         assert_eq!(app.db.scalar(&state(id)).await, available, "job {id}");
@@ -273,7 +305,7 @@ async fn grants_and_revocations_need_a_reason_and_are_audited(db: TestDb) {
     let r = op
         .act("/admin/users?id=u-42", "/admin/users/u-42/revoke", &silent)
         .await;
-    refused(&r, 422, "`reason` is required");
+    refused(&r, 422, "reason: is required");
     let revoke = [("entitlement", "pro"), ("reason", "refunded")];
     let r = op
         .act("/admin/users?id=u-42", "/admin/users/u-42/revoke", &revoke)
@@ -429,6 +461,8 @@ async fn read_only_operators_see_everything_and_change_nothing(db: TestDb) {
         "/admin/flags",
         "/admin/audit",
         "/admin/users?id=u-granted",
+        "/admin/schedules",
+        "/admin/billing",
     ] {
         let page = reader.get(path).await;
         assert_eq!(page.status, 200, "{path}");
@@ -440,6 +474,7 @@ async fn read_only_operators_see_everything_and_change_nothing(db: TestDb) {
         );
     }
     let csrf = reader.get("/admin/flags").await.csrf();
+    let job_id = job.to_string();
     let changes = [
         (
             "/admin/flags/workers".to_string(),
@@ -447,8 +482,21 @@ async fn read_only_operators_see_everything_and_change_nothing(db: TestDb) {
         ),
         (format!("/admin/jobs/{job}/discard"), vec![]),
         (
-            "/admin/jobs/retry-failed".to_string(),
-            vec![("queue", "mail")],
+            "/admin/jobs/bulk".to_string(),
+            vec![("action", "retry"), ("queue", "mail"), ("confirm", "yes")],
+        ),
+        (
+            "/admin/jobs/selection".to_string(),
+            vec![("action", "discard"), ("id", job_id.as_str())],
+        ),
+        (
+            "/admin/queues/mail/drain".to_string(),
+            vec![("confirm", "yes")],
+        ),
+        ("/admin/schedules/jobs.prune/trigger".to_string(), vec![]),
+        (
+            "/admin/billing/replay".to_string(),
+            vec![("provider", "revenuecat"), ("event_id", "evt-1")],
         ),
     ];
     for (path, fields) in changes {

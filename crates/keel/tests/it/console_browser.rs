@@ -1,5 +1,5 @@
 //! The operations console in a real browser (headless Chromium through chromedriver): sign in,
-//! retry a failed job, retry every failed job of a queue, switch a kill switch, grant an
+//! retry a failed job, retry every failed job of a queue (after its confirmation), switch a kill switch, grant an
 //! entitlement, and find each action in the audit page. Each page's screenshot is saved in
 //! `console-screenshots` of the target directory.
 
@@ -79,9 +79,11 @@ async fn an_operator_works_through_the_console_in_a_browser() {
     browser.goto(&app.url("/admin/jobs?queue=mail")).await;
     browser.screenshot("jobs").await;
     browser
-        .click("form[action='/admin/jobs/retry-failed'] button")
+        .click("form[action='/admin/jobs/bulk'] input[name=state][value=failed] ~ button")
         .await;
-    browser.wait_for("state-available").await;
+    browser.wait_for("class=\"count\"").await;
+    browser.click("form input[name=confirm] ~ button").await;
+    browser.wait_for("Retried 2 jobs.").await;
     assert!(
         available(&app, a).await && available(&app, b).await,
         "the queue's failed jobs"

@@ -597,3 +597,131 @@ async fn retry_never_makes_a_second_live_job_with_one_unique_key(db: TestDb) {
         1
     );
 }
+
+keel_testkit::engine_test!(retry_and_discard_touch_only_the_states_they_name);
+async fn retry_and_discard_touch_only_the_states_they_name(db: TestDb) {
+    let env = setup(db).await;
+    let later = env.clock.now() + chrono_secs(3600);
+    let cancelled = env.enqueue(noop().queue("rs")).await;
+    env.queue.drain("rs", "test").await.unwrap();
+    let discarded = env.enqueue(noop().queue("rs")).await;
+    let by_id = |id: i64| JobFilter {
+        id: Some(id),
+        limit: 1,
+        ..Default::default()
+    };
+    env.queue.discard(&by_id(discarded), "test").await.unwrap();
+    let retryable = env.enqueue(noop().queue("rs")).await;
+    assert_eq!(
+        claim(&env.db, "rs", "w", env.clock.now(), 60, 1).await,
+        vec![retryable]
+    );
+    let retry = Outcome::Retry {
+        run_at: later,
+        error: "boom".into(),
+    };
+    report(&env.db, "rs", "w", env.clock.now(), retryable, retry).await;
+    let waiting = env.enqueue(noop().queue("rs")).await;
+    let states = |states: Vec<JobState>| JobFilter {
+        queue: Some("rs".into()),
+        states,
+        limit: 100,
+        ..Default::default()
+    };
+    let failed = states(vec![JobState::Retryable, JobState::Discarded]);
+
+    // The store itself: a retry of the failed states leaves the cancelled job alone.
+    let mut tx = env.db.begin().await.unwrap();
+    let mut retried = tx.retry_jobs(&failed, env.clock.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    retried.sort();
+    assert_eq!(retried, vec![discarded, retryable]);
+    assert_eq!(env.job(cancelled).await.state, JobState::Cancelled);
+    assert_eq!(env.job(discarded).await.state, JobState::Available);
+    assert_eq!(env.job(retryable).await.state, JobState::Available);
+
+    // States an action does not apply to select nothing; no state named means all it applies to.
+    let mut tx = env.db.begin().await.unwrap();
+    let none = tx
+        .retry_jobs(&states(vec![JobState::Available]), env.clock.now())
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    let none = tx
+        .discard_jobs(&states(vec![JobState::Cancelled]), env.clock.now())
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    tx.commit().await.unwrap();
+    assert_eq!(env.job(waiting).await.state, JobState::Available);
+
+    // Through the queue: counts say what an action would touch, then it touches just that.
+    use keel::jobs::JobAction;
+    assert_eq!(
+        env.queue
+            .count_for(JobAction::Discard, &states(vec![]), 1000)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        env.queue
+            .count_for(JobAction::Retry, &states(vec![]), 1000)
+            .await
+            .unwrap(),
+        1,
+        "only the cancelled job"
+    );
+    assert_eq!(
+        env.queue
+            .count_for(JobAction::Discard, &states(vec![]), 2)
+            .await
+            .unwrap(),
+        2,
+        "counting stops at the cap"
+    );
+    let discarded_now = env
+        .queue
+        .discard(&states(vec![JobState::Available]), "ann")
+        .await
+        .unwrap();
+    assert_eq!(discarded_now.len(), 3);
+    assert_eq!(env.job(cancelled).await.state, JobState::Cancelled);
+    let retried = env
+        .queue
+        .retry(
+            &states(vec![JobState::Retryable, JobState::Discarded]),
+            "ann",
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 3);
+    assert_eq!(env.job(cancelled).await.state, JobState::Cancelled);
+    let audit = env.db.audit_rows(Some("queue:rs"), 10).await.unwrap();
+    let row = audit
+        .iter()
+        .find(|r| r.action == "job.retry" && r.actor == "ann")
+        .expect("the retry's audit row");
+    assert_eq!(
+        row.metadata["filter"]["states"],
+        json!(["retryable", "discarded"])
+    );
+
+    // A selection: only the jobs whose state allows the action change.
+    let changed = env
+        .queue
+        .act_on_selection(JobAction::Retry, &[cancelled, waiting], "sel")
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![cancelled]);
+    let audit = env.db.audit_rows(None, 20).await.unwrap();
+    let row = audit.iter().find(|r| r.actor == "sel").expect("audited");
+    assert_eq!(
+        (
+            row.action.as_str(),
+            &row.metadata["ids"],
+            &row.metadata["selected"]
+        ),
+        ("job.retry", &json!([cancelled]), &json!(2))
+    );
+}

@@ -29,6 +29,8 @@ mod claim_cursor;
 mod config;
 mod console;
 mod console_browser;
+mod console_browser_ops;
+mod console_ops;
 mod db_copy;
 mod db_outage;
 mod deep_health;

@@ -1,5 +1,6 @@
 //! The frame of every console page, its response headers (a strict `content-security-policy`:
-//! nothing but Keel's own stylesheet) and the stylesheet itself.
+//! nothing but Keel's own stylesheet and script, and requests to Keel itself), and the
+//! stylesheet and the live-refresh script themselves.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,9 +9,10 @@ use maud::{html, Markup, DOCTYPE};
 use super::operator::Operator;
 use crate::http::middleware::errors::OwnBody;
 
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-    frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const CSS: &str = include_str!("console.css");
+const SCRIPT: &str = include_str!("console.js");
 
 /// A page: the navigation (with the operator and the sign-out button when signed in) around
 /// `body`.
@@ -23,12 +25,15 @@ pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Keel console" }
                 link rel="stylesheet" href="/admin/console.css";
+                @if operator.is_some() { script src="/admin/console.js" defer {} }
             }
             body {
                 @if let Some(op) = operator {
                     nav {
                         a href="/admin" { "Overview" }
                         a href="/admin/jobs" { "Jobs" }
+                        a href="/admin/schedules" { "Schedules" }
+                        a href="/admin/billing" { "Billing events" }
                         a href="/admin/flags" { "Kill switches" }
                         a href="/admin/users" { "Users" }
                         a href="/admin/audit" { "Audit log" }
@@ -96,6 +101,17 @@ pub async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         CSS,
+    )
+        .into_response()
+}
+
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        SCRIPT,
     )
         .into_response()
 }

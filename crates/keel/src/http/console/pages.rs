@@ -11,15 +11,30 @@ use super::refusal::Refusal;
 use super::session::{Change, Operator};
 use crate::http::state::AppState;
 
-fn at(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub fn at(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "—".into())
 }
 
-pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Response, Refusal> {
+/// What the overview reports of the last drain.
+#[derive(Deserialize, Default)]
+pub struct OverviewQuery {
+    drained: Option<String>,
+    cancelled: Option<u64>,
+}
+
+pub async fn overview(
+    op: Operator,
+    State(state): State<AppState>,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, Refusal> {
     let report = crate::ops::queues::report(&state).await?;
     let body = html! {
         h1 { "Overview" }
+        @if let (Some(queue), Some(n)) = (&q.drained, q.cancelled) {
+            p.notice { "Drained " (queue) ": cancelled " (n) " waiting " (if n == 1 { "job" } else { "jobs" }) "." }
+        }
+        div #live data-live="overview" {
         p { "Generated " (at(Some(report.generated_at))) }
         h2 { "Queues" }
         table {
@@ -34,6 +49,10 @@ pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Res
                         (action_button(&op, &format!("/admin/queues/{}/resume", crate::percent::encode(name)), "Resume", &[]))
                     } @else {
                         (action_button(&op, &format!("/admin/queues/{}/pause", crate::percent::encode(name)), "Pause", &[]))
+                    }
+                    " "
+                    @if q.backlog > 0 {
+                        (action_button(&op, &format!("/admin/queues/{}/drain", crate::percent::encode(name)), "Drain…", &[]))
                     } }
                 }
             }
@@ -44,15 +63,15 @@ pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Res
             @for f in &report.failed {
                 tr {
                     td { (f.queue) } td { (f.kind) } td { (f.retryable) } td { (f.discarded) }
-                    td { a href={ "/admin/jobs?state=discarded&queue=" (f.queue) "&kind=" (f.kind) } { "see jobs" } }
+                    td { a href={ "/admin/jobs?state=failed&queue=" (crate::percent::encode(&f.queue)) "&kind=" (crate::percent::encode(&f.kind)) } { "see jobs" } }
                 }
             }
         }
-        h2 { "Schedules" }
+        h2 { a href="/admin/schedules" { "Schedules" } }
         table {
-            tr { th { "name" } th { "cron (UTC)" } th { "kind" } th { "last run" } th { "next run" } th {} }
+            tr { th { "name" } th { "cron" } th { "time zone" } th { "kind" } th { "last run" } th { "next run" } th {} }
             @for s in &report.schedules {
-                tr { td { (s.name) } td { code { (s.cron) } } td { (s.kind) } td { (at(s.last_fired_at)) } td { (at(s.next_fire_at)) }
+                tr { td { (s.name) } td { code { (s.cron) } } td { (s.timezone) } td { (s.kind) } td { (at(s.last_fired_at)) } td { (at(s.next_fire_at)) }
                     td { (action_button(&op, &format!("/admin/schedules/{}/trigger", crate::percent::encode(&s.name)), "Run now", &[])) } }
             }
         }
@@ -60,8 +79,9 @@ pub async fn overview(op: Operator, State(state): State<AppState>) -> Result<Res
         table {
             tr { th { "provider" } th { "outcome" } th { "events" } th { "last received" } }
             @for w in &report.webhooks {
-                tr { td { (w.provider) } td { (w.outcome) } td { (w.events) } td { (at(w.last_received_at)) } }
+                tr { td { a href={ "/admin/billing?provider=" (crate::percent::encode(&w.provider)) } { (w.provider) } } td { (w.outcome) } td { (w.events) } td { (at(w.last_received_at)) } }
             }
+        }
         }
     };
     Ok(layout::respond(
@@ -75,6 +95,7 @@ pub async fn flags(op: Operator, State(state): State<AppState>) -> Result<Respon
     let body = html! {
         h1 { "Kill switches" }
         p { "Each process sees a change within a few seconds." }
+        div #live data-live="flags" {
         table {
             tr { th { "switch" } th { "state" } th { "set by" } th { "at" } th {} }
             @for f in &flags {
@@ -88,6 +109,7 @@ pub async fn flags(op: Operator, State(state): State<AppState>) -> Result<Respon
                     }
                 }
             }
+        }
         }
     };
     Ok(layout::respond(
@@ -136,6 +158,7 @@ pub async fn audit(
             label { "target" input type="text" name="target" value=(target.as_deref().unwrap_or_default()); }
             button type="submit" { "Filter" }
         }
+        div #live data-live="audit" {
         table {
             tr { th { "at" } th { "actor" } th { "action" } th { "target" } th { "details" } }
             @for r in &rows {
@@ -145,6 +168,7 @@ pub async fn audit(
                     td { code { (r.metadata.to_string()) } }
                 }
             }
+        }
         }
     };
     Ok(layout::respond(

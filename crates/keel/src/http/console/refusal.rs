@@ -89,7 +89,12 @@ impl From<crate::http::problem::ApiError> for Refusal {
     fn from(e: crate::http::problem::ApiError) -> Self {
         let mut reason = e.detail;
         for field in &e.errors {
-            reason.push_str(&format!(" `{}` {}.", field.field, field.message));
+            if !reason.contains(&field.message) {
+                reason.push_str(&format!(" `{}` {}.", field.field, field.message));
+            }
+        }
+        if !reason.ends_with('.') {
+            reason.push('.');
         }
         Self::new(e.status, reason)
     }

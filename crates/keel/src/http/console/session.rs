@@ -2,7 +2,6 @@
 //! of a session is an HMAC of its id under a key derived from the data keys, so every replica
 //! checks it without shared state; changes also need an `Origin` naming this host.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -81,16 +80,44 @@ impl FromRequestParts<AppState> for Operator {
 #[derive(Debug)]
 pub struct Change {
     pub actor: String,
-    pub fields: HashMap<String, String>,
+    /// The session's CSRF token, for the forms of a page this change answers with.
+    pub csrf: String,
+    pub fields: Fields,
 }
 
 impl Change {
-    pub fn field(&self, name: &str) -> &str {
-        self.fields
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or_default()
+    /// The operator who sent this change, to render a page for.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            actor: self.actor.clone(),
+            read_only: false,
+            csrf: self.csrf.clone(),
+        }
     }
+
+    /// The first value of the form field `name` (empty when absent).
+    pub fn field(&self, name: &str) -> &str {
+        field(&self.fields, name)
+    }
+
+    /// Every value of the form field `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A form's fields in order; a name may repeat (checkboxes).
+pub type Fields = Vec<(String, String)>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
 }
 
 impl FromRequest<AppState> for Change {
@@ -103,26 +130,22 @@ impl FromRequest<AppState> for Change {
         }
         Ok(Change {
             actor: operator.actor,
+            csrf: operator.csrf,
             fields,
         })
     }
 }
 
 /// The form of a signed-in operator's POST, once its origin and CSRF token are checked.
-pub async fn checked_form(
-    req: Request,
-    state: &AppState,
-) -> Result<(Operator, HashMap<String, String>), Refusal> {
+pub async fn checked_form(req: Request, state: &AppState) -> Result<(Operator, Fields), Refusal> {
     let (mut parts, body) = req.into_parts();
     let operator = Operator::from_request_parts(&mut parts, state).await?;
     same_origin(&parts, state.limiter.trusted_proxies())?;
-    let axum::Form(fields) = axum::Form::<HashMap<String, String>>::from_request(
-        Request::from_parts(parts, body),
-        state,
-    )
-    .await
-    .map_err(|_| Refusal::bad_form())?;
-    let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    let axum::Form(fields) =
+        axum::Form::<Fields>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| Refusal::bad_form())?;
+    let sent = field(&fields, "csrf");
     if !crate::crypto::constant_time_eq(sent.as_bytes(), operator.csrf.as_bytes()) {
         return Err(Refusal::csrf());
     }

@@ -99,7 +99,7 @@ async fn webhooks_that_change_nothing_write_nothing(db: TestDb) {
     );
     app.services()
         .billing
-        .replay(Provider::RevenueCat, "evt-first")
+        .replay(Provider::RevenueCat, "evt-first", "test")
         .await
         .unwrap();
     assert!(billing_support::active(&app, USER, "pro").await);

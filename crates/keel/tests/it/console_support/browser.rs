@@ -135,6 +135,60 @@ impl Browser {
             .is_empty()
     }
 
+    /// Posts `fields` (URL-encoded) to `path` from the page with `fetch`, as a form would, and
+    /// answers the status.
+    pub async fn post_from_page(&self, path: &str, fields: &str) -> u16 {
+        let script = "const done = arguments[arguments.length - 1];
+            fetch(arguments[0], { method: 'POST', credentials: 'same-origin', redirect: 'manual',
+                headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: arguments[1] })
+              .then(r => done(r.status), e => done(String(e)));";
+        let answer = self
+            .client
+            .execute_async(script, vec![json!(path), json!(fields)])
+            .await
+            .expect("fetch from the page");
+        answer
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or_else(|| panic!("fetch failed: {answer}"))
+    }
+
+    /// The value of the attribute `name` of the first element matching `css`.
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        element
+            .attr(name)
+            .await
+            .expect("attribute")
+            .unwrap_or_default()
+    }
+
+    /// The text of the first element matching `css`.
+    pub async fn text_of(&self, css: &str) -> String {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        element.text().await.expect("text")
+    }
+
+    /// Waits until the text of `css` contains `text`.
+    pub async fn wait_text(&self, css: &str, text: &str, limit: Duration) {
+        let what = format!("{css} shows {text:?}");
+        keel_testkit::eventually(&what, limit, || async {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.is_ok_and(|t| t.contains(text)),
+                Err(_) => false,
+            }
+        })
+        .await;
+    }
+
     /// Saves the page as `name.png` in the screenshot directory.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");

@@ -1,0 +1,140 @@
+//! The jobs page's filter (queue, kind, state; `failed` meaning retryable or discarded), read from
+//! a query string or a form and written back into links and hidden fields.
+
+use axum::http::StatusCode;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::refusal::Refusal;
+use crate::jobs::{JobFilter, JobState};
+
+/// The state choices of the filter: `failed`, then each state.
+pub const STATE_CHOICES: [&str; 8] = [
+    "failed",
+    "scheduled",
+    "available",
+    "running",
+    "retryable",
+    "completed",
+    "discarded",
+    "cancelled",
+];
+
+/// The filter as the operator wrote it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobsFilter {
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl JobsFilter {
+    /// Read from a form's fields.
+    pub fn from_fields(field: impl Fn(&str) -> String) -> Self {
+        JobsFilter {
+            queue: Some(field("queue")),
+            kind: Some(field("kind")),
+            state: Some(field("state")),
+        }
+        .trimmed()
+    }
+
+    /// Blank values dropped, the rest trimmed.
+    pub fn trimmed(&self) -> Self {
+        JobsFilter {
+            queue: nonempty(&self.queue),
+            kind: nonempty(&self.kind),
+            state: nonempty(&self.state),
+        }
+    }
+
+    /// The states the filter names (none: any state).
+    pub fn states(&self) -> Result<Vec<JobState>, Refusal> {
+        match self.state.as_deref() {
+            None => Ok(Vec::new()),
+            Some("failed") => Ok(vec![JobState::Retryable, JobState::Discarded]),
+            Some(s) => JobState::parse(s)
+                .map(|s| vec![s])
+                .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "Unknown job state.")),
+        }
+    }
+
+    /// The store's filter, selecting at most `limit` jobs.
+    pub fn job_filter(&self, limit: i64) -> Result<JobFilter, Refusal> {
+        Ok(JobFilter {
+            id: None,
+            queue: self.queue.clone(),
+            kind: self.kind.clone(),
+            states: self.states()?,
+            limit,
+        })
+    }
+
+    /// The query string of the jobs page showing this filter (empty values left out).
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("queue", &self.queue),
+            ("kind", &self.kind),
+            ("state", &self.state),
+        ];
+        pairs
+            .iter()
+            .filter_map(|(name, value)| {
+                value
+                    .as_deref()
+                    .map(|v| format!("{name}={}", crate::percent::encode(v)))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The jobs page with this filter, and `extra` query parameters.
+    pub fn page(&self, extra: &str) -> String {
+        let query = [self.query(), extra.to_string()]
+            .into_iter()
+            .filter(|q| !q.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
+        if query.is_empty() {
+            "/admin/jobs".to_string()
+        } else {
+            format!("/admin/jobs?{query}")
+        }
+    }
+
+    /// The filter in words: `queue mail, state failed`.
+    pub fn describe(&self) -> String {
+        let pairs = [
+            ("queue", &self.queue),
+            ("kind", &self.kind),
+            ("state", &self.state),
+        ];
+        let words: Vec<String> = pairs
+            .iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| format!("{name} {v}")))
+            .collect();
+        if words.is_empty() {
+            "every job".to_string()
+        } else {
+            words.join(", ")
+        }
+    }
+
+    /// The filter as hidden form fields.
+    pub fn hidden(&self) -> Markup {
+        html! {
+            input type="hidden" name="queue" value=(self.queue.as_deref().unwrap_or_default());
+            input type="hidden" name="kind" value=(self.kind.as_deref().unwrap_or_default());
+            input type="hidden" name="state" value=(self.state.as_deref().unwrap_or_default());
+        }
+    }
+}
