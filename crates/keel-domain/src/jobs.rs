@@ -195,8 +195,74 @@ pub struct JobFilter {
     pub queue: Option<String>,
     pub kind: Option<String>,
     pub states: Vec<JobState>,
+    /// Only jobs whose arguments hold this top-level key with this value.
+    pub arg: Option<ArgMatch>,
     pub limit: i64,
 }
+
+/// `key=value` against a job's arguments: the top-level `key` holds `value`, a string compared
+/// as it is and a number, `true` or `false` compared as JSON writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgMatch {
+    pub key: String,
+    pub value: String,
+}
+
+impl ArgMatch {
+    /// The longest key accepted.
+    pub const MAX_KEY: usize = 64;
+    /// The longest value accepted, in characters.
+    pub const MAX_VALUE: usize = 256;
+
+    /// Reads `key=value`. The key is 1–64 of `A-Z a-z 0-9 _ -`; the value is everything after
+    /// the first `=`, at most 256 characters, and may be empty.
+    pub fn parse(text: &str) -> Result<ArgMatch, ArgMatchError> {
+        let (key, value) = text.split_once('=').ok_or(ArgMatchError::NoEquals)?;
+        let key_ok = !key.is_empty()
+            && key.len() <= Self::MAX_KEY
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !key_ok {
+            return Err(ArgMatchError::BadKey);
+        }
+        if value.chars().count() > Self::MAX_VALUE {
+            return Err(ArgMatchError::LongValue);
+        }
+        Ok(ArgMatch {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ArgMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// Why an argument filter was refused; the message says what is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgMatchError {
+    NoEquals,
+    BadKey,
+    LongValue,
+}
+
+impl std::fmt::Display for ArgMatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArgMatchError::NoEquals => "an argument filter is written key=value",
+            ArgMatchError::BadKey => {
+                "an argument filter's key is 1 to 64 letters, digits, '_' or '-'"
+            }
+            ArgMatchError::LongValue => "an argument filter's value is at most 256 characters",
+        })
+    }
+}
+
+impl std::error::Error for ArgMatchError {}
 
 /// Per queue: how many jobs are in each state.
 pub type QueueCounts = BTreeMap<String, BTreeMap<JobState, i64>>;
@@ -234,4 +300,34 @@ impl ClaimCursor {
 pub struct BreakerPolicy {
     pub threshold: i32,
     pub cooldown: Duration,
+}
+
+#[cfg(test)]
+mod arg_match_tests {
+    use super::{ArgMatch, ArgMatchError};
+
+    #[test]
+    fn reads_key_and_value_at_the_first_equals() {
+        let m = ArgMatch::parse("user_id=a=b").expect("valid");
+        assert_eq!((m.key.as_str(), m.value.as_str()), ("user_id", "a=b"));
+        assert_eq!(ArgMatch::parse("n=").expect("empty value").value, "");
+        assert_eq!(m.to_string(), "user_id=a=b");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_match() {
+        assert_eq!(ArgMatch::parse("user_id"), Err(ArgMatchError::NoEquals));
+        assert_eq!(ArgMatch::parse("=x"), Err(ArgMatchError::BadKey));
+        assert_eq!(ArgMatch::parse("a.b=x"), Err(ArgMatchError::BadKey));
+        assert_eq!(ArgMatch::parse("é=x"), Err(ArgMatchError::BadKey));
+        assert_eq!(
+            ArgMatch::parse(&format!("{}=x", "k".repeat(65))),
+            Err(ArgMatchError::BadKey)
+        );
+        assert!(ArgMatch::parse(&format!("k={}", "é".repeat(256))).is_ok());
+        assert_eq!(
+            ArgMatch::parse(&format!("k={}", "é".repeat(257))),
+            Err(ArgMatchError::LongValue)
+        );
+    }
 }

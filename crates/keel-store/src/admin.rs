@@ -7,8 +7,8 @@ use sqlx::types::Json;
 
 use super::audit::{AuditEntry, AuditRow};
 use super::jobs::{JobAction, JobFilter};
-use super::sql::{map_rows, on_db, on_tx, Cols, Ts, Uid};
-use super::{postgres, Db, StoreError, Tx};
+use super::sql::{arg_matches, map_rows, on_db, on_tx, Cols, Ts, Uid};
+use super::{postgres, Db, Engine, StoreError, Tx};
 
 pub use keel_domain::flags::FlagRow;
 
@@ -32,12 +32,14 @@ fn action_states(action: JobAction, filter: &JobFilter) -> Option<String> {
     })
 }
 
-/// The ids a filter selects among jobs in `states`; binds `$1`–`$4`.
-fn filter_sql(states: &str) -> String {
+/// The ids a filter selects among jobs in `states`; binds `$1`–`$4` and `$6`–`$7`.
+fn filter_sql(engine: Engine, states: &str) -> String {
     format!(
         "SELECT id FROM jobs WHERE state IN {states} AND (CAST($1 AS BIGINT) IS NULL OR id = $1)
            AND (CAST($2 AS TEXT) IS NULL OR queue = $2) AND (CAST($3 AS TEXT) IS NULL OR kind = $3)
-         ORDER BY id LIMIT $4"
+           AND {}
+         ORDER BY id LIMIT $4",
+        arg_matches(engine, "$6", "$7")
     )
 }
 
@@ -194,7 +196,7 @@ impl Tx {
             "UPDATE jobs SET state = 'available', run_at = $5, finished_at = NULL,
                 max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END
              WHERE id IN ({}) {RETRY_KEEPS_KEYS_UNIQUE} RETURNING id",
-            filter_sql(&states)
+            filter_sql(self.engine(), &states)
         );
         let ids = on_tx!(&mut *self, |c| map_rows(
             &sqlx::query(&q)
@@ -203,6 +205,8 @@ impl Tx {
                 .bind(&filter.kind)
                 .bind(filter.limit)
                 .bind(Ts(now))
+                .bind(filter.arg.as_ref().map(|a| a.key.as_str()))
+                .bind(filter.arg.as_ref().map(|a| a.value.as_str()))
                 .fetch_all(&mut **c)
                 .await?,
             |r| r.int_at(0)
@@ -227,7 +231,7 @@ impl Tx {
             "UPDATE jobs SET state = 'discarded', finished_at = $5,
                 last_error = COALESCE(last_error, 'discarded by an operator')
              WHERE id IN ({}) RETURNING id",
-            filter_sql(&states)
+            filter_sql(self.engine(), &states)
         );
         Ok(on_tx!(self, |c| map_rows(
             &sqlx::query(&q)
@@ -236,6 +240,8 @@ impl Tx {
                 .bind(&filter.kind)
                 .bind(filter.limit)
                 .bind(Ts(now))
+                .bind(filter.arg.as_ref().map(|a| a.key.as_str()))
+                .bind(filter.arg.as_ref().map(|a| a.value.as_str()))
                 .fetch_all(&mut **c)
                 .await?,
             |r| r.int_at(0)

@@ -81,13 +81,6 @@ fn skip_locked(engine: Engine) -> &'static str {
     }
 }
 
-fn engine_of(tx: &Tx) -> Engine {
-    match tx {
-        Tx::Sqlite(_) => Engine::Sqlite,
-        Tx::Postgres(_) => Engine::Postgres,
-    }
-}
-
 impl Tx {
     /// The user's event state, locked until the transaction ends: a second transaction about the
     /// same user waits here, then reads what the first committed, so no two get one sequence.
@@ -99,7 +92,7 @@ impl Tx {
                       ON CONFLICT (user_id) DO NOTHING";
         let select = format!(
             "SELECT sequence, entitlements FROM app_event_users WHERE user_id = $1{}",
-            for_update(engine_of(self))
+            for_update(self.engine())
         );
         let (sequence, entitlements) = on_tx!(self, |c| {
             sqlx::query(insert).bind(user_id).execute(&mut **c).await?;

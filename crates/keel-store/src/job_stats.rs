@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::jobs::{JobFilter, JobRow, JobState, QueueCounts};
-use super::sql::{in_list, map_rows, on_db, Cols, List, Ts};
+use super::sql::{arg_matches, in_list, map_rows, on_db, Cols, List, Ts};
 use super::{Db, StoreError};
 
 fn job_row(r: &impl Cols) -> Result<JobRow, sqlx::Error> {
@@ -78,8 +78,10 @@ impl Db {
              FROM jobs
              WHERE (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS TEXT) IS NULL OR queue = $2)
                AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND ($6 = 0 OR state {})
+               AND {}
              ORDER BY id DESC LIMIT $5",
-            in_list(self.engine(), "$4")
+            in_list(self.engine(), "$4"),
+            arg_matches(self.engine(), "$7", "$8")
         );
         Ok(on_db!(self, |pool| map_rows(
             &sqlx::query(&q)
@@ -89,6 +91,8 @@ impl Db {
                 .bind(List(&states))
                 .bind(filter.limit)
                 .bind(i64::try_from(states.len()).unwrap_or(i64::MAX))
+                .bind(filter.arg.as_ref().map(|a| a.key.as_str()))
+                .bind(filter.arg.as_ref().map(|a| a.value.as_str()))
                 .fetch_all(pool)
                 .await?,
             job_row
@@ -103,8 +107,10 @@ impl Db {
             "SELECT count(*) AS n FROM (SELECT id FROM jobs
              WHERE (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS TEXT) IS NULL OR queue = $2)
                AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND ($6 = 0 OR state {})
+               AND {}
              LIMIT $5) matching",
-            in_list(self.engine(), "$4")
+            in_list(self.engine(), "$4"),
+            arg_matches(self.engine(), "$7", "$8")
         );
         Ok(on_db!(self, |pool| sqlx::query(&q)
             .bind(filter.id)
@@ -113,6 +119,8 @@ impl Db {
             .bind(List(&states))
             .bind(cap)
             .bind(i64::try_from(states.len()).unwrap_or(i64::MAX))
+            .bind(filter.arg.as_ref().map(|a| a.key.as_str()))
+            .bind(filter.arg.as_ref().map(|a| a.value.as_str()))
             .fetch_one(pool)
             .await?
             .int("n"))?)

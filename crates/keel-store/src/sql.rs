@@ -186,6 +186,24 @@ pub(crate) fn in_list(engine: Engine, param: &str) -> String {
     }
 }
 
+/// Whether a job's `args` match the argument filter whose key is bound at `key` and value at
+/// `value` (both `NULL`: no filter). The top-level key's value is compared as text: a string as
+/// it is, a number, `true` or `false` as JSON writes it; `null`, objects and arrays never match.
+pub(crate) fn arg_matches(engine: Engine, key: &str, value: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!(
+            "({key} IS NULL OR EXISTS (SELECT 1 FROM json_each(args) arg WHERE arg.key = {key}
+               AND arg.type IN ('text', 'integer', 'real', 'true', 'false')
+               AND (CASE arg.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+                    ELSE CAST(arg.value AS TEXT) END) = {value}))"
+        ),
+        Engine::Postgres => format!(
+            "(CAST({key} AS TEXT) IS NULL OR (jsonb_typeof(args -> CAST({key} AS TEXT))
+               IN ('string', 'number', 'boolean') AND args ->> CAST({key} AS TEXT) = CAST({value} AS TEXT)))"
+        ),
+    }
+}
+
 /// Typed column reads that mean the same on both engines. `col` is a column name or, for the
 /// positional readers, a zero-based index.
 pub(crate) trait Cols {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::jobs::{Enqueued, NewJob};
-use super::{postgres, sqlite, Db, StoreError};
+use super::{postgres, sqlite, Db, Engine, StoreError};
 
 pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
@@ -32,6 +32,14 @@ impl Db {
 }
 
 impl Tx {
+    /// The engine this transaction runs on.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Tx::Sqlite(_) => Engine::Sqlite,
+            Tx::Postgres(_) => Engine::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use keel::jobs::{JobFilter, JobSpec, JobState};
+use keel::jobs::{ArgMatch, JobFilter, JobSpec, JobState};
 use keel::ops::queues;
 use keel::Settings;
 use serde_json::{json, Value};
@@ -23,6 +23,9 @@ struct Filter {
     kind: Option<String>,
     #[arg(long)]
     id: Option<i64>,
+    /// Only jobs whose arguments hold this top-level key with this value: `user_id=u_42`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = arg_match)]
+    arg: Option<ArgMatch>,
     #[arg(long, default_value_t = 100)]
     limit: i64,
     /// With retry or discard: act on every matching job even with no --id, --queue or --kind.
@@ -79,15 +82,23 @@ struct ListArgs {
     kind: Option<String>,
     #[arg(long)]
     queue: Option<String>,
+    /// Only jobs whose arguments hold this top-level key with this value: `user_id=u_42`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = arg_match)]
+    arg: Option<ArgMatch>,
     #[arg(long, default_value_t = 50)]
     limit: i64,
+}
+
+fn arg_match(text: &str) -> Result<ArgMatch, String> {
+    ArgMatch::parse(text).map_err(|e| e.to_string())
 }
 
 impl Filter {
     /// Retry and discard act on many jobs at once: they need a filter, or `--all` said aloud.
     fn checked(self) -> Result<Self, Exit> {
-        if self.id.is_none() && self.queue.is_none() && self.kind.is_none() && !self.all {
-            eprintln!("error: name the jobs with --id, --queue or --kind (or act on every job with --all)");
+        let named = self.id.is_some() || self.queue.is_some() || self.kind.is_some();
+        if !named && self.arg.is_none() && !self.all {
+            eprintln!("error: name the jobs with --id, --queue, --kind or --arg (or act on every job with --all)");
             return Err(Exit::Usage);
         }
         Ok(self)
@@ -99,6 +110,7 @@ impl Filter {
             queue: self.queue,
             kind: self.kind,
             states,
+            arg: self.arg,
             limit: self.limit.clamp(1, 100_000),
         }
     }
@@ -166,6 +178,7 @@ pub async fn run(args: Args, out: Output, build: Build<'_>) -> Exit {
                 queue: a.queue,
                 kind: a.kind,
                 states,
+                arg: a.arg,
                 limit: a.limit.clamp(1, 100_000),
             };
             list(&services, filter, out).await

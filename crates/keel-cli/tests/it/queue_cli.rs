@@ -443,6 +443,33 @@ on_both_engines! {
         assert_eq!(cli.json(&["queue", "failed"]), serde_json::json!([]));
     }
 
+    async fn jobs_are_chosen_by_an_argument(cli) {
+        let u1 = cli.enqueue_one("diag.noop", &["--args", r#"{"user_id":"u_1","n":3}"#]);
+        let u2 = cli.enqueue_one("diag.noop", &["--args", r#"{"user_id":"u_2","n":3}"#]);
+        let listed = |arg: &str| -> Vec<i64> {
+            let rows = cli.list(&["--arg", arg]);
+            let mut found: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().expect("id")).collect();
+            found.sort();
+            found
+        };
+        assert_eq!(listed("user_id=u_1"), vec![u1]);
+        assert_eq!(listed("n=3"), vec![u1, u2]);
+        assert_eq!(listed("n=4"), Vec::<i64>::new());
+
+        let out = cli.json(&["queue", "discard", "--arg", "user_id=u_2"]);
+        assert_eq!(out, serde_json::json!({"discarded": [u2]}), "--arg alone names the jobs");
+        assert_eq!(cli.state(u1)["state"], "available");
+        let out = cli.json(&["queue", "failed", "--arg", "n=3"]);
+        assert_eq!(ids(&Value::Array(out.as_array().expect("list").iter().map(|r| r["id"].clone()).collect())), vec![u2]);
+        let out = cli.json(&["queue", "retry", "--arg", "user_id=u_2"]);
+        assert_eq!(out, serde_json::json!({"retried": [u2]}));
+
+        cli.usage(&["queue", "list", "--arg", "user_id"], "key=value");
+        cli.usage(&["queue", "retry", "--arg", "a.b=1"], "key is 1 to 64");
+        cli.usage(&["queue", "discard", "--arg", &format!("k={}", "x".repeat(257))], "at most 256");
+        assert_eq!(cli.state(u1)["state"], "available", "a refused command changes nothing");
+    }
+
     async fn flags_switch_enqueue_off_and_on(cli) {
         let out = cli.json(&["flags", "list"]);
         let flags = out["flags"].as_array().unwrap_or_else(|| panic!("{out}"));

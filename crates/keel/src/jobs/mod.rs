@@ -23,7 +23,9 @@ pub use spec::JobSpec;
 pub use worker::Worker;
 pub use worker_config::WorkerConfig;
 
-pub use crate::store::jobs::{Enqueued, JobAction, JobFilter, JobRow, JobState, QueueCounts};
+pub use crate::store::jobs::{
+    ArgMatch, ArgMatchError, Enqueued, JobAction, JobFilter, JobRow, JobState, QueueCounts,
+};
 
 /// The queue jobs go to when none is named.
 pub const DEFAULT_QUEUE: &str = "default";

@@ -41,6 +41,7 @@ mod http_jobs;
 mod http_jobs_signature;
 mod jobs;
 mod jobs_api;
+mod jobs_arg_filter;
 mod jobs_kinds;
 mod jobs_worker;
 mod metrics;

@@ -11,7 +11,7 @@ use crate::http::extract::{self, Query};
 use crate::http::job_body::job_json;
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::state::AppState;
-use crate::jobs::{Enqueued, JobFilter, JobSpec, JobState};
+use crate::jobs::{ArgMatch, Enqueued, JobFilter, JobSpec, JobState};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,6 +23,9 @@ pub struct ListQuery {
     kind: Option<String>,
     /// Only jobs of this queue.
     queue: Option<String>,
+    /// Only jobs whose arguments hold this top-level key with this value, written `key=value`
+    /// (`user_id=u_42`, `count=3`, `dry_run=true`); the key is 1–64 of `A-Z a-z 0-9 _ -`.
+    arg: Option<String>,
     /// At most this many (clamped to 1 … 1000).
     #[param(default = 50, minimum = 1, maximum = 1000)]
     limit: Option<i64>,
@@ -34,13 +37,13 @@ pub struct ListQuery {
     tag = "Jobs",
     operation_id = "listJobs",
     summary = "List jobs",
-    description = "Jobs newest first, filtered by state, kind and queue.",
+    description = "Jobs newest first, filtered by state, kind, queue and an argument.",
     security(("adminToken" = []), ("bearer" = [])),
     params(ListQuery),
     responses(
         (status = 200, description = "The jobs, newest first.", body = Vec<Job>),
         (status = 400, description = "A parameter cannot be read (e.g. `limit` is not an integer)."),
-        (status = 422, description = "`state` is not one of the seven states."),
+        (status = 422, description = "`state` is not one of the seven states, or `arg` is not `key=value` with a valid key."),
         (status = 401, description = super::NO_CREDENTIALS),
         (status = 403, description = super::NOT_ADMIN),
         (status = 503, description = super::UNAVAILABLE),
@@ -60,11 +63,21 @@ pub async fn list(
             }])
         })?],
     };
+    let arg = match q.arg.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(ArgMatch::parse(text).map_err(|e| {
+            ApiError::validation(vec![FieldError {
+                field: "arg".into(),
+                message: e.to_string(),
+            }])
+        })?),
+    };
     let filter = JobFilter {
         id: None,
         queue: q.queue,
         kind: q.kind,
         states,
+        arg,
         limit: q.limit.unwrap_or(50).clamp(1, 1000),
     };
     let jobs = state.queue.list(&filter).await?;

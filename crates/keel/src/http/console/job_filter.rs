@@ -1,12 +1,13 @@
-//! The jobs page's filter (queue, kind, state; `failed` meaning retryable or discarded), read from
-//! a query string or a form and written back into links and hidden fields.
+//! The jobs page's filter (queue, kind, state, `failed` meaning retryable or discarded, and an
+//! argument `key=value`), read from a query string or a form and written back into links and
+//! hidden fields.
 
 use axum::http::StatusCode;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::refusal::Refusal;
-use crate::jobs::{JobFilter, JobState};
+use crate::jobs::{ArgMatch, JobFilter, JobState};
 
 /// The state choices of the filter: `failed`, then each state.
 pub const STATE_CHOICES: [&str; 8] = [
@@ -29,6 +30,9 @@ pub struct JobsFilter {
     pub kind: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    /// `key=value`: jobs whose arguments hold this top-level key with this value.
+    #[serde(default)]
+    pub arg: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
@@ -44,6 +48,7 @@ impl JobsFilter {
             queue: Some(field("queue")),
             kind: Some(field("kind")),
             state: Some(field("state")),
+            arg: Some(field("arg")),
         }
         .trimmed()
     }
@@ -54,6 +59,7 @@ impl JobsFilter {
             queue: nonempty(&self.queue),
             kind: nonempty(&self.kind),
             state: nonempty(&self.state),
+            arg: nonempty(&self.arg),
         }
     }
 
@@ -68,6 +74,21 @@ impl JobsFilter {
         }
     }
 
+    /// The argument match the filter names, if any.
+    pub fn arg_match(&self) -> Result<Option<ArgMatch>, Refusal> {
+        self.arg
+            .as_deref()
+            .map(|text| {
+                ArgMatch::parse(text).map_err(|e| {
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("The argument filter cannot be read: {e}."),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// The store's filter, selecting at most `limit` jobs.
     pub fn job_filter(&self, limit: i64) -> Result<JobFilter, Refusal> {
         Ok(JobFilter {
@@ -75,6 +96,7 @@ impl JobsFilter {
             queue: self.queue.clone(),
             kind: self.kind.clone(),
             states: self.states()?,
+            arg: self.arg_match()?,
             limit,
         })
     }
@@ -85,6 +107,7 @@ impl JobsFilter {
             ("queue", &self.queue),
             ("kind", &self.kind),
             ("state", &self.state),
+            ("arg", &self.arg),
         ];
         pairs
             .iter()
@@ -117,6 +140,7 @@ impl JobsFilter {
             ("queue", &self.queue),
             ("kind", &self.kind),
             ("state", &self.state),
+            ("argument", &self.arg),
         ];
         let words: Vec<String> = pairs
             .iter()
@@ -135,6 +159,7 @@ impl JobsFilter {
             input type="hidden" name="queue" value=(self.queue.as_deref().unwrap_or_default());
             input type="hidden" name="kind" value=(self.kind.as_deref().unwrap_or_default());
             input type="hidden" name="state" value=(self.state.as_deref().unwrap_or_default());
+            input type="hidden" name="arg" value=(self.arg.as_deref().unwrap_or_default());
         }
     }
 }

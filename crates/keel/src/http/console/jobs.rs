@@ -22,6 +22,7 @@ pub struct ListQuery {
     queue: Option<String>,
     kind: Option<String>,
     state: Option<String>,
+    arg: Option<String>,
     done: Option<String>,
     changed: Option<u64>,
     skipped: Option<u64>,
@@ -39,6 +40,7 @@ pub async fn list(
         queue: q.queue,
         kind: q.kind,
         state: q.state,
+        arg: q.arg,
     }
     .trimmed();
     let jobs = state.queue.list(&f.job_filter(SHOWN)?).await?;
@@ -81,6 +83,7 @@ pub async fn list(
                     }
                 }
             } }
+            label { "argument" input type="text" name="arg" placeholder="key=value" value=(f.arg.as_deref().unwrap_or_default()); }
             button type="submit" { "Filter" }
         }
         @if let (Some(done), Some(changed)) = (q.done.as_deref().and_then(JobAction::parse), q.changed) {
