@@ -80,6 +80,9 @@ pub fn init(telemetry: &TelemetrySettings, tags: &Tags) -> bool {
         options.transport = Some(Arc::new(transport));
         let client = Arc::new(sentry::Client::with_options(options));
         Hub::main().bind_client(Some(client.clone()));
+        // Making the client made this thread's hub (from the main hub, still without a client)
+        // when this is not the main thread.
+        Hub::current().bind_client(Some(client.clone()));
         ENABLED.store(true, Ordering::Release);
         client
     });
