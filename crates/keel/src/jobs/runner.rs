@@ -207,12 +207,7 @@ impl Runner {
             span,
         );
         // A panic in the job is reported by the panic hook through the job's hub.
-        let handle = match &hub {
-            Some(hub) => self
-                .tasks
-                .spawn(sentry::SentryFutureExt::bind_hub(attempt, hub.clone())),
-            None => self.tasks.spawn(attempt),
-        };
+        let handle = scoped::spawn(&mut self.tasks, &hub, attempt);
         self.running.insert(
             handle.id(),
             Running {

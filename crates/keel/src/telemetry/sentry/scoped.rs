@@ -4,11 +4,13 @@
 //! user's id once known; a job's carry `job_id`, `job_kind`, `queue` and `attempt`. Without
 //! reporting no hub is made, and each function here does nothing.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use sentry::integrations::backtrace::current_stacktrace;
 use sentry::protocol::{Event, Exception, Level, Mechanism, User};
-use sentry::{Hub, Scope};
+use sentry::{Hub, Scope, SentryFutureExt};
+use tokio::task::JoinSet;
 
 use super::enabled;
 
@@ -43,6 +45,22 @@ fn fresh_hub() -> WorkHub {
         Hub::main().client(),
         Arc::new(Scope::default()),
     )))
+}
+
+/// Spawns `future` on `tasks`, with `hub` as the current hub while it runs.
+pub(crate) fn spawn<F>(
+    tasks: &mut JoinSet<F::Output>,
+    hub: &WorkHub,
+    future: F,
+) -> tokio::task::AbortHandle
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match hub {
+        Some(hub) => tasks.spawn(future.bind_hub(hub.clone())),
+        None => tasks.spawn(future),
+    }
 }
 
 /// Runs `f` with `hub` as the current hub (what is reported meanwhile carries its tags).
