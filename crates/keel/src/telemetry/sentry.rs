@@ -3,9 +3,9 @@
 //! - every panic (in a handler, a job or elsewhere) as an exception event with the stack that
 //!   panicked, from the panic hook ([`panic`]);
 //! - a job's final failure as an exception event, and each 5xx answer other than 503 ([`scoped`]);
-//! - every `tracing::error!` line as an event, with the process's `info` and `warn` lines before
-//!   it as breadcrumbs ([`layer`]). A line about a failure already reported (it carries a `report`
-//!   field) is only a breadcrumb.
+//! - every `tracing::error!` line as an event, with the `info` and `warn` lines before it (of its
+//!   request or job, when it has one) as breadcrumbs ([`layer`]). A line about a failure already
+//!   reported (it carries a `report` field) is only a breadcrumb.
 //!
 //! Each request and each job runs with a hub of its own ([`scoped`]): its reports carry the
 //! request id, route and user id, or the job's id, kind, queue and attempt; every report carries
