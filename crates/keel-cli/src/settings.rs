@@ -22,14 +22,16 @@ pub fn load(src: &Source) -> Result<Settings, Exit> {
 
 /// Settings for commands that use only the database: other problems do not stop them.
 pub fn load_for_database(src: &Source) -> Result<Settings, Exit> {
+    load_for(src, &["DATABASE", "MIGRATION", "APP_ENV"])
+}
+
+/// Settings for a command that uses only the variables starting with one of `prefixes`: problems
+/// with other variables do not stop it.
+pub fn load_for(src: &Source, prefixes: &[&str]) -> Result<Settings, Exit> {
     let (settings, problems) = Settings::load_lenient(src);
     let blocking: Vec<&Problem> = problems
         .iter()
-        .filter(|p| {
-            p.variable.starts_with("DATABASE")
-                || p.variable.starts_with("MIGRATION")
-                || p.variable == "APP_ENV"
-        })
+        .filter(|p| prefixes.iter().any(|prefix| p.variable.starts_with(prefix)))
         .collect();
     if blocking.is_empty() {
         Ok(settings)

@@ -22,7 +22,6 @@ pub mod ratelimit;
 pub mod redis_target;
 pub mod runtime;
 pub mod schedule;
-pub mod sentry;
 pub mod services;
 pub mod telemetry;
 pub mod users;

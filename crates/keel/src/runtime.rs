@@ -4,7 +4,8 @@
 //! 2. migrate (or, with `MIGRATE_ON_START=false`, wait until another process has);
 //! 3. turn ready;
 //! 4. on SIGTERM/SIGINT: readiness 503, wait `SHUTDOWN_DRAIN_SECONDS`, stop accepting, let
-//!    in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, return.
+//!    in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, send the queued error reports
+//!    (at most 2 s), return.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::Clock;
-use crate::config::{Role, Settings};
+use crate::config::Settings;
 use crate::http::{self, AppDataMap, AppState, Phase};
 use crate::jobs::{Registry, Worker, WorkerConfig};
 use crate::store::migrate::{AppMigrations, MigrateError, Migrator, State};
@@ -159,11 +160,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RuntimeError> {
         let settings = self.settings;
-        let service = match settings.role {
-            Role::Worker => "worker",
-            Role::Api | Role::All => "api",
-        };
-        crate::sentry::init(&settings.telemetry, service);
+        crate::telemetry::sentry::init(&settings.telemetry, &settings.role.report_tags());
         let db = Db::connect_lazy(&settings.database)?;
         let state = AppState::assemble(
             settings.clone(),
@@ -255,6 +252,13 @@ impl Server {
         tokio::join!(http, jobs);
         state.verifier.stop();
         db.close().await;
+        // Error reports queued until now (the last requests' and jobs') are sent before exiting.
+        if crate::telemetry::sentry::enabled() {
+            tracing::info!("sending the queued error reports");
+            if !crate::telemetry::sentry::flush(crate::telemetry::sentry::FLUSH_TIMEOUT).await {
+                tracing::warn!("error reports still queued after the flush timeout were dropped");
+            }
+        }
         tracing::info!("keel stopped");
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod queue;
 pub mod report;
 pub mod schedules;
+pub mod sentry;
 pub mod serve;
 pub mod smoke;
 pub mod webhooks;

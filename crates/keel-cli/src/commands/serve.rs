@@ -39,6 +39,7 @@ pub async fn run(args: Args, build: Build<'_>) -> Exit {
         Ok(()) => Exit::Ok,
         Err(e) => {
             tracing::error!(error = %e, "keel stopped with an error");
+            keel::telemetry::sentry::flush(keel::telemetry::sentry::FLUSH_TIMEOUT).await;
             eprintln!("error: {e}");
             Exit::Failed
         }

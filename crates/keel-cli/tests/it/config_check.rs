@@ -385,6 +385,7 @@ fn bad_values_are_named() {
         ("BILLING_PROVIDERS", "paypal"),
         ("DATA_ENCRYPTION_KEYS", "k1:c2hvcnQ="),
         ("AUTH_JWKS_URL", "ftp://issuer.example.com/jwks"),
+        ("SENTRY_DSN", "not-a-dsn"),
     ];
     let dir = tempdir();
     for (variable, value) in cases {

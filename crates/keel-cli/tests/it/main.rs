@@ -29,5 +29,6 @@ mod queue_cli;
 mod queue_guards;
 mod quick_start;
 mod runbooks;
+mod sentry;
 mod shutdown;
 mod webhooks_cli;

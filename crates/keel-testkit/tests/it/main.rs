@@ -4,4 +4,5 @@
 // Tests, one module per area.
 mod fake_idp;
 mod fake_revenuecat;
+mod fake_sentry;
 mod test_app;

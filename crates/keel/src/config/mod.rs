@@ -83,6 +83,16 @@ impl Role {
     pub fn runs_jobs(self) -> bool {
         matches!(self, Role::Worker | Role::All)
     }
+
+    /// The tags every error report of a process in this role carries: `service` (`api` or
+    /// `worker`: what the process mainly is) and `role`.
+    pub fn report_tags(self) -> [(&'static str, &'static str); 2] {
+        let service = match self {
+            Role::Worker => "worker",
+            Role::Api | Role::All => "api",
+        };
+        [("service", service), ("role", self.as_str())]
+    }
 }
 
 #[derive(Debug, Clone)]

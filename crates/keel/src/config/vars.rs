@@ -245,7 +245,11 @@ pub const VARIABLES: &[Var] = &[
         "unset",
         "bearer token for /metrics and /health/deep; required in production",
     ),
-    var("SENTRY_DSN", "unset", "error tracking endpoint"),
+    var(
+        "SENTRY_DSN",
+        "unset",
+        "Sentry DSN errors are reported to (https://KEY@HOST/PROJECT_ID; `keel sentry test` checks it)",
+    ),
     var(
         "SENTRY_ENVIRONMENT",
         "APP_ENV",

@@ -12,6 +12,7 @@ use super::handler::{JobContext, JobFailure};
 use super::worker_config::Shared;
 use crate::flags;
 use crate::store::jobs::{ClaimCursor, ClaimSpec, Claimed, Outcome, Report};
+use crate::telemetry::sentry::scoped::{self, WorkHub};
 
 type Attempt = Result<Result<(), JobFailure>, tokio::time::error::Elapsed>;
 
@@ -24,6 +25,8 @@ struct Running {
     timeout: Duration,
     breaker_key: Option<String>,
     started: Instant,
+    /// Where the attempt's errors are reported (with its tags), when errors are reported.
+    hub: WorkHub,
 }
 
 struct Runner {
@@ -196,12 +199,15 @@ impl Runner {
             attempt = job.attempt,
             queue = %ctx.queue,
         );
+        let hub = scoped::job_hub(job.id, &job.kind, &ctx.queue, job.attempt);
         let future = self.shared.registry.start(ctx, job.args);
         let timeout = job.timeout;
-        let handle = self.tasks.spawn(tracing::Instrument::instrument(
+        let attempt = tracing::Instrument::instrument(
             async move { tokio::time::timeout(timeout, future).await },
             span,
-        ));
+        );
+        // A panic in the job is reported by the panic hook through the job's hub.
+        let handle = scoped::spawn(&mut self.tasks, &hub, attempt);
         self.running.insert(
             handle.id(),
             Running {
@@ -212,6 +218,7 @@ impl Runner {
                 timeout,
                 breaker_key: job.breaker_key,
                 started: Instant::now(),
+                hub,
             },
         );
     }
@@ -224,6 +231,7 @@ impl Runner {
         let Some(job) = self.running.remove(&task) else {
             return;
         };
+        let panicked = matches!(&result, Err(e) if e.is_panic());
         let failure = match result {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(failure))) => Some(failure),
@@ -260,17 +268,11 @@ impl Runner {
             }
             Some(failure) => {
                 metrics.jobs_discarded.inc(&labels);
-                crate::sentry::capture(crate::sentry::ErrorEvent {
-                    message: format!(
-                        "job {} ({}) failed its last attempt: {}",
-                        job.id, job.kind, failure.message
-                    ),
-                    kind: "job_failed",
-                    job_kind: Some(job.kind.clone()),
-                    queue: Some(self.queue.clone()),
-                    ..Default::default()
-                });
-                tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, "job failed for the last time; discarded");
+                // A panic was reported by the panic hook, with the stack that panicked.
+                if !panicked {
+                    scoped::capture_job_failure(&job.hub, &job.kind, &failure.message);
+                }
+                tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %failure.message, report = "exception", "job failed for the last time; discarded");
                 Outcome::Discard {
                     error: failure.message,
                 }

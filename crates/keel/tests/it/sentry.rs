@@ -1,102 +1,159 @@
-//! Error reports reach a Sentry-protocol endpoint (a local fake) for a 500, a panic and a job's
-//! final failure, tagged by service, with the user id only and no secret.
+//! Error reports from the library, in process, through the Sentry SDK to the testkit's fake Sentry
+//! (the envelope protocol over real HTTP): a handler's panic and a job's panic arrive as exceptions
+//! with the stack that panicked, a job's final failure as an exception with its stack, a 5xx as
+//! an event; each carries its request's or job's tags, and none carries a secret or a payload.
+//! Rate limits, shutdown and `keel sentry test` are tested against the built binary
+//! (`keel-cli/tests/it/sentry.rs`).
+//!
+//! Error reporting is set up once per process, so this binary has one test that reports.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use keel::auth::Principal;
 use keel::http::{ApiError, AppState};
-use keel_testkit::{FakeIdp, TestApp, TestDb};
+use keel::jobs::{Job, JobContext, JobFailure};
+use keel_testkit::{FakeIdp, FakeSentry, TestApp, TestDb};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-token-admin-token-admin-token";
+const WAIT: Duration = Duration::from_secs(20);
+const CARD: &str = "4242424242424242";
 
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-async fn fake_sentry() -> (String, Received) {
-    let received: Received = Arc::default();
-    let router = Router::new()
-        .route(
-            "/api/42/envelope/",
-            post(|State(r): State<Received>, headers: axum::http::HeaderMap, body: Bytes| async move {
-                let auth = headers
-                    .get("x-sentry-auth")
-                    .map(|v| v.to_str().unwrap_or("").to_string())
-                    .unwrap_or_default();
-                r.lock().unwrap().push((auth, String::from_utf8_lossy(&body).into_owned()));
-                "{}"
-            }),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://publickey@{addr}/42"), received)
+/// A job that panics.
+#[derive(Debug, Serialize, Deserialize)]
+struct Explode {
+    card: String,
 }
 
-fn events(received: &Received) -> Vec<serde_json::Value> {
-    received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, body)| {
-            serde_json::from_str(body.lines().nth(2).expect("event line")).expect("event json")
-        })
-        .collect()
-}
+impl Job for Explode {
+    const KIND: &'static str = "test.explode";
 
-/// Waits for an event of `kind` that `ours` recognises: the reporter is process-wide, so other
-/// tests' apps may report too once this test's app has started it.
-async fn wait_for(
-    received: &Received,
-    kind: &str,
-    ours: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        if let Some(e) = events(received)
-            .into_iter()
-            .find(|e| e["tags"]["kind"] == kind && ours(e))
-        {
-            return e;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no {kind} event: {:?}",
-            events(received)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    async fn run(self, _ctx: JobContext) -> Result<(), JobFailure> {
+        explode_now()
     }
 }
 
-async fn panicking(State(_state): State<AppState>) -> &'static str {
+#[inline(never)]
+fn explode_now() -> Result<(), JobFailure> {
+    panic!("the job blew up")
+}
+
+async fn panicking(_user: Principal, _body: Bytes) -> &'static str {
+    break_the_handler()
+}
+
+#[inline(never)]
+fn break_the_handler() -> &'static str {
     panic!("the handler broke")
 }
 
+fn functions(exception: &Value) -> Vec<String> {
+    exception["stacktrace"]["frames"]
+        .as_array()
+        .map(|frames| {
+            frames
+                .iter()
+                .filter_map(|f| f["function"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn enqueue(app: &TestApp, kind: &str, args: Value) -> i64 {
+    let response = app
+        .client
+        .post(app.url("/admin/api/jobs"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"kind": kind, "args": args, "max_attempts": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Waits until the job's outcome is written (a job with one attempt is then discarded).
+async fn wait_finished(app: &TestApp, id: i64) {
+    keel_testkit::eventually("the job's outcome is written", WAIT, || async {
+        !app.pending_jobs().await.contains(&id)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_are_reported_tagged_and_without_secrets() {
-    let (dsn, received) = fake_sentry().await;
+async fn panics_failures_and_5xx_are_reported_with_their_tags_and_no_secret() {
+    let sentry = FakeSentry::start().await;
     let idp = FakeIdp::start().await;
     let routes: Router<AppState> = Router::new()
         .route(
             "/boom",
             get(|_user: Principal| async { Err::<(), _>(ApiError::internal()) }),
         )
-        .route("/panic", get(panicking));
+        .route("/panic", post(panicking));
     let app = TestApp::builder(TestDb::sqlite())
-        .env("SENTRY_DSN", &dsn)
+        .env("SENTRY_DSN", &sentry.dsn())
         .env("SENTRY_ENVIRONMENT", "staging-test")
         .env("SENTRY_RELEASE", "9.9.9")
         .env("ADMIN_TOKEN", ADMIN)
         .env("AUTH_JWKS_URL", &idp.jwks_url())
         .routes(routes)
+        .jobs(|registry| {
+            registry.register::<Explode>();
+        })
         .spawn()
         .await;
     let token = idp.token(&idp.claims("user-42"));
 
+    // A handler's panic: an exception with the stack that panicked, the request's tags, the user.
+    let response = app
+        .client
+        .post(app.url("/panic?access_token=query-secret-value"))
+        .bearer_auth(&token)
+        .header("cookie", "session=cookie-secret-value")
+        .json(&json!({"card_number": CARD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let panic = sentry
+        .wait_for_event("handler panic", WAIT, |e| {
+            e["tags"]["request_id"] == request_id.as_str()
+        })
+        .await;
+    let exception = &panic["exception"]["values"][0];
+    assert_eq!(exception["type"], "panic", "{panic:#}");
+    assert!(
+        exception["value"]
+            .as_str()
+            .unwrap()
+            .contains("the handler broke"),
+        "{panic:#}"
+    );
+    assert_eq!(exception["mechanism"]["handled"], true);
+    let frames = functions(exception);
+    assert!(
+        frames.iter().any(|f| f.contains("break_the_handler")),
+        "the stack that panicked: {frames:#?}"
+    );
+    assert_eq!(panic["tags"]["kind"], "panic");
+    assert_eq!(panic["tags"]["service"], "api");
+    assert_eq!(panic["tags"]["role"], "all");
+    assert_eq!(panic["tags"]["route"], "/panic");
+    assert_eq!(panic["user"], json!({"id": "user-42"}));
+    assert_eq!(panic["environment"], "staging-test");
+    assert_eq!(panic["release"], "9.9.9");
+
+    // A 5xx answer: an event with the route and status; the panic above was not reported twice.
     let boom = app
         .client
         .get(app.url("/boom"))
@@ -105,59 +162,96 @@ async fn errors_are_reported_tagged_and_without_secrets() {
         .await
         .unwrap();
     assert_eq!(boom.status(), 500);
-    let request_id = boom.headers()["x-request-id"].to_str().unwrap().to_string();
-    let event = wait_for(&received, "http_5xx", |e| {
-        e["tags"]["request_id"] == request_id.as_str()
-    })
-    .await;
-    assert_eq!(event["tags"]["service"], "api");
-    assert_eq!(event["tags"]["request_id"], request_id.as_str());
-    assert_eq!(event["tags"]["route"], "/boom");
-    assert_eq!(event["environment"], "staging-test");
-    assert_eq!(event["release"], "9.9.9");
-    assert_eq!(event["user"], serde_json::json!({"id": "user-42"}));
+    let boom_id = boom.headers()["x-request-id"].to_str().unwrap().to_string();
+    let failed = sentry
+        .wait_for_event("5xx", WAIT, |e| e["tags"]["request_id"] == boom_id.as_str())
+        .await;
+    assert_eq!(failed["tags"]["kind"], "http_5xx");
+    assert_eq!(failed["tags"]["route"], "/boom");
+    assert_eq!(failed["tags"]["status"], "500");
+    assert_eq!(failed["message"], "GET /boom answered 500", "{failed:#}");
+    assert_eq!(failed["user"], json!({"id": "user-42"}));
+    let reports_of_the_panic = sentry
+        .events()
+        .iter()
+        .filter(|e| e["tags"]["request_id"] == request_id.as_str())
+        .count();
+    assert_eq!(reports_of_the_panic, 1, "a panic is reported once");
 
-    assert_eq!(app.get("/panic").await.status(), 500);
-    let panic = wait_for(&received, "panic", |e| {
-        e["message"]["formatted"]
-            .as_str()
-            .is_some_and(|m| m.contains("the handler broke"))
-    })
-    .await;
-    assert!(panic["message"]["formatted"]
+    // A job's panic: an exception with the job's stack and tags, reported once.
+    let exploded = enqueue(&app, Explode::KIND, json!({"card": CARD})).await;
+    let panic = sentry
+        .wait_for_event("job panic", WAIT, |e| {
+            e["tags"]["job_id"] == exploded.to_string().as_str()
+        })
+        .await;
+    let exception = &panic["exception"]["values"][0];
+    assert_eq!(exception["type"], "panic", "{panic:#}");
+    assert!(exception["value"]
         .as_str()
         .unwrap()
-        .contains("the handler broke"));
+        .contains("the job blew up"));
+    let frames = functions(exception);
+    assert!(
+        frames.iter().any(|f| f.contains("explode_now")),
+        "the stack that panicked: {frames:#?}"
+    );
+    assert_eq!(panic["tags"]["job_kind"], "test.explode");
+    assert_eq!(panic["tags"]["queue"], "default");
+    assert_eq!(panic["tags"]["attempt"], "1");
+    assert_eq!(panic["tags"]["service"], "api");
+    wait_finished(&app, exploded).await;
 
-    let job = app
-        .client
-        .post(app.url("/admin/api/jobs"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"kind": "diag.fail", "args": {"times": 5}, "max_attempts": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(job.status(), 201);
-    let job: serde_json::Value = job.json().await.unwrap();
-    let failed_job = format!("job {} (diag.fail) ", job["id"]);
-    let failed = wait_for(&received, "job_failed", |e| {
-        e["message"]["formatted"]
+    // A job's final failure (an error it returned): an exception with a stack and the job's tags.
+    let failing = enqueue(&app, "diag.fail", json!({"times": 5})).await;
+    let failure = sentry
+        .wait_for_event("job failure", WAIT, |e| {
+            e["tags"]["job_id"] == failing.to_string().as_str()
+        })
+        .await;
+    let exception = &failure["exception"]["values"][0];
+    assert_eq!(exception["type"], "diag.fail failed", "{failure:#}");
+    assert!(
+        exception["value"]
             .as_str()
-            .is_some_and(|m| m.starts_with(&failed_job))
-    })
-    .await;
-    assert_eq!(failed["tags"]["job_kind"], "diag.fail");
-    assert_eq!(failed["tags"]["queue"], "default");
-
-    for (auth, body) in received.lock().unwrap().iter() {
-        assert!(auth.contains("sentry_key=publickey"), "{auth}");
-        assert!(!body.contains(ADMIN), "no admin token in a report");
-        assert!(!body.contains(&token), "no bearer token in a report");
-    }
-    let http_events = events(&received)
+            .unwrap()
+            .contains("planned failures"),
+        "{failure:#}"
+    );
+    assert!(!functions(exception).is_empty(), "{failure:#}");
+    assert_eq!(failure["tags"]["kind"], "job_failed");
+    assert_eq!(failure["tags"]["job_kind"], "diag.fail");
+    assert_eq!(failure["fingerprint"], json!(["job_failed", "diag.fail"]));
+    // Reports leave in order: the exploded job's would have arrived before this one.
+    let reports_of_the_explosion = sentry
+        .events()
         .iter()
-        .filter(|e| e["tags"]["kind"] == "http_5xx")
-        .filter(|e| e["tags"]["route"] == "/boom" || e["tags"]["route"] == "/panic")
+        .filter(|e| e["tags"]["job_id"] == exploded.to_string().as_str())
         .count();
-    assert_eq!(http_events, 1, "a panic is reported once, as a panic");
+    assert_eq!(
+        reports_of_the_explosion, 1,
+        "a job's panic is reported once"
+    );
+
+    // Nothing secret or personal in any envelope.
+    let everything = sentry.raw_text();
+    for secret in [
+        token.as_str(),
+        ADMIN,
+        "query-secret-value",
+        "cookie-secret-value",
+        CARD,
+        "Bearer",
+    ] {
+        assert!(!everything.contains(secret), "{secret} was reported");
+    }
+    for envelope in sentry.envelopes() {
+        assert!(
+            envelope
+                .auth
+                .contains(&format!("sentry_key={}", keel_testkit::sentry::PUBLIC_KEY)),
+            "{}",
+            envelope.auth
+        );
+    }
 }

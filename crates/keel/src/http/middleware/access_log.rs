@@ -9,7 +9,8 @@ use axum::response::Response;
 use super::request_id;
 use crate::config::Role;
 
-/// Logs the request and records its metrics (and reports a 5xx to error tracking).
+/// Logs the request and records its metrics (and reports a 5xx to error tracking). The log line
+/// of a 5xx carries `report`: the failure is reported already, the line is only a breadcrumb.
 pub fn record(method: &Method, response: &Response, started: Instant, role: Role) {
     let metrics = crate::metrics::global();
     let matched = request_id::current_route();
@@ -29,24 +30,17 @@ pub fn record(method: &Method, response: &Response, started: Instant, role: Role
         return;
     }
     let request_id = request_id::current().unwrap_or_default();
-    if failed
-        && response
+    if failed {
+        // A panic is reported by the panic hook, with its stack; any other 5xx here.
+        let panicked = response
             .extensions()
             .get::<super::panic::Panicked>()
-            .is_none()
-    {
-        crate::sentry::capture(crate::sentry::ErrorEvent {
-            message: format!("{method} {route} answered {status}"),
-            kind: "http_5xx",
-            request_id: Some(request_id.clone()),
-            route: Some(route.to_string()),
-            status: Some(status),
-            user_id: request_id::current_user(),
-            ..Default::default()
-        });
-    }
-    if failed {
-        tracing::error!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");
+            .is_some();
+        if !panicked {
+            crate::telemetry::sentry::scoped::capture_http_failure(method.as_str(), route, status);
+        }
+        let report = if panicked { "exception" } else { "http_5xx" };
+        tracing::error!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), report, "request");
     } else {
         tracing::info!(request_id, method = %method, route, status, latency_ms, role = role.as_str(), "request");
     }

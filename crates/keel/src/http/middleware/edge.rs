@@ -1,9 +1,9 @@
 //! The edge: one service that runs, in order, the request id, the input refusals (NUL
 //! characters, too many header fields), the body-size check, the request
 //! timeout, panic capture, the problem bodies, the security headers and the access log with
-//! metrics. Each concern
-//! lives in its own module; running them in one hand-written service keeps a request to one hop
-//! with no allocation of its own.
+//! metrics, all with the request's error-reporting hub current. Each concern lives in its own
+//! module; running them in one hand-written service keeps a request to one hop with no allocation
+//! of its own (with `SENTRY_DSN`, one: the request's hub).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +23,7 @@ use super::{access_log, errors, input, limits, panic, request_id, security};
 use crate::config::Role;
 use crate::http::problem::ApiError;
 use crate::metrics;
+use crate::telemetry::sentry::scoped::{self, WorkHub};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Edge {
@@ -79,6 +80,7 @@ where
         let id = request_id::assign(&req);
         let method = req.method().clone();
         let span = request_id::span(&id, &method);
+        let hub = scoped::request_hub(id.to_str().unwrap_or_default());
         metrics::global().in_flight.add(1);
         let stage = if let Some(problem) = input::refusal(&req) {
             Stage::Early {
@@ -91,7 +93,9 @@ where
         } else {
             // Inside the span: what the stack does on the call itself (routing) is recorded in it.
             let entered = span.enter();
-            let called = catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
+            let called = scoped::run(&hub, || {
+                catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+            });
             drop(entered);
             match called {
                 Ok(future) => Stage::Running {
@@ -108,6 +112,7 @@ where
             method,
             started,
             edge: self.edge.clone(),
+            hub,
         };
         tracing::Instrument::instrument(request_id::scope(id, finish), span)
     }
@@ -132,6 +137,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// The rest of the stack, then problem bodies, metrics and the access log, security headers
     /// and the request id on the response.
+    #[project = FinishProj]
     pub struct Finish<F> {
         #[pin]
         stage: Stage<F>,
@@ -139,6 +145,7 @@ pin_project_lite::pin_project! {
         method: Method,
         started: Instant,
         edge: Arc<Edge>,
+        hub: WorkHub,
     }
 }
 
@@ -150,34 +157,43 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = match this.stage.project() {
-            StageProj::Early { answer } => match answer.take() {
-                Some(Early::Refused(problem)) => {
-                    Some(axum::response::IntoResponse::into_response(problem))
-                }
-                Some(Early::Oversized) => Some(limits::too_large(&this.edge.limits)),
-                Some(Early::Panicked(payload)) => Some(panic::respond(payload)),
-                None => None,
-            },
-            StageProj::Running { future } => {
-                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(Some(Ok(response)))) => Some(response),
-                    Ok(Poll::Ready(Some(Err(never)))) => match never {},
-                    Ok(Poll::Ready(None)) => Some(limits::timed_out(&this.edge.limits)),
-                    // A panicked future is not polled again: the answer is the 500.
-                    Err(payload) => Some(panic::respond(payload)),
-                }
-            }
-        };
-        let Some(response) = response else {
-            return Poll::Pending;
-        };
-        let mut response = errors::to_problem(response);
-        metrics::global().in_flight.add(-1);
-        access_log::record(this.method, &response, *this.started, this.edge.role);
-        security::apply(&mut response, this.edge.hsts);
-        request_id::echo(&mut response, this.id.clone());
-        Poll::Ready(Ok(response))
+        let hub = this.hub.clone();
+        scoped::run(&hub, || finish(this, cx))
     }
+}
+
+/// One poll of [`Finish`].
+fn finish<F>(this: FinishProj<'_, F>, cx: &mut Context<'_>) -> Poll<Result<Response, Infallible>>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    let response = match this.stage.project() {
+        StageProj::Early { answer } => match answer.take() {
+            Some(Early::Refused(problem)) => {
+                Some(axum::response::IntoResponse::into_response(problem))
+            }
+            Some(Early::Oversized) => Some(limits::too_large(&this.edge.limits)),
+            Some(Early::Panicked(payload)) => Some(panic::respond(payload)),
+            None => None,
+        },
+        StageProj::Running { future } => {
+            match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Some(Ok(response)))) => Some(response),
+                Ok(Poll::Ready(Some(Err(never)))) => match never {},
+                Ok(Poll::Ready(None)) => Some(limits::timed_out(&this.edge.limits)),
+                // A panicked future is not polled again: the answer is the 500.
+                Err(payload) => Some(panic::respond(payload)),
+            }
+        }
+    };
+    let Some(response) = response else {
+        return Poll::Pending;
+    };
+    let mut response = errors::to_problem(response);
+    metrics::global().in_flight.add(-1);
+    access_log::record(this.method, &response, *this.started, this.edge.role);
+    security::apply(&mut response, this.edge.hsts);
+    request_id::echo(&mut response, this.id.clone());
+    Poll::Ready(Ok(response))
 }

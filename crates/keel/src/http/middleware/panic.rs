@@ -1,4 +1,6 @@
-//! A panic in a handler becomes a 500 problem with no detail, logged with the request id.
+//! A panic in a handler becomes a 500 problem with no detail, logged with the request id. With
+//! error reporting, the panic hook has reported it already, with its stack
+//! ([`crate::telemetry::sentry`]).
 
 use std::any::Any;
 
@@ -20,16 +22,9 @@ pub fn respond(payload: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!(
         request_id = request_id::current().unwrap_or_default(),
         panic = %message,
+        report = "exception",
         "handler panicked"
     );
-    crate::sentry::capture(crate::sentry::ErrorEvent {
-        message: format!("handler panicked: {message}"),
-        kind: "panic",
-        request_id: request_id::current(),
-        user_id: request_id::current_user(),
-        status: Some(500),
-        ..Default::default()
-    });
     let mut response = ApiError::internal().into_response();
     response.extensions_mut().insert(Panicked);
     response

@@ -34,6 +34,7 @@ pub fn span(id: &HeaderValue, method: &axum::http::Method) -> tracing::Span {
 /// handler runs).
 pub fn record_route(route: &MatchedPath) {
     tracing::Span::current().record("route", route.as_str());
+    crate::telemetry::sentry::scoped::note_route(route.as_str());
 }
 
 /// Records the route template the request matched (for the access log, metrics and the span).
@@ -50,6 +51,7 @@ pub fn current_route() -> Option<MatchedPath> {
 /// Records the authenticated user of the request being served (for error reports).
 pub fn set_user(id: &str) {
     tracing::Span::current().record("user_id", id);
+    crate::telemetry::sentry::scoped::note_user(id);
     let _ = USER_ID.try_with(|user| *user.borrow_mut() = Some(id.to_string()));
 }
 
