@@ -164,10 +164,10 @@ async fn a_failing_job_and_an_error_line_are_reported_with_their_tags() {
     assert_nothing_secret(&sentry);
 }
 
-/// Sentry answers the first report with `refusal` (a 10 s window): the next report, made during
+/// Sentry answers the first report with `refusal` (a 30 s window, long enough for a loaded machine to fail one job within it): the next report, made during
 /// the window, is not sent; one made after it is.
 async fn reports_wait_out(refusal: Refusal) {
-    const WINDOW: Duration = Duration::from_secs(10);
+    const WINDOW: Duration = Duration::from_secs(30);
     let sentry = FakeSentry::start().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let process = serve(dir.path(), &sentry, &[]).await;
@@ -208,12 +208,12 @@ async fn reports_wait_out(refusal: Refusal) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_retry_after_holds_reports_back_for_its_window() {
-    reports_wait_out(Refusal::RetryAfter(10)).await;
+    reports_wait_out(Refusal::RetryAfter(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_sentry_rate_limits_holds_error_reports_back_for_its_window() {
-    reports_wait_out(Refusal::RateLimits("10:error:organization".into())).await;
+    reports_wait_out(Refusal::RateLimits("30:error:organization".into())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
