@@ -40,10 +40,19 @@ body_limit = "1KB"
 
 /// An HS256 token for `user`, valid for an hour.
 fn token(user: &str) -> String {
+    token_in(user, None)
+}
+
+/// An HS256 token for `user` naming `tenant` (the `org_id` claim) when given.
+fn token_in(user: &str, tenant: Option<&str>) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let exp = chrono::Utc::now().timestamp() + 3600;
     let head = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = b64.encode(json!({ "sub": user, "exp": exp }).to_string());
+    let mut claims = json!({ "sub": user, "exp": exp });
+    if let Some(tenant) = tenant {
+        claims["org_id"] = tenant.into();
+    }
+    let claims = b64.encode(claims.to_string());
     let signing_input = format!("{head}.{claims}");
     let key = hmac::Key::new(hmac::HMAC_SHA256, HS256_SECRET.as_bytes());
     let signature = b64.encode(hmac::sign(&key, signing_input.as_bytes()).as_ref());
@@ -284,6 +293,126 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
+}
+
+const MORE_RULES: &str = r#"
+[[rate_limits]]
+name = "tight"
+limit = 2
+period = "1h"
+
+[[routes]]
+path = "/api/orgs/**"
+tenant = "required"
+
+[[routes]]
+path = "/api/search"
+auth = "optional"
+
+[[routes]]
+path = "/api/pay"
+methods = ["POST"]
+rate_limit = "tight"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rules() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keel = keel_in_front(
+        dir.path(),
+        &upstream.url(),
+        MORE_RULES,
+        &[("UPSTREAM_TIMEOUT_SECONDS", "2")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let ada = format!("Bearer {}", token("ada"));
+    let ada_at_acme = format!("Bearer {}", token_in("ada", Some("acme")));
+
+    // `tenant = "required"`: a token naming no tenant is refused; one naming it passes it on.
+    let path = "/api/orgs/acme/report";
+    let (status, body, _) = whoami(&client, &keel, path, &[("authorization", &ada)]).await;
+    assert_problem(status, &body, 403, "tenant-required");
+    let (status, heard, _) = whoami(
+        &client,
+        &keel,
+        path,
+        &[("authorization", &ada_at_acme), ("x-tenant-id", "other")],
+    )
+    .await;
+    assert_eq!(status, 200, "{heard}");
+    assert_eq!(heard["x-tenant-id"], "acme", "{heard}");
+
+    // `auth = "optional"`: anonymous passes without identity, a valid token passes with it, an
+    // invalid one is refused.
+    let (status, heard, _) = whoami(&client, &keel, "/api/search", &[("x-user-id", "eve")]).await;
+    assert_eq!(status, 200, "{heard}");
+    assert!(heard.get("x-user-id").is_none(), "{heard}");
+    let (status, heard, _) =
+        whoami(&client, &keel, "/api/search", &[("authorization", &ada)]).await;
+    assert_eq!(status, 200, "{heard}");
+    assert_eq!(heard["x-user-id"], "ada", "{heard}");
+    let bad = format!("{ada}x");
+    let (status, body, _) = whoami(&client, &keel, "/api/search", &[("authorization", &bad)]).await;
+    assert_problem(status, &body, 401, "invalid-token");
+
+    // A rule's rate-limit policy: the third request of the hour is refused.
+    for remaining in [1, 0] {
+        let paid = client
+            .post(keel.url("/api/pay"))
+            .header("authorization", &ada)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), 200);
+        let field = paid.headers()["ratelimit"].to_str().unwrap().to_string();
+        assert!(
+            field.starts_with(&format!("\"tight\";r={remaining};")),
+            "{field}"
+        );
+    }
+    let refused = client
+        .post(keel.url("/api/pay"))
+        .header("authorization", &ada)
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    let status = refused.status().as_u16();
+    assert_problem(status, &refused.json().await.unwrap(), 429, "rate-limited");
+    // Other users and other rules are counted apart.
+    let other = client
+        .post(keel.url("/api/pay"))
+        .bearer_auth(token("bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+
+    // A client that stops sending its body: 408 once it has paused for the timeout.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", keel.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nhost: keel\r\n{}: {ada}\r\ncontent-length: 1000\r\n\r\n0123456789",
+        "authorization"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(LIMIT, stream.read(&mut answer))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("client-timeout"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A value of `/proc/PID/status` in kB.

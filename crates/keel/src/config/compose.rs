@@ -102,7 +102,12 @@ fn read_rate_limit(
             ("redis", RateLimitBackend::Redis),
         ],
     );
-    let policies = policy::resolve(&file.rate_limits).unwrap_or_else(|problems| {
+    let named: Vec<&str> = file
+        .routes
+        .iter()
+        .filter_map(|rule| rule.rate_limit.as_deref())
+        .collect();
+    let policies = policy::resolve_with(&file.rate_limits, &named).unwrap_or_else(|problems| {
         let origin = origin.map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
         for message in problems {
             r.problems

@@ -105,6 +105,7 @@ fn app(events: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>) -> Router {
                 async move { server_sent_events(events).await }
             }),
         )
+        .fallback(whoami)
 }
 
 /// The headers the app was given, as JSON (names lowercased; a missing one is absent).
