@@ -148,7 +148,7 @@ pub fn set(
     request_id: Option<HeaderValue>,
     forwarded: Forwarded,
 ) {
-    headers.reserve(7);
+    headers.reserve(8);
     if let Some(identity) = identity {
         headers.insert(X_USER_ID, identity.user_id.clone());
         if let Some(tenant) = &identity.tenant_id {

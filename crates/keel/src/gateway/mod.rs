@@ -40,6 +40,8 @@ pub struct Gateway {
     client: UpstreamClient,
     signer: Option<Signer>,
     upstream: UpstreamUrl,
+    /// The app's `Host`, made once rather than by the client for every request.
+    host: axum::http::HeaderValue,
     timeout: Duration,
     health_path: Option<String>,
 }
@@ -48,6 +50,7 @@ impl Gateway {
     /// The gateway `settings` describe; `None` without `UPSTREAM_URL`.
     pub fn new(settings: &GatewaySettings) -> Option<Gateway> {
         let upstream = settings.upstream.clone()?;
+        let host = axum::http::HeaderValue::from_str(upstream.authority.as_str()).ok()?;
         let fallback = Rule::fallback();
         let metrics = settings
             .rules
@@ -65,6 +68,7 @@ impl Gateway {
                 .as_ref()
                 .map(|s| Signer::new(s.expose_secret())),
             upstream,
+            host,
             timeout: settings.timeout,
             health_path: settings.health_path.clone(),
         })
@@ -75,6 +79,11 @@ impl Gateway {
         rules::find(&self.rules, method, path)
             .and_then(|i| Some((self.rules.get(i)?, self.metrics.get(i)?)))
             .unwrap_or((&self.fallback, &self.fallback_metrics))
+    }
+
+    /// The `Host` header of requests to the app.
+    pub fn host(&self) -> axum::http::HeaderValue {
+        self.host.clone()
     }
 
     pub fn signer(&self) -> Option<&Signer> {

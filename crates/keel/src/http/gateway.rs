@@ -132,6 +132,7 @@ async fn pass(
         parts.headers.insert(headers::X_KEEL_SIGNATURE, signature);
     }
     headers::set(&mut parts.headers, identity.as_ref(), request_id, forwarded);
+    parts.headers.insert(header::HOST, gateway.host());
     parts.uri = gateway
         .uri(&parts.uri)
         .ok_or_else(|| ApiError::malformed("The path cannot be forwarded."))?;
