@@ -42,6 +42,12 @@ pub async fn forward(State(state): State<AppState>, req: Request) -> Response {
         Err(Refused::Upstream(failure)) => {
             if let Some(kind) = failure.upstream_kind() {
                 metrics.upstream_error(kind);
+                tracing::warn!(
+                    request_id = request_id::current().unwrap_or_default(),
+                    rule = &*rule.label,
+                    kind,
+                    "the app did not answer"
+                );
             }
             failure_response(failure, &gateway)
         }
