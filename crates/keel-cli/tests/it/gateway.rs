@@ -592,6 +592,8 @@ async fn an_app_that_is_down_or_slow_is_answered_by_keel() {
         &[
             ("UPSTREAM_TIMEOUT_SECONDS", "2"),
             ("UPSTREAM_HEALTH_PATH", "/healthz"),
+            // Requests to the app run under the gateway's timeouts, not Keel's own.
+            ("REQUEST_TIMEOUT_SECONDS", "1"),
         ],
     )
     .await;
