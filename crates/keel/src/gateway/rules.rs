@@ -109,7 +109,10 @@ impl Pattern {
 
     /// Whether `path` (a normalised path starting with `/`) matches.
     fn matches(&self, path: &str) -> bool {
-        let mut parts = path[1..].split('/');
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let mut parts = rest.split('/');
         for segment in &self.segments {
             let Some(part) = parts.next() else {
                 return false;
@@ -363,6 +366,8 @@ mod tests {
         assert!(matches("/**", "/anything/at/all"));
         assert!(matches("/", "/"));
         assert!(!matches("/", "/a"));
+        assert!(!matches("/**", ""));
+        assert!(!matches("/**", "*"));
     }
 
     #[test]
