@@ -179,6 +179,7 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
     );
     assert_eq!(heard["x-request-id"], id.as_str(), "{heard}");
     assert!(heard.get("forwarded").is_none(), "{heard}");
+    assert_eq!(heard[":target"], "/api/whoami?page=2", "{heard}");
     verify_signature(&heard, "GET", "/api/whoami?page=2");
 
     // `auth = "none"`: anonymous callers pass, and no identity reaches the app.
@@ -319,9 +320,10 @@ rate_limit = "tight"
 async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rules() {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
+    // The app's URL has a base path: every request goes under it.
     let keel = keel_in_front(
         dir.path(),
-        &upstream.url(),
+        &format!("{}/base/", upstream.url()),
         MORE_RULES,
         &[("UPSTREAM_TIMEOUT_SECONDS", "2")],
     )
@@ -343,6 +345,8 @@ async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rule
     .await;
     assert_eq!(status, 200, "{heard}");
     assert_eq!(heard["x-tenant-id"], "acme", "{heard}");
+    assert_eq!(heard[":target"], "/base/api/orgs/acme/report", "{heard}");
+    verify_signature(&heard, "GET", "/base/api/orgs/acme/report");
 
     // `auth = "optional"`: anonymous passes without identity, a valid token passes with it, an
     // invalid one is refused.

@@ -117,11 +117,15 @@ async fn pass(
         host: parts.headers.get(header::HOST).cloned(),
     };
     headers::strip(&mut parts.headers, upgrade);
+    parts.uri = gateway
+        .uri(&parts.uri)
+        .ok_or_else(|| ApiError::malformed("The path cannot be forwarded."))?;
     let request_id = request_id::current_value();
     if let Some(signer) = gateway.signer() {
         let empty = HeaderValue::from_static("");
         let signed = Signed {
             method: parts.method.as_str(),
+            // As the app receives it: under the base path of UPSTREAM_URL.
             path_and_query: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
             user_id: identity.as_ref().map_or(&b""[..], |i| i.user_id.as_bytes()),
             tenant_id: identity
@@ -139,9 +143,6 @@ async fn pass(
     }
     headers::set(&mut parts.headers, identity.as_ref(), request_id, forwarded);
     parts.headers.insert(header::HOST, gateway.host());
-    parts.uri = gateway
-        .uri(&parts.uri)
-        .ok_or_else(|| ApiError::malformed("The path cannot be forwarded."))?;
     parts.version = Version::HTTP_11;
     let client_upgrade = if upgrade {
         parts.extensions.remove::<hyper::upgrade::OnUpgrade>()

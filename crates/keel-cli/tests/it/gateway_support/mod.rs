@@ -95,6 +95,7 @@ fn app(events: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>) -> Router {
         )
         .route("/api/upload", post(upload))
         .route("/small/upload", post(upload))
+        .route("/base/api/upload", post(upload))
         .route("/api/download", get(download))
         .route("/api/slow", get(slow))
         .route("/api/ws", get(websocket))
@@ -108,9 +109,13 @@ fn app(events: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>) -> Router {
         .fallback(whoami)
 }
 
-/// The headers the app was given, as JSON (names lowercased; a missing one is absent).
-async fn whoami(headers: HeaderMap) -> Json<serde_json::Value> {
+/// The headers the app was given, as JSON (names lowercased; a missing one is absent), and
+/// the request target under `:target`.
+async fn whoami(req: Request) -> Json<serde_json::Value> {
+    let headers: &HeaderMap = req.headers();
     let mut out = serde_json::Map::new();
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    out.insert(":target".into(), target.into());
     for name in headers.keys() {
         let values = headers
             .get_all(name)
