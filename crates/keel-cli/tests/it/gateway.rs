@@ -385,7 +385,7 @@ async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rule
     assert!(refused.headers().contains_key("retry-after"));
     let status = refused.status().as_u16();
     assert_problem(status, &refused.json().await.unwrap(), 429, "rate-limited");
-    // Other users and other rules are counted apart.
+    // Another user has a quota of their own.
     let other = client
         .post(keel.url("/api/pay"))
         .bearer_auth(token("bob"))

@@ -358,8 +358,8 @@ where
     }
 }
 
-/// A request to the app through the gateway, under `policy`: keyed like a route's (`route` is
-/// the gateway rule), with the caller already verified (or none). `Ok` with the headers to add
+/// A request to the app through the gateway, under `policy`: keyed like a route's (`route`, the
+/// gateway rule, matters only to a per-route policy), with the caller already verified (or none). `Ok` with the headers to add
 /// to the answer; `Err` with the refusal.
 pub(crate) async fn admit(
     limiter: &RateLimiter,
