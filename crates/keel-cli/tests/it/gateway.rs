@@ -275,6 +275,26 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
         .await
         .unwrap();
     assert_eq!(fits.text().await.unwrap(), "1000");
+    let mut streamed = tokio::net::TcpStream::connect(("127.0.0.1", keel.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /small/upload HTTP/1.1\r\nhost: keel\r\nauthorization: {ada}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    streamed.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..4 {
+        streamed.write_all(b"1f4\r\n").await.unwrap();
+        streamed.write_all(&[b'x'; 500]).await.unwrap();
+        streamed.write_all(b"\r\n").await.unwrap();
+    }
+    streamed.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(LIMIT, streamed.read_to_string(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // Per-rule metrics.
     let metrics = client
@@ -290,7 +310,7 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
         "keel_gateway_requests_total{rule=\"/premium/**\",class=\"4xx\"} ",
         "keel_gateway_requests_total{rule=\"/public/**\",class=\"2xx\"} 1",
         "keel_gateway_requests_total{rule=\"default\",class=\"4xx\"} 3",
-        "keel_gateway_request_duration_seconds_count{rule=\"POST /small/**\"} 2",
+        "keel_gateway_request_duration_seconds_count{rule=\"POST /small/**\"} 3",
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
