@@ -242,6 +242,25 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
         .unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(me.json::<Value>().await.unwrap()["user_id"], "ada");
+    // They keep their own body limit (BODY_LIMIT_BYTES, 1 MiB by default).
+    let oversized = client
+        .post(keel.url("/admin/api/jobs"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"kind\":\"diag.noop\",\"args\":\"{}\"}}",
+            "x".repeat(2 << 20)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = oversized.status().as_u16();
+    assert_problem(
+        status,
+        &oversized.json().await.unwrap(),
+        413,
+        "payload-too-large",
+    );
 
     // A path the app might read differently from the rules is refused.
     let ambiguous = client
