@@ -2,7 +2,8 @@
 //! own. Rules admit or refuse requests (a token by default, `auth = "none"`, an entitlement, a
 //! body limit), the app hears the caller only from Keel (every inbound identity header removed,
 //! the signature verifying on the app's side), bodies stream both ways in bounded memory,
-//! WebSocket and server-sent events pass, and an app that is down or slow is answered by Keel.
+//! WebSocket and server-sent events pass, an app that is down or slow is answered by Keel, and
+//! the Python check docs/GATEWAY.md shows accepts Keel's signature and refuses a forgery.
 
 use crate::common;
 use crate::gateway_support::{self, Upstream};
@@ -784,4 +785,100 @@ rate_limit = "no-such-policy"
     let run = keel(dir.path(), &[], &["config", "check"]);
     run.assert_code(1);
     assert!(run.stdout.contains("UPSTREAM_URL"), "{}", run.describe());
+}
+
+/// The app of docs/GATEWAY.md's Python check: a server that answers `verified` to a request
+/// whose `x-keel-signature` the documented function accepts, 401 `refused` otherwise. It prints
+/// its port.
+const PYTHON_APP: &str = r#"
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+import keel_sig
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        scope = {"method": self.command, "raw_path": path.encode("latin-1"),
+                 "query_string": query.encode("latin-1")}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        ok = keel_sig.from_keel(scope, headers)
+        body = b"verified" if ok else b"refused"
+        self.send_response(200 if ok else 401)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_python_check_accepts_keels_signature_and_refuses_a_forgery() {
+    use std::io::BufRead;
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/GATEWAY.md"),
+    )
+    .expect("docs/GATEWAY.md");
+    let snippet = doc
+        .split_once("Python (FastAPI or any ASGI app):\n\n```python\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("the Python check in docs/GATEWAY.md");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keel_sig.py"), snippet).unwrap();
+    std::fs::write(dir.path().join("app.py"), PYTHON_APP).unwrap();
+    let mut app = std::process::Command::new("python3")
+        .arg("app.py")
+        .current_dir(dir.path())
+        .env("UPSTREAM_SIGNING_SECRET", SIGNING_SECRET)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the documented check");
+    let stdout = app.stdout.take().expect("the app's output");
+    let app = Child(app);
+    let mut port = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut port)
+        .expect("the app's port");
+    let app_url = format!("http://127.0.0.1:{}", port.trim());
+
+    let keel = keel_in_front(dir.path(), &app_url, "", &[]).await;
+    let client = reqwest::Client::new();
+    let through_keel = client
+        .get(keel.url("/api/a%20b/items?page=2&q=x%2Cy"))
+        .bearer_auth(token("ada"))
+        .header("x-user-id", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_keel.status(), 200);
+    assert_eq!(through_keel.text().await.unwrap(), "verified");
+
+    let forged = client
+        .get(format!("{app_url}/api/items"))
+        .header("x-user-id", "mallory")
+        .header(
+            "x-keel-signature",
+            format!("t={},v1={}", chrono::Utc::now().timestamp(), "0".repeat(64)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(forged.text().await.unwrap(), "refused");
+    drop(app);
 }
