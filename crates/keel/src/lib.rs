@@ -9,6 +9,7 @@ pub mod console_sessions;
 pub mod crypto;
 pub mod events;
 pub mod flags;
+pub mod gateway;
 pub mod http;
 pub mod jobs;
 pub mod kinds;

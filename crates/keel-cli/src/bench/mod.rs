@@ -4,4 +4,5 @@
 pub mod http;
 pub mod http_jobs;
 pub mod queue;
+pub mod upstream;
 pub mod webhooks;

@@ -58,6 +58,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A minimal app for the gateway benchmark (bench/gateway.sh): answers every request with 200
+    /// and a small JSON body on 127.0.0.1, until stopped.
+    Upstream {
+        #[arg(long, default_value_t = 9090)]
+        port: u16,
+    },
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
@@ -88,6 +94,10 @@ pub async fn run(args: Args, out: Output) -> Exit {
             events,
             concurrency,
         } => webhooks(events, concurrency, out).await,
+        BenchCommand::Upstream { port } => match crate::bench::upstream::serve(port).await {
+            Ok(()) => Exit::Ok,
+            Err(e) => failed(e),
+        },
         BenchCommand::HttpJobs {
             jobs,
             concurrency,

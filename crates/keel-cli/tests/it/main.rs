@@ -4,6 +4,7 @@
 // Shared set-up, used by the test modules below.
 mod common;
 mod deploy_support;
+mod gateway_support;
 mod pooler_support;
 
 // Tests, one module per area.
@@ -19,6 +20,7 @@ mod deploy_monitoring;
 mod dev_webhook;
 mod dot_env;
 mod example_apps;
+mod gateway;
 mod http_jobs_process;
 mod jobs_process;
 mod logs;

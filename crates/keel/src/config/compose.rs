@@ -58,6 +58,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
             .push("KEEL_CONFIG", format!("{origin}: {message}"));
     }
     jobs.http_kinds = http_kinds;
+    let gateway = read_gateway(r, &file, &rate_limit, &origin);
     Settings {
         app_env,
         role,
@@ -82,6 +83,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
             grace: r.seconds("SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
             drain: r.seconds("SHUTDOWN_DRAIN_SECONDS", 0, 0, 600),
         },
+        gateway,
         data_dir,
     }
 }
@@ -100,7 +102,12 @@ fn read_rate_limit(
             ("redis", RateLimitBackend::Redis),
         ],
     );
-    let policies = policy::resolve(&file.rate_limits).unwrap_or_else(|problems| {
+    let named: Vec<&str> = file
+        .routes
+        .iter()
+        .filter_map(|rule| rule.rate_limit.as_deref())
+        .collect();
+    let policies = policy::resolve_with(&file.rate_limits, &named).unwrap_or_else(|problems| {
         let origin = origin.map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
         for message in problems {
             r.problems
@@ -135,6 +142,52 @@ fn read_rate_limit(
             .problems
             .push("REDIS_CA_FILE", "is only used with REDIS_URL"),
         _ => {}
+    }
+    settings
+}
+
+fn read_gateway(
+    r: &mut Reader<'_>,
+    file: &FileSettings,
+    rate_limit: &RateLimitSettings,
+    origin: &str,
+) -> crate::gateway::GatewaySettings {
+    use crate::gateway::{rules, GatewaySettings, RawGateway};
+    let raw = RawGateway {
+        url: r.string("UPSTREAM_URL"),
+        connect_timeout: r.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 5, 1, 300),
+        timeout: r.seconds("UPSTREAM_TIMEOUT_SECONDS", 60, 1, 3600),
+        signing_secret: r.secret("UPSTREAM_SIGNING_SECRET"),
+        health_path: r.string("UPSTREAM_HEALTH_PATH"),
+        timeouts_set: [
+            r.src.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS").is_some(),
+            r.src.get("UPSTREAM_TIMEOUT_SECONDS").is_some(),
+        ],
+    };
+    let configured = raw.url.is_some();
+    let (mut settings, problems) = GatewaySettings::parse(raw);
+    for (variable, message) in problems {
+        r.problems.push(variable, message);
+    }
+    if !file.routes.is_empty() && !configured {
+        r.problems.push(
+            "KEEL_CONFIG",
+            format!("{origin}: [[routes]] are the gateway's rules and need UPSTREAM_URL"),
+        );
+    }
+    let policies: Vec<&str> = rate_limit
+        .policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    match rules::compile(&file.routes, &policies) {
+        Ok(rules) => settings.rules = rules,
+        Err(problems) => {
+            for message in problems {
+                r.problems
+                    .push("KEEL_CONFIG", format!("{origin}: {message}"));
+            }
+        }
     }
     settings
 }

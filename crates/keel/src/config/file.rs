@@ -30,6 +30,9 @@ pub struct FileSettings {
     pub rate_limits: Vec<RateLimitDecl>,
     #[serde(default)]
     pub health: HealthThresholds,
+    /// The gateway's rules, first match wins.
+    #[serde(default)]
+    pub routes: Vec<crate::gateway::RouteDecl>,
 }
 
 /// When `/health/deep` turns `degraded`.

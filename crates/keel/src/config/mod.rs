@@ -25,6 +25,7 @@ pub use source::Source;
 pub use crate::auth::AuthSettings;
 pub use crate::billing::{BillingSettings, WebhookProvider};
 pub use crate::crypto::DataKey;
+pub use crate::gateway::GatewaySettings;
 pub use crate::jobs::{JobSettings, QueueSettings};
 pub use crate::outbound::AppSettings;
 pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};
@@ -135,6 +136,8 @@ pub struct Settings {
     pub data_keys: Vec<DataKey>,
     pub storage: StorageSettings,
     pub shutdown: ShutdownSettings,
+    /// Gateway mode: `UPSTREAM_*` and the `[[routes]]` rules.
+    pub gateway: GatewaySettings,
     /// Directory for files Keel keeps beside the database (development keys, objects).
     pub data_dir: PathBuf,
 }

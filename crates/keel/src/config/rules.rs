@@ -41,6 +41,7 @@ fn production(s: &Settings, src: &Source, p: &mut Problems) {
     }
     push_all(p, s.billing.production_problems());
     push_all(p, s.app.production_problems());
+    push_all(p, s.gateway.production_problems());
     for message in s.auth.service_tokens.production_problems() {
         p.push("SERVICE_TOKENS", message);
     }

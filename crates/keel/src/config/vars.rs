@@ -341,6 +341,31 @@ pub const VARIABLES: &[Var] = &[
         "0",
         "time between readiness turning 503 and the listener closing",
     ),
+    var(
+        "UPSTREAM_URL",
+        "unset",
+        "gateway mode: the app's http:// URL; requests matching no Keel route are forwarded to it under the [[routes]] rules",
+    ),
+    var(
+        "UPSTREAM_CONNECT_TIMEOUT_SECONDS",
+        "5",
+        "how long opening a connection to the app may take (502 after)",
+    ),
+    var(
+        "UPSTREAM_TIMEOUT_SECONDS",
+        "60",
+        "how long the app may take to start its answer (504 after), and a client to pause while sending a body (408 after)",
+    ),
+    var(
+        "UPSTREAM_SIGNING_SECRET",
+        "unset",
+        "signs the identity headers sent to the app (x-keel-signature, HMAC-SHA256); at least 16 characters, 32 in production",
+    ),
+    var(
+        "UPSTREAM_HEALTH_PATH",
+        "unset",
+        "a path of the app that /health/ready asks (2xx: ready)",
+    ),
 ];
 
 /// The entry for `name`, if Keel reads it.

@@ -64,6 +64,10 @@ pub struct Checks {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Check)]
     pub auth: Option<Check>,
+    /// The app behind the gateway, when `UPSTREAM_HEALTH_PATH` is set (2xx within 3 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Check)]
+    pub upstream: Option<Check>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,10 +107,15 @@ pub async fn checks(state: &AppState) -> Checks {
     } else {
         None
     };
+    let upstream = match &state.gateway {
+        Some(gateway) => gateway.health().await.map(Check::from_result),
+        None => None,
+    };
     Checks {
         database,
         redis,
         auth,
+        upstream,
     }
 }
 
@@ -158,6 +167,7 @@ impl Checks {
         self.database.ok()
             && (!redis_required || self.redis.as_ref().is_none_or(Check::ok))
             && self.auth.as_ref().is_none_or(Check::ok)
+            && self.upstream.as_ref().is_none_or(Check::ok)
     }
 
     /// `fail` when a required dependency does not answer; `degraded` when another check fails or

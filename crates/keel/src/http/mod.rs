@@ -10,6 +10,7 @@ mod convert;
 mod deep_health;
 pub mod entitlements;
 pub mod extract;
+mod gateway;
 pub mod health;
 mod job_body;
 mod jobs_api;
@@ -87,6 +88,9 @@ pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
         if let Some(extra) = extra {
             routes = routes.merge(extra);
         }
+        if state.gateway.is_some() {
+            routes = routes.fallback(gateway::forward);
+        }
     }
     let per_route = tower::ServiceBuilder::new()
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
@@ -105,6 +109,7 @@ fn edge(settings: &Settings) -> middleware::edge::Edge {
         limits: limits::Limits {
             body_bytes: settings.http.body_limit_bytes,
             timeout: settings.http.request_timeout,
+            gateway: settings.role.serves_api() && settings.gateway.upstream.is_some(),
         },
     }
 }

@@ -116,7 +116,8 @@ impl Connection {
             }
         });
         let io = TokioIo::new(ConnIo::new(self.stream.clone()));
-        let connection = builder.serve_connection(io, service);
+        // Upgrades: a WebSocket handshake the gateway forwards switches this connection.
+        let connection = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
         let ended = tokio::select! {
             result = connection.as_mut() => Some(result),

@@ -65,6 +65,8 @@ pub struct AppStateInner {
     pub app_data: AppDataMap,
     /// Every job handler of this process, whether or not it runs a worker: the kinds it knows.
     pub handlers: Arc<Registry>,
+    /// The gateway to the app, when the process serves the API with `UPSTREAM_URL` set.
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
     ) -> Result<Self, ServicesError> {
         let services = Services::new(settings, db, clock)?;
         let handlers = Arc::new(crate::kinds::handlers(&services, registry));
+        let gateway = gateway_for(&services.settings);
         Ok(Self {
             inner: Arc::new(AppStateInner {
                 services,
@@ -97,9 +100,17 @@ impl AppState {
                 started: Instant::now(),
                 app_data,
                 handlers,
+                gateway,
             }),
         })
     }
+}
+
+fn gateway_for(settings: &Settings) -> Option<Arc<crate::gateway::Gateway>> {
+    if !settings.role.serves_api() {
+        return None;
+    }
+    crate::gateway::Gateway::new(&settings.gateway).map(Arc::new)
 }
 
 impl std::ops::Deref for AppState {

@@ -5,7 +5,7 @@ mod process;
 mod registry;
 mod scrape;
 
-pub use registry::{Counter, CounterSeries, Histogram, Registry};
+pub use registry::{Counter, CounterSeries, Histogram, HistogramHandle, Registry};
 pub use scrape::Scrape;
 
 use std::sync::OnceLock;
@@ -36,6 +36,9 @@ pub struct Metrics {
     pub webhooks: Counter,
     pub app_events: Counter,
     pub app_events_backlog: Counter,
+    pub gateway_requests: Counter,
+    pub gateway_duration: Histogram,
+    pub gateway_upstream_errors: Counter,
     pub registry: Registry,
 }
 
@@ -114,6 +117,22 @@ pub fn global() -> &'static Metrics {
                 "keel_app_events_backlog",
                 "Events for the app written and not yet delivered, as the dispatcher last counted.",
                 &[],
+            ),
+            gateway_requests: registry.counter(
+                "keel_gateway_requests_total",
+                "Requests to the app through the gateway by rule and status class (2xx, 4xx…).",
+                &["rule", "class"],
+            ),
+            gateway_duration: registry.histogram(
+                "keel_gateway_request_duration_seconds",
+                "Time to the head of the gateway's answer, by rule.",
+                &["rule"],
+                HTTP_BUCKETS,
+            ),
+            gateway_upstream_errors: registry.counter(
+                "keel_gateway_upstream_errors_total",
+                "Requests the app did not answer, by rule and kind (connect, broken, timeout).",
+                &["rule", "kind"],
             ),
             registry,
         }

@@ -146,22 +146,39 @@ impl Counter {
     }
 }
 
-impl Histogram {
-    pub fn observe(&self, labels: &[&str], seconds: f64) {
-        let series = self.0.get(labels);
-        let index = self
-            .1
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(self.1.len());
-        if let Some(bucket) = series.buckets.get(index) {
-            bucket.fetch_add(1, Ordering::Relaxed);
-        }
-        series.count.fetch_add(1, Ordering::Relaxed);
-        series
-            .sum_micros
-            .fetch_add((seconds.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+/// One series of a histogram, held for observations without a lookup.
+#[derive(Debug, Clone)]
+pub struct HistogramHandle(Arc<HistogramSeries>, Arc<Vec<f64>>);
+
+impl HistogramHandle {
+    pub fn observe(&self, seconds: f64) {
+        record(&self.0, &self.1, seconds);
     }
+}
+
+impl Histogram {
+    /// The series of `labels`, for a hot path that observes it on every request.
+    pub fn series(&self, labels: &[&str]) -> HistogramHandle {
+        HistogramHandle(self.0.get(labels), self.1.clone())
+    }
+
+    pub fn observe(&self, labels: &[&str], seconds: f64) {
+        record(&self.0.get(labels), &self.1, seconds);
+    }
+}
+
+fn record(series: &HistogramSeries, bounds: &[f64], seconds: f64) {
+    let index = bounds
+        .iter()
+        .position(|b| seconds <= *b)
+        .unwrap_or(bounds.len());
+    if let Some(bucket) = series.buckets.get(index) {
+        bucket.fetch_add(1, Ordering::Relaxed);
+    }
+    series.count.fetch_add(1, Ordering::Relaxed);
+    series
+        .sum_micros
+        .fetch_add((seconds.max(0.0) * 1e6) as u64, Ordering::Relaxed);
 }
 
 #[derive(Debug, Default)]

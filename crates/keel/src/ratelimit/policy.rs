@@ -197,6 +197,12 @@ pub fn builtin() -> Vec<Policy> {
 /// its numbers and key, and its routes when it lists any; any other name adds a policy, which
 /// must list routes. Every problem is returned.
 pub fn resolve(decls: &[RateLimitDecl]) -> Result<Vec<Policy>, Vec<String>> {
+    resolve_with(decls, &[])
+}
+
+/// [`resolve`], where the policies named in `named` (by the gateway's `[[routes]]` rules) may
+/// list no routes of their own: the rules that name them are where they apply.
+pub fn resolve_with(decls: &[RateLimitDecl], named: &[&str]) -> Result<Vec<Policy>, Vec<String>> {
     let mut policies = builtin();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -254,6 +260,9 @@ pub fn resolve(decls: &[RateLimitDecl]) -> Result<Vec<Policy>, Vec<String>> {
                 }
                 policy.per_route = builtin.per_route;
                 *builtin = policy;
+            }
+            None if policy.routes.is_empty() && decl.routes.is_empty() && named.contains(&name) => {
+                policies.push(policy)
             }
             None if policy.routes.is_empty() => {
                 if decl.routes.is_empty() {
@@ -494,6 +503,19 @@ mod tests {
         );
         let d = p.for_route(&Method::GET, "/v1/me").unwrap();
         assert_eq!((d.limit, d.key), (1000, KeyKind::Ip));
+    }
+
+    #[test]
+    fn a_policy_the_gateway_names_may_list_no_routes() {
+        let decls = [decl("payments", 5, "1h", RateLimitKey::User, &[])];
+        assert!(resolve(&decls).is_err());
+        let policies = resolve_with(&decls, &["payments"]).unwrap();
+        let p = Policies::new(policies);
+        assert_eq!(p.by_name("payments").map(|p| p.limit), Some(5));
+        assert_eq!(
+            p.for_route(&Method::POST, "/payments").unwrap().name,
+            DEFAULT
+        );
     }
 
     #[test]

@@ -12,17 +12,23 @@ use crate::http::problem::ApiError;
 pub struct Limits {
     pub body_bytes: usize,
     pub timeout: Duration,
+    /// The gateway is on: a request may go to the app, whose bodies have limits of their own
+    /// (the rule's `body_limit`), so the declared length is left to the route (Keel's own routes
+    /// refuse an oversized body as they read it).
+    pub gateway: bool,
 }
 
 /// Whether the request declares a `content-length` above the limit: it is refused before the
 /// body is read. Bodies of unknown length are cut at the limit by the extractors
 /// (`DefaultBodyLimit`).
 pub fn oversized(req: &Request, limits: &Limits) -> bool {
-    req.headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limits.body_bytes as u64)
+    !limits.gateway
+        && req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > limits.body_bytes as u64)
 }
 
 /// The answer to an oversized request: 413, and the connection closed (the body is not read).
@@ -57,12 +63,14 @@ pub fn timed_out(limits: &Limits) -> Response {
 pin_project_lite::pin_project! {
     /// `future`, or `None` once `deadline` passes. The timer is armed only when the future does
     /// not finish on its first poll, so requests answered at once (cached tokens, memory-backed
-    /// limits) never touch the timer wheel.
+    /// limits) never touch the timer wheel. A request the gateway forwards to the app is left
+    /// to the gateway's own timeouts.
     pub struct Deadline<F> {
         #[pin]
         future: F,
         deadline: tokio::time::Instant,
         sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+        exempt: bool,
     }
 }
 
@@ -72,6 +80,7 @@ impl<F> Deadline<F> {
             future,
             deadline: tokio::time::Instant::now() + limits.timeout,
             sleep: None,
+            exempt: false,
         }
     }
 }
@@ -87,6 +96,14 @@ impl<F: std::future::Future> std::future::Future for Deadline<F> {
         let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Some(output));
+        }
+        if *this.exempt {
+            return Poll::Pending;
+        }
+        // The gateway names its rule before its first wait; its own timeouts govern from there.
+        if this.sleep.is_none() && crate::http::middleware::request_id::in_gateway() {
+            *this.exempt = true;
+            return Poll::Pending;
         }
         let deadline = *this.deadline;
         let sleep = this

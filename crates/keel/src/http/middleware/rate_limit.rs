@@ -358,6 +358,32 @@ where
     }
 }
 
+/// A request to the app through the gateway, under `policy`: keyed like a route's (`route`, the
+/// gateway rule, matters only to a per-route policy), with the caller already verified (or none). `Ok` with the headers to add
+/// to the answer; `Err` with the refusal.
+pub(crate) async fn admit(
+    limiter: &RateLimiter,
+    policy: &Policy,
+    principal: Option<&Arc<Principal>>,
+    client: Option<IpAddr>,
+    route: &str,
+) -> Result<Option<[HeaderValue; 2]>, Response> {
+    let principal = principal.filter(|_| policy.key.needs_principal()).cloned();
+    let key = key_of(policy, principal, client, route);
+    match limiter.check(policy, &key).await {
+        Outcome::Decided(decision) if decision.allowed => Ok(Some(headers(policy, &decision))),
+        Outcome::Decided(decision) => Err(too_many(policy, &decision)),
+        Outcome::Unavailable if limiter.fail_closed() => Err(unavailable()),
+        Outcome::Unavailable => Ok(None),
+    }
+}
+
+/// Adds the `RateLimit-Policy` and `RateLimit` fields [`admit`] returned.
+pub(crate) fn add_admitted(map: &mut HeaderMap, [policy, remaining]: [HeaderValue; 2]) {
+    map.append(RATELIMIT_POLICY, policy);
+    map.append(RATELIMIT, remaining);
+}
+
 async fn key_for(
     state: &AppState,
     req: &mut Request,

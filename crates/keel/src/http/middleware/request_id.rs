@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
@@ -15,7 +16,24 @@ const MAX_LEN: usize = 128;
 tokio::task_local! {
     static REQUEST_ID: HeaderValue;
     static USER_ID: RefCell<Option<String>>;
-    static ROUTE: RefCell<Option<MatchedPath>>;
+    static ROUTE: RefCell<Option<RouteName>>;
+}
+
+/// What a request was routed to: a route template of Keel's router, or a gateway rule.
+#[derive(Debug, Clone)]
+pub enum RouteName {
+    Matched(MatchedPath),
+    /// The label of the gateway rule the request to the app fell under.
+    Gateway(Arc<str>),
+}
+
+impl RouteName {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RouteName::Matched(path) => path.as_str(),
+            RouteName::Gateway(label) => label,
+        }
+    }
 }
 
 /// The span every log line of a request is written in; `route` and `user_id` are recorded once
@@ -40,11 +58,25 @@ pub fn record_route(route: &MatchedPath) {
 /// Records the route template the request matched (for the access log, metrics and the span).
 pub fn set_route(route: MatchedPath) {
     record_route(&route);
-    let _ = ROUTE.try_with(|r| *r.borrow_mut() = Some(route));
+    let _ = ROUTE.try_with(|r| *r.borrow_mut() = Some(RouteName::Matched(route)));
 }
 
-/// The route template the request matched, once routed.
-pub fn current_route() -> Option<MatchedPath> {
+/// Records that the request goes to the app under the gateway rule `label`. From then on the
+/// gateway's own timeouts govern it, not the request timeout.
+pub fn set_gateway_rule(label: Arc<str>) {
+    tracing::Span::current().record("route", &*label);
+    let _ = ROUTE.try_with(|r| *r.borrow_mut() = Some(RouteName::Gateway(label)));
+}
+
+/// Whether the request being served goes to the app through the gateway.
+pub fn in_gateway() -> bool {
+    ROUTE
+        .try_with(|r| matches!(*r.borrow(), Some(RouteName::Gateway(_))))
+        .unwrap_or(false)
+}
+
+/// The route template (or gateway rule) the request matched, once routed.
+pub fn current_route() -> Option<RouteName> {
     ROUTE.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
@@ -61,6 +93,11 @@ pub fn current_user() -> Option<String> {
         .try_with(|user| user.borrow().clone())
         .ok()
         .flatten()
+}
+
+/// The id of the request being served on this task, as its header value.
+pub fn current_value() -> Option<HeaderValue> {
+    REQUEST_ID.try_with(HeaderValue::clone).ok()
 }
 
 /// The id of the request being served on this task, if any.
@@ -108,7 +145,7 @@ pub fn assign(req: &Request) -> HeaderValue {
 /// The request-scoped values around a request's future.
 pub type Scoped<F> = TaskLocalFuture<
     HeaderValue,
-    TaskLocalFuture<RefCell<Option<String>>, TaskLocalFuture<RefCell<Option<MatchedPath>>, F>>,
+    TaskLocalFuture<RefCell<Option<String>>, TaskLocalFuture<RefCell<Option<RouteName>>, F>>,
 >;
 
 /// `future` with `id` (and room for the user id and the route) visible through [`current`]
