@@ -9,6 +9,7 @@ mod idp;
 mod process;
 mod receiver;
 mod revenuecat;
+pub mod s3;
 mod wait;
 
 pub use admin::{admin, send, Reply, PROBLEMS};
@@ -18,6 +19,7 @@ pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::{free_port, KeelProcess};
 pub use receiver::{Answer, Delivery, Receiver};
 pub use revenuecat::FakeRevenueCat;
+pub use s3::{S3Server, StaticFiles};
 pub use wait::{eventually, Condition};
 
 /// Runs an async test body on each database engine. For every `name` given, it generates a

@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod sentry;
 pub mod services;
+pub mod storage;
 pub mod telemetry;
 pub mod users;
 

@@ -30,6 +30,9 @@ pub struct FileSettings {
     pub rate_limits: Vec<RateLimitDecl>,
     #[serde(default)]
     pub health: HealthThresholds,
+    /// What users may upload, and how long storage links live.
+    #[serde(default)]
+    pub storage: crate::storage::StorageDecl,
 }
 
 /// When `/health/deep` turns `degraded`.

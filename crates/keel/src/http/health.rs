@@ -15,6 +15,7 @@ use super::state::{AppState, Phase};
 
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+const STORAGE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = HealthCheck)]
@@ -64,6 +65,10 @@ pub struct Checks {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Check)]
     pub auth: Option<Check>,
+    /// The storage backend, when `STORAGE_REQUIRED` is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Check)]
+    pub storage: Option<Check>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,10 +108,18 @@ pub async fn checks(state: &AppState) -> Checks {
     } else {
         None
     };
+    let storage = if state.settings.storage.required {
+        Some(Check::from_result(
+            state.storage.probe(STORAGE_TIMEOUT).await,
+        ))
+    } else {
+        None
+    };
     Checks {
         database,
         redis,
         auth,
+        storage,
     }
 }
 
@@ -158,6 +171,7 @@ impl Checks {
         self.database.ok()
             && (!redis_required || self.redis.as_ref().is_none_or(Check::ok))
             && self.auth.as_ref().is_none_or(Check::ok)
+            && self.storage.as_ref().is_none_or(Check::ok)
     }
 
     /// `fail` when a required dependency does not answer; `degraded` when another check fails or

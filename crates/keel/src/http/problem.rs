@@ -41,7 +41,8 @@ pub(crate) struct ProblemBody<'a> {
     /// method-not-allowed, job-state-conflict, nul-character, payload-too-large, headers-too-large,
     /// unsupported-media-type,
     /// validation-failed, rate-limited, internal, timeout, unavailable, database-unavailable,
-    /// auth-unavailable, rate-limit-unavailable, enqueue-disabled.
+    /// auth-unavailable, rate-limit-unavailable, enqueue-disabled, upload-incomplete,
+    /// upload-size-mismatch, invalid-link, expired-link, storage-unavailable.
     #[serde(rename = "type")]
     #[schema(format = "uri")]
     kind: String,

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub webhooks: Counter,
     pub app_events: Counter,
     pub app_events_backlog: Counter,
+    pub storage_operations: Counter,
+    pub storage_bytes: Counter,
     pub registry: Registry,
 }
 
@@ -114,6 +116,18 @@ pub fn global() -> &'static Metrics {
                 "keel_app_events_backlog",
                 "Events for the app written and not yet delivered, as the dispatcher last counted.",
                 &[],
+            ),
+            storage_operations: registry.counter(
+                "keel_storage_operations_total",
+                "Object storage operations by operation (put, get, head, delete, list, presign) \
+                 and outcome (ok, not_found, error).",
+                &["op", "outcome"],
+            ),
+            storage_bytes: registry.counter(
+                "keel_storage_bytes_total",
+                "Bytes Keel moved to (put) and from (get) object storage, and bytes of confirmed \
+                 direct uploads (upload).",
+                &["op"],
             ),
             registry,
         }

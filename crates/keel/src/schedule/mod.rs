@@ -86,6 +86,10 @@ pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
         builtin("jobs.prune", "0 * * * *")?,
         builtin(RETENTION_KIND, "0 2 * * *")?,
         builtin(MAINTENANCE_KIND, "0 3 * * 0")?,
+        builtin(
+            crate::storage::jobs::CLEANUP_KIND,
+            crate::storage::jobs::CLEANUP_CRON,
+        )?,
     ];
     for decl in decls {
         let s = schedule(

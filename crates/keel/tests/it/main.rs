@@ -55,3 +55,4 @@ mod schedules;
 mod schedules_missed;
 mod schedules_timezone;
 mod sentry;
+mod storage;

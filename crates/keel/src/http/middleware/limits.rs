@@ -17,7 +17,13 @@ pub struct Limits {
 /// Whether the request declares a `content-length` above the limit: it is refused before the
 /// body is read. Bodies of unknown length are cut at the limit by the extractors
 /// (`DefaultBodyLimit`).
+///
+/// Uploads through the filesystem storage backend's links are exempt: each link carries its own
+/// limit, checked as the body streams to storage.
 pub fn oversized(req: &Request, limits: &Limits) -> bool {
+    if req.uri().path().starts_with(crate::storage::LINK_PATH) {
+        return false;
+    }
     req.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
