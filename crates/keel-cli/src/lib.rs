@@ -74,6 +74,8 @@ enum Command {
     Db(commands::db::Args),
     /// Stored billing webhook events: list them, replay one.
     Webhooks(commands::webhooks::Args),
+    /// Object storage: list, usage, move between backends.
+    Storage(commands::storage::Args),
 }
 
 /// Runs the `keel` command line with the arguments of this process and returns its exit code.
@@ -116,6 +118,7 @@ where
             Command::Restore(args) => commands::backup::run_restore(args, out).await,
             Command::Db(args) => commands::db::run(args, out).await,
             Command::Webhooks(args) => commands::webhooks::run(args, out).await,
+            Command::Storage(args) => commands::storage::run(args, out).await,
         }
     });
     result.into()

@@ -11,4 +11,5 @@ pub mod report;
 pub mod schedules;
 pub mod serve;
 pub mod smoke;
+pub mod storage;
 pub mod webhooks;

@@ -30,4 +30,5 @@ mod queue_guards;
 mod quick_start;
 mod runbooks;
 mod shutdown;
+mod storage_cli;
 mod webhooks_cli;
