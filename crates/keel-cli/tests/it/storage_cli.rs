@@ -175,3 +175,51 @@ async fn migrate_moves_a_thousand_files_and_a_rerun_finishes_an_interrupted_run(
     .await;
     same.assert_code(2);
 }
+
+/// `keel bench storage` measures presigned-URL issuance beside `GET /v1/me` on both backends
+/// (short runs: the shape of the report, not its figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_storage_reports_issuance_against_me() {
+    let s3 = S3Server::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = s3
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let short = [
+        "bench",
+        "storage",
+        "--seconds",
+        "0.3",
+        "--rounds",
+        "1",
+        "--connections",
+        "2",
+        "--json",
+    ];
+    let mut with_s3: Vec<&str> = short.to_vec();
+    with_s3.extend(["--s3", "s3://keel-test"]);
+    for (args, backend) in [(short.to_vec(), "file://"), (with_s3, "s3://keel-test")] {
+        let run = keel(work.path(), env.clone(), &args).await;
+        run.assert_code(0);
+        let report = run.json();
+        assert!(
+            report["backend"].as_str().unwrap().starts_with(backend),
+            "{report}"
+        );
+        let scenarios = report["scenarios"].as_array().unwrap();
+        assert_eq!(scenarios.len(), 2, "{report}");
+        for s in scenarios {
+            assert_eq!(s["errors"], 0, "{report}");
+            assert!(s["requests_per_s"].as_f64().unwrap() > 0.0, "{report}");
+        }
+        assert!(
+            report["uploads_over_me"].as_f64().unwrap() > 0.0,
+            "{report}"
+        );
+    }
+    let bad = keel(work.path(), env, &["bench", "storage", "--s3", "gs://x"]).await;
+    bad.assert_code(2);
+}
