@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod cdn;
 mod db;
 mod fake_server;
 mod idp;
@@ -14,12 +15,13 @@ mod wait;
 
 pub use admin::{admin, send, Reply, PROBLEMS};
 pub use app::{TestApp, TestAppBuilder};
+pub use cdn::StaticFiles;
 pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::{free_port, KeelProcess};
 pub use receiver::{Answer, Delivery, Receiver};
 pub use revenuecat::FakeRevenueCat;
-pub use s3::{S3Server, StaticFiles};
+pub use s3::S3Server;
 pub use wait::{eventually, Condition};
 
 /// Runs an async test body on each database engine. For every `name` given, it generates a

@@ -1,20 +1,14 @@
 //! A real S3 server in the test process: `s3s-fs` (objects as files under a temporary
 //! directory) behind `s3s`, which checks every request's SigV4 signature and a presigned URL's
-//! expiry, on 127.0.0.1 and a free port. And a static file server standing in for a CDN.
+//! expiry, on 127.0.0.1 and a free port.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use hyper_util::rt::TokioIo;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::task::JoinHandle;
-
-use crate::fake_server::{self, FakeServer};
 
 /// The credentials the server accepts.
 pub const ACCESS_KEY: &str = "keeltestaccesskey";
@@ -87,42 +81,5 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.accept.abort();
-    }
-}
-
-/// A static file server over a directory: `GET /KEY` answers the file at `KEY`, as a CDN in
-/// front of a bucket would.
-#[derive(Debug)]
-pub struct StaticFiles {
-    server: FakeServer,
-}
-
-impl StaticFiles {
-    pub async fn serve(dir: &Path) -> StaticFiles {
-        let dir = dir.to_path_buf();
-        let router = Router::new().fallback(move |request: Request| {
-            let dir = dir.clone();
-            async move { file(&dir, request.uri().path()).await }
-        });
-        let server = fake_server::start(router)
-            .await
-            .unwrap_or_else(|e| panic!("static server: {e}"));
-        StaticFiles { server }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr)
-    }
-}
-
-async fn file(dir: &Path, path: &str) -> Response {
-    let relative = path.trim_start_matches('/');
-    if relative.split('/').any(|s| s.is_empty() || s == "..") {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match tokio::fs::read(dir.join(relative)).await {
-        Ok(bytes) => bytes.into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -478,5 +478,29 @@ fn read_storage(r: &mut Reader<'_>, file: &FileSettings, origin: Option<&Path>) 
         },
         required: r.bool("STORAGE_REQUIRED", false),
         rules,
+        cloudfront: read_cloudfront(r),
+    }
+}
+
+fn read_cloudfront(r: &mut Reader<'_>) -> Option<crate::storage::cloudfront::CloudFrontSigner> {
+    const ID: &str = "STORAGE_CLOUDFRONT_KEY_ID";
+    const FILE: &str = "STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE";
+    match (r.string(ID), r.string(FILE)) {
+        (None, None) => None,
+        (Some(id), Some(file)) => {
+            let path = r.src.dir().join(file);
+            match crate::storage::cloudfront::CloudFrontSigner::load(&id, &path) {
+                Ok(signer) => Some(signer),
+                Err(message) => {
+                    r.problems.push(FILE, message);
+                    None
+                }
+            }
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            r.problems
+                .push(ID, format!("{ID} and {FILE} are set together"));
+            None
+        }
     }
 }

@@ -351,6 +351,16 @@ pub const VARIABLES: &[Var] = &[
     var("AWS_ACCESS_KEY_ID", "unset", "S3 access key id"),
     var("AWS_SECRET_ACCESS_KEY", "unset", "S3 secret access key"),
     var(
+        "STORAGE_CLOUDFRONT_KEY_ID",
+        "unset",
+        "CloudFront public key id: private objects are served through CloudFront signed URLs",
+    ),
+    var(
+        "STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE",
+        "unset",
+        "PEM file of the RSA private key of STORAGE_CLOUDFRONT_KEY_ID",
+    ),
+    var(
         "AWS_SESSION_TOKEN",
         "unset",
         "S3 session token of temporary credentials",

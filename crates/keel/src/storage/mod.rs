@@ -12,6 +12,7 @@
 //! ```
 
 pub mod backend;
+pub mod cloudfront;
 pub mod jobs;
 pub mod key;
 mod metrics;
@@ -263,24 +264,46 @@ impl Storage {
         Some(format!("{}/{prefix}{key}", base.trim_end_matches('/')))
     }
 
-    /// Where to download `object`: its CDN URL when public and a CDN is set, else a signed URL.
+    /// Where to download `key`: the CDN URL when public and a CDN is set; a CloudFront signed
+    /// URL valid for `ttl` when private and CloudFront keys are set; else a signed URL of the
+    /// backend.
+    async fn download(
+        &self,
+        key: &str,
+        public: bool,
+        ttl: Duration,
+        base: Option<&str>,
+    ) -> Result<Link, StorageError> {
+        if let Some(url) = self.public_url(key) {
+            let cdn = |url: String, expires_at| Link {
+                method: "GET",
+                url,
+                headers: Default::default(),
+                expires_at,
+            };
+            if public {
+                return Ok(cdn(url, None));
+            }
+            if let Some(signer) = &self.inner.settings.cloudfront {
+                let expires_at = self.deadline(ttl);
+                return Ok(cdn(
+                    signer.sign(&url, expires_at.timestamp()),
+                    Some(expires_at),
+                ));
+            }
+        }
+        self.signed(LinkOp::Get, key, ttl, None, base).await
+    }
+
+    /// Where to download `object` (see [`Storage::download`]), for the download TTL.
     async fn download_link(
         &self,
         object: &StoredObject,
         base: Option<&str>,
     ) -> Result<Link, StorageError> {
-        if object.visibility == "public" {
-            if let Some(url) = self.public_url(&object.key) {
-                return Ok(Link {
-                    method: "GET",
-                    url,
-                    headers: Default::default(),
-                    expires_at: None,
-                });
-            }
-        }
         let ttl = self.inner.settings.rules.download_url_ttl;
-        self.signed(LinkOp::Get, &object.key, ttl, None, base).await
+        self.download(&object.key, object.visibility == "public", ttl, base)
+            .await
     }
 
     async fn view(
@@ -621,19 +644,17 @@ impl Storage {
         Ok(())
     }
 
-    /// A URL to download `key`: the CDN URL of a recorded public object, else a signed URL
-    /// valid for `ttl` (the download TTL of `[storage]` by default).
+    /// A URL to download `key`: the CDN URL of a recorded public object; else a signed URL
+    /// (CloudFront's when configured, or the backend's) valid for `ttl` (the download TTL of
+    /// `[storage]` by default).
     pub async fn url(&self, key: &str, ttl: Option<Duration>) -> Result<String, StorageError> {
         key::check(key).map_err(StorageError::InvalidKey)?;
-        if let Some(object) = self.inner.db.storage_object_by_key(key).await? {
-            if ttl.is_none() && object.visibility == "public" {
-                if let Some(url) = self.public_url(key) {
-                    return Ok(url);
-                }
-            }
-        }
+        let public = match self.inner.db.storage_object_by_key(key).await? {
+            Some(object) => object.visibility == "public",
+            None => false,
+        };
         let ttl = ttl.unwrap_or(self.inner.settings.rules.download_url_ttl);
-        Ok(self.signed(LinkOp::Get, key, ttl, None, None).await?.url)
+        Ok(self.download(key, public, ttl, None).await?.url)
     }
 
     /// A presigned link for `op` on `key` valid for `ttl`, for the app's services and HTTP job

@@ -289,6 +289,9 @@ pub struct StorageSettings {
     /// `STORAGE_REQUIRED`: readiness waits for the backend to answer.
     pub required: bool,
     pub rules: StorageRules,
+    /// `STORAGE_CLOUDFRONT_KEY_ID` and `STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE`: private objects
+    /// are served by the CDN through CloudFront signed URLs.
+    pub cloudfront: Option<super::cloudfront::CloudFrontSigner>,
 }
 
 impl Default for StorageSettings {
@@ -301,6 +304,7 @@ impl Default for StorageSettings {
             s3: S3Settings::default(),
             required: false,
             rules: StorageRules::default(),
+            cloudfront: None,
         }
     }
 }
@@ -321,6 +325,12 @@ impl StorageSettings {
                     out.push((name, "must be an http:// or https:// URL".to_string()));
                 }
             }
+        }
+        if self.cloudfront.is_some() && self.public_base_url.is_none() {
+            out.push((
+                "STORAGE_PUBLIC_BASE_URL",
+                "is required with STORAGE_CLOUDFRONT_KEY_ID (the CloudFront domain)".to_string(),
+            ));
         }
         if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
             out.push((

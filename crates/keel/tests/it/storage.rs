@@ -9,6 +9,8 @@ use keel_testkit::{send, Reply, S3Server, StaticFiles, TestApp, TestAppBuilder, 
 use serde_json::{json, Value};
 
 mod cleanup;
+mod cloudfront;
+mod config;
 mod library;
 mod links;
 mod privacy;
@@ -57,13 +59,20 @@ pub struct Fixture {
     pub s3: Option<S3Server>,
     dir: tempfile::TempDir,
     pub cdn: StaticFiles,
+    /// The CloudFront key pair id and its private key's PEM file, when the CDN checks signatures.
+    cloudfront: Option<(String, PathBuf)>,
 }
 
 impl Fixture {
     pub async fn file() -> Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");
         let cdn = StaticFiles::serve(dir.path()).await;
-        Fixture { s3: None, dir, cdn }
+        Fixture {
+            s3: None,
+            dir,
+            cdn,
+            cloudfront: None,
+        }
     }
 
     pub async fn s3() -> Fixture {
@@ -74,7 +83,23 @@ impl Fixture {
             s3: Some(s3),
             dir,
             cdn,
+            cloudfront: None,
         }
+    }
+
+    /// The CDN checks CloudFront signatures of a key pair generated for the test, whose private
+    /// key the app signs with.
+    pub async fn with_cloudfront(mut self) -> Fixture {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+        let pem = key.to_pkcs8_pem(LineEnding::LF).expect("PEM");
+        let path = self.dir.path().join("cloudfront-key.pem");
+        std::fs::write(&path, pem.as_bytes()).expect("key file");
+        let key_id = "K2JCJMDEHXQW5F".to_string();
+        self.cdn =
+            StaticFiles::serve_signed(&self.objects_dir(), &key_id, key.to_public_key()).await;
+        self.cloudfront = Some((key_id, path));
+        self
     }
 
     pub fn is_s3(&self) -> bool {
@@ -116,6 +141,12 @@ impl Fixture {
             .keel_toml(RULES);
         for (name, value) in self.env() {
             builder = builder.env(name, &value);
+        }
+        if let Some((key_id, path)) = &self.cloudfront {
+            builder = builder.env("STORAGE_CLOUDFRONT_KEY_ID", key_id).env(
+                "STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE",
+                &path.display().to_string(),
+            );
         }
         builder
     }
