@@ -93,7 +93,8 @@ pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
                 "/v1/storage/files/{token}",
                 get(storage_links::download).put(storage_links::upload),
             )
-            .route("/v1/storage/urls", post(storage_links::link));
+            .route("/v1/storage/urls", post(storage_links::link))
+            .route("/v1/storage/objects", post(storage_links::record));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
         }

@@ -193,6 +193,7 @@ fn hash(text: &str) -> String {
         super::storage_links::upload,
         super::storage_links::download,
         super::storage_links::link,
+        super::storage_links::record,
         document,
         page,
     ),

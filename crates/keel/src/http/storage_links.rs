@@ -17,7 +17,7 @@ use super::jobs_api::Service;
 use super::problem::ApiError;
 use super::state::AppState;
 use super::storage::request_origin;
-use crate::storage::{Link, LinkOp};
+use crate::storage::{FileView, Link, LinkOp, RecordObject};
 
 /// The longest a link of `POST /v1/storage/urls` may live: 7 days (S3's limit).
 const MAX_LINK_SECONDS: u64 = 7 * 86_400;
@@ -178,4 +178,90 @@ pub async fn link(
         )
         .await?;
     Ok(Json(link))
+}
+
+// An object the app stored through a link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {
+    /// The key the object was stored under.
+    pub key: String,
+    /// Its content type (`application/octet-stream` by default).
+    pub content_type: Option<String>,
+    /// The user it belongs to: listed in their files, exported and erased with them.
+    pub user_id: Option<String>,
+    /// Served through `STORAGE_PUBLIC_BASE_URL` when set; `false` by default.
+    #[serde(default)]
+    pub public: bool,
+    /// Removed by the cleanup after this many seconds (a temporary object).
+    #[schema(minimum = 1)]
+    pub expires_in: Option<u64>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/storage/objects",
+    tag = "Storage",
+    operation_id = "recordObject",
+    summary = "Record an object stored through a link (the app)",
+    description = "After a job or the app's backend stored an object through a link of \
+        `POST /v1/storage/urls`: Keel checks the backend holds it, records it with its stored \
+        size (for a user: in their files, their export and their erasure) and answers its \
+        download URL (the CDN URL of a public object). Recording a key again replaces the \
+        record. Authenticated with a service token of `SERVICE_TOKENS`.",
+    security(("serviceToken" = [])),
+    request_body = RecordRequest,
+    responses(
+        (status = 201, description = "The recorded object.", body = FileView),
+        (status = 400, description = "The body is not JSON."),
+        (status = 401, description = "No service token, or not one of `SERVICE_TOKENS`."),
+        (status = 404, description = "Nothing is stored under the key."),
+        (status = 413, description = "The body is larger than `BODY_LIMIT_BYTES`."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 422, description = "`validation-failed`: the key, content type, user or lifetime is invalid."),
+        (status = 503, description = "`storage-unavailable`."),
+    )
+)]
+pub async fn record(
+    _service: Service,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extract::Json(body): extract::Json<RecordRequest>,
+) -> Result<(StatusCode, Json<FileView>), ApiError> {
+    let invalid = |field: &str, message: &str| {
+        ApiError::validation(vec![super::problem::FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
+    if let Some(t) = &body.content_type {
+        if !crate::storage::settings::is_content_type(&crate::storage::settings::essence(t)) {
+            return Err(invalid(
+                "content_type",
+                "must be a content type such as audio/mpeg",
+            ));
+        }
+    }
+    if body
+        .user_id
+        .as_deref()
+        .is_some_and(|u| u.is_empty() || u.chars().count() > 255)
+    {
+        return Err(invalid("user_id", "must be 1 to 255 characters"));
+    }
+    let expires_in = match body.expires_in {
+        None => None,
+        Some(s) if (1..=10 * 365 * 86_400).contains(&s) => Some(std::time::Duration::from_secs(s)),
+        Some(_) => return Err(invalid("expires_in", "must be from 1 second to 10 years")),
+    };
+    let origin = request_origin(&headers);
+    let object = RecordObject {
+        key: body.key,
+        content_type: body.content_type,
+        user_id: body.user_id,
+        public: body.public,
+        expires_in,
+    };
+    let view = state.storage.record(object, origin.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }

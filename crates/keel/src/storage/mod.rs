@@ -139,6 +139,19 @@ pub struct PutOptions {
     pub expires_in: Option<Duration>,
 }
 
+/// An object the app stored through a link, to record.
+#[derive(Debug, Clone, Default)]
+pub struct RecordObject {
+    pub key: String,
+    /// `application/octet-stream` when unset.
+    pub content_type: Option<String>,
+    /// The user the object belongs to: listed in their files, exported and erased with them.
+    pub user_id: Option<String>,
+    pub public: bool,
+    /// Removed by `storage.cleanup` after this long.
+    pub expires_in: Option<Duration>,
+}
+
 /// The storage service of a process.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -655,6 +668,40 @@ impl Storage {
         };
         let ttl = ttl.unwrap_or(self.inner.settings.rules.download_url_ttl);
         Ok(self.download(key, public, ttl, None).await?.url)
+    }
+
+    /// Records an object the backend holds under `key` (stored through a link by a job or the
+    /// app's backend), with its stored size; [`StorageError::NotFound`] when there is none.
+    pub async fn record(
+        &self,
+        object: RecordObject,
+        base: Option<&str>,
+    ) -> Result<FileView, StorageError> {
+        key::check(&object.key).map_err(StorageError::InvalidKey)?;
+        let stored = self
+            .backend()?
+            .head(&object.key)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        let now = self.now();
+        let row = StoredObject {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: object.user_id,
+            key: object.key,
+            content_type: object
+                .content_type
+                .map(|t| settings::essence(&t))
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            size: i64::try_from(stored.size).unwrap_or(i64::MAX),
+            state: "confirmed".into(),
+            visibility: visibility(object.public).into(),
+            checksum: None,
+            created_at: now,
+            confirmed_at: Some(now),
+            expires_at: object.expires_in.map(|ttl| self.deadline(ttl)),
+        };
+        self.inner.db.insert_storage_object(&row).await?;
+        self.view(row, base).await
     }
 
     /// A presigned link for `op` on `key` valid for `ttl`, for the app's services and HTTP job

@@ -36,7 +36,7 @@ const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/ope
 /// Every route of the API role's router (with `SCHEDULER_SECRET_KEY` set). A route added to
 /// `http::router` must be added here and documented.
 #[rustfmt::skip]
-const ROUTES: [(&str, &str); 45] = [
+const ROUTES: [(&str, &str); 46] = [
     ("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/health/deep"), ("get", "/metrics"),
     ("get", "/v1/me"), ("get", "/v1/auth/check"), ("post", "/v1/scheduler/{name}/trigger"),
     ("post", "/v1/jobs"), ("get", "/v1/jobs/{id}"),
@@ -55,6 +55,7 @@ const ROUTES: [(&str, &str); 45] = [
     ("post", "/v1/me/uploads"), ("get", "/v1/me/files"), ("get", "/v1/me/files/{id}"),
     ("delete", "/v1/me/files/{id}"), ("post", "/v1/me/files/{id}/confirm"),
     ("put", "/v1/storage/files/{token}"), ("get", "/v1/storage/files/{token}"), ("post", "/v1/storage/urls"),
+    ("post", "/v1/storage/objects"),
 ];
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

@@ -37,6 +37,16 @@ async fn link(app: &keel_testkit::TestApp, body: serde_json::Value) -> keel_test
     .await
 }
 
+async fn record(app: &keel_testkit::TestApp, body: serde_json::Value) -> keel_testkit::Reply {
+    send(
+        app.client
+            .post(app.url("/v1/storage/objects"))
+            .bearer_auth(SERVICE)
+            .json(&body),
+    )
+    .await
+}
+
 async fn changed_and_expired_links_are_refused(fx: Fixture) {
     let app = fx.app(TestDb::sqlite()).spawn().await;
     let content = bytes(3_000, 5);
@@ -143,8 +153,36 @@ async fn services_get_links_for_any_key(fx: Fixture) {
     let get = link(&app, json!({"method": "GET", "key": "jobs/render/42.mp3"})).await;
     assert_eq!(
         fetch(get.ok(200)["url"].as_str().unwrap()).await,
-        (200, output)
+        (200, output.clone())
     );
+
+    // Recorded for a user, public: it is among their files, at its CDN URL.
+    let recorded = record(
+        &app,
+        json!({"key": "jobs/render/42.mp3", "content_type": "audio/mpeg", "user_id": "kim", "public": true}),
+    )
+    .await;
+    let recorded = recorded.ok(201).clone();
+    assert_eq!(
+        (&recorded["size"], &recorded["state"]),
+        (&json!(40_000), &json!("confirmed"))
+    );
+    let cdn = format!("{}/jobs/render/42.mp3", fx.cdn.base_url());
+    assert_eq!(recorded["url"], json!(cdn));
+    assert_eq!(fetch(&cdn).await, (200, output));
+    let files = super::call(&app, "kim", reqwest::Method::GET, "/v1/me/files", None).await;
+    assert_eq!(files.ok(200)["files"][0]["id"], recorded["id"]);
+    record(&app, json!({"key": "jobs/render/none.mp3"}))
+        .await
+        .problem(404, "not-found");
+    for body in [
+        json!({"key": "a/../b"}),
+        json!({"key": "jobs/render/42.mp3", "content_type": "nope"}),
+        json!({"key": "jobs/render/42.mp3", "user_id": ""}),
+        json!({"key": "jobs/render/42.mp3", "expires_in": 0}),
+    ] {
+        record(&app, body).await.problem(422, "validation-failed");
+    }
 
     for body in [
         json!({"method": "POST", "key": "a"}),
