@@ -16,8 +16,8 @@ use object_store::{
 };
 use secrecy::ExposeSecret;
 
+use super::error::StorageError;
 use super::settings::{S3Settings, StorageTarget};
-use super::StorageError;
 
 /// Requests to the backend give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -2,13 +2,10 @@
 //! `abandoned_after`) and expired temporary objects are removed from the backend and forgotten.
 
 use crate::jobs::{JobFailure, Registry};
+pub use crate::schedule::{
+    STORAGE_CLEANUP_CRON as CLEANUP_CRON, STORAGE_CLEANUP_KIND as CLEANUP_KIND,
+};
 use crate::services::Services;
-
-/// The kind (and the built-in schedule) of the cleanup.
-pub const CLEANUP_KIND: &str = "storage.cleanup";
-
-/// When the cleanup runs: every hour, at minute 15.
-pub const CLEANUP_CRON: &str = "15 * * * *";
 
 /// Registers the cleanup job.
 pub fn register(registry: &mut Registry, services: &Services) {

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::backend::Backend;
-use super::{sha256_hex, StorageError};
+use super::error::StorageError;
+use super::sha256_hex;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, Serialize)]
