@@ -216,3 +216,34 @@ async fn a_filesystem_link_refuses_another_content_type() {
     assert!(!fx.holds(upload["key"].as_str().unwrap()));
     assert_eq!(put_bytes(&upload, vec![0u8; 10]).await, 204);
 }
+
+/// With `PUBLIC_URL`, Keel's own links are built on it rather than on the request's Host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_links_are_built_on_public_url() {
+    let fx = Fixture::file().await;
+    let app = fx
+        .app(TestDb::sqlite())
+        .env("PUBLIC_URL", "https://api.example.com/")
+        .spawn()
+        .await;
+    let upload = start_upload(&app, "lee", "audio/mpeg", 10, false)
+        .await
+        .ok(201)
+        .clone();
+    let url = upload["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://api.example.com/v1/storage/files/"),
+        "{url}"
+    );
+    let without = Fixture::file().await;
+    let app = without.app(TestDb::sqlite()).spawn().await;
+    let upload = start_upload(&app, "lee", "audio/mpeg", 10, false)
+        .await
+        .ok(201)
+        .clone();
+    let url = upload["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/v1/storage/files/", app.base_url)),
+        "{url}"
+    );
+}
