@@ -14,7 +14,20 @@ use super::{both_backends, bytes, put_bytes, start_upload, upload_file, Fixture}
 both_backends!(cleanup_removes_abandoned_uploads_and_expired_objects);
 
 async fn cleanup_removes_abandoned_uploads_and_expired_objects(fx: Fixture) {
-    let app = fx.app(TestDb::sqlite()).spawn().await;
+    cleanup_on(fx, TestDb::sqlite()).await;
+}
+
+/// The same on Postgres, with the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_removes_abandoned_uploads_and_expired_objects_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    cleanup_on(Fixture::s3().await, db).await;
+}
+
+async fn cleanup_on(fx: Fixture, db: TestDb) {
+    let app = fx.app(db).spawn().await;
     let kept = upload_file(&app, "hal", &bytes(800, 1), false).await;
     let abandoned = start_upload(&app, "hal", "audio/mpeg", 600, false)
         .await

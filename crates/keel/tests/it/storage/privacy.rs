@@ -10,7 +10,20 @@ use super::{both_backends, bytes, call, fetch, put_bytes, start_upload, upload_f
 both_backends!(erasure_removes_every_object_of_the_user);
 
 async fn erasure_removes_every_object_of_the_user(fx: Fixture) {
-    let app = fx.app(TestDb::sqlite()).spawn().await;
+    erasure_on(fx, TestDb::sqlite()).await;
+}
+
+/// The same on Postgres, with the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_removes_every_object_of_the_user_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    erasure_on(Fixture::s3().await, db).await;
+}
+
+async fn erasure_on(fx: Fixture, db: TestDb) {
+    let app = fx.app(db).spawn().await;
     let kept = upload_file(&app, "other", &bytes(1_000, 9), false).await;
     let confirmed = bytes(4_000, 8);
     let file = upload_file(&app, "gus", &confirmed, false).await;
