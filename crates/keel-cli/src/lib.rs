@@ -76,6 +76,8 @@ enum Command {
     Webhooks(commands::webhooks::Args),
     /// Error reporting: send a test event to Sentry.
     Sentry(commands::sentry::Args),
+    /// Object storage: list, usage, move between backends.
+    Storage(commands::storage::Args),
 }
 
 /// Runs the `keel` command line with the arguments of this process and returns its exit code.
@@ -119,6 +121,7 @@ where
             Command::Db(args) => commands::db::run(args, out).await,
             Command::Webhooks(args) => commands::webhooks::run(args, out).await,
             Command::Sentry(args) => commands::sentry::run(args, out).await,
+            Command::Storage(args) => commands::storage::run(args, out).await,
         }
     });
     result.into()

@@ -30,6 +30,7 @@ pub(crate) mod postgres;
 pub mod privacy;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+pub mod storage;
 mod tx;
 pub mod users;
 

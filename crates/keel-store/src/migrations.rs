@@ -34,8 +34,8 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_app_events"), (5, "0005_billing_tenants"), (6, "0006_console"));
-const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_app_events"), (5, "0005_billing_tenants"), (6, "0006_console"));
+const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_app_events"), (5, "0005_billing_tenants"), (6, "0006_console"), (7, "0007_storage"));
+const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_jobs"), (3, "0003_billing"), (4, "0004_app_events"), (5, "0005_billing_tenants"), (6, "0006_console"), (7, "0007_storage"));
 
 pub fn for_engine(engine: Engine) -> &'static [Migration] {
     match engine {

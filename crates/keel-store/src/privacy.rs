@@ -38,7 +38,7 @@ fn json_pattern(id: &str) -> String {
 }
 
 /// What erasure deletes, per table; `$1` is the user id, `$2` its JSON-string LIKE pattern.
-const ERASE: [(&str, &str); 7] = [
+const ERASE: [(&str, &str); 8] = [
     (
         "subscriptions",
         "DELETE FROM subscriptions WHERE user_id = $1 OR subject = $1",
@@ -65,6 +65,10 @@ const ERASE: [(&str, &str); 7] = [
            AND (CAST(args AS TEXT) LIKE $2 ESCAPE '\\' OR unique_key LIKE '%:' || $1)",
     ),
     ("users", "DELETE FROM users WHERE id = $1"),
+    (
+        "storage_objects",
+        "DELETE FROM storage_objects WHERE user_id = $1",
+    ),
 ];
 
 const PSEUDONYMIZE_AUDIT: &str = "UPDATE audit_log SET

@@ -3,22 +3,26 @@
 
 mod admin;
 mod app;
+mod cdn;
 mod db;
 mod fake_server;
 mod idp;
 mod process;
 mod receiver;
 mod revenuecat;
+pub mod s3;
 pub mod sentry;
 mod wait;
 
 pub use admin::{admin, send, Reply, PROBLEMS};
 pub use app::{TestApp, TestAppBuilder};
+pub use cdn::StaticFiles;
 pub use db::{execute_detached, postgres_url, redis_url, TestDb};
 pub use idp::{Alg, FakeIdp, KeyId};
 pub use process::{free_port, KeelProcess};
 pub use receiver::{Answer, Delivery, Receiver};
 pub use revenuecat::FakeRevenueCat;
+pub use s3::S3Server;
 pub use sentry::{FakeSentry, Refusal};
 pub use wait::{eventually, Condition};
 

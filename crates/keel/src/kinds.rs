@@ -9,13 +9,14 @@ use crate::jobs::Registry;
 use crate::services::{Services, PRUNE_KIND};
 
 /// The kinds of Keel's own jobs, registered in every process by [`handlers`].
-pub const KEEL_KINDS: [&str; 6] = [
+pub const KEEL_KINDS: [&str; 7] = [
     PRUNE_KIND,
     crate::billing::revenuecat::SYNC_KIND,
     crate::billing::jobs::RESEAL_KIND,
     crate::privacy::ERASE_KIND,
     crate::schedule::RETENTION_KIND,
     crate::schedule::MAINTENANCE_KIND,
+    crate::storage::jobs::CLEANUP_KIND,
 ];
 
 /// Every kind a process with `app`'s handlers runs: `app`'s (the built-in kinds and the
@@ -46,6 +47,7 @@ pub fn handlers(services: &Services, mut registry: Registry) -> Registry {
     });
     crate::billing::jobs::register(&mut registry, &services.billing);
     crate::privacy::register(&mut registry, services);
+    crate::storage::jobs::register(&mut registry, services);
     crate::jobs::http_kind::register(
         &mut registry,
         &services.settings.jobs.http_kinds,

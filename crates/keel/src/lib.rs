@@ -24,6 +24,7 @@ pub mod redis_target;
 pub mod runtime;
 pub mod schedule;
 pub mod services;
+pub mod storage;
 pub mod telemetry;
 pub mod users;
 

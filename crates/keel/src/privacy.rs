@@ -9,6 +9,7 @@ use crate::billing::ingest::payload_aad;
 use crate::jobs::{Enqueued, JobError, JobFailure, JobSpec, Registry};
 pub use crate::schedule::{MAINTENANCE_KIND, RETENTION_KIND};
 use crate::services::Services;
+use crate::storage::StorageError;
 use crate::store::audit::AuditEntry;
 use crate::store::StoreError;
 
@@ -36,7 +37,18 @@ fn exported_payload(plain: Vec<u8>) -> (&'static str, Value) {
 /// Everything stored about `user_id`, as JSON; raw webhook payloads opened. Each event says in
 /// `payload_form` how its payload is shown: `json`, `text`, `base64`, `dropped` (after
 /// `RETENTION_RAW_EVENT_DAYS`) or `unreadable` (sealed under a key no longer configured).
-pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreError> {
+/// The user's stored objects are listed with signed URLs (see [`export_linked`]).
+pub async fn export(services: &Services, user_id: &str) -> Result<Value, StorageError> {
+    export_linked(services, user_id, None).await
+}
+
+/// [`export`], with the filesystem backend's links built on `base` when `PUBLIC_URL` is unset.
+pub async fn export_linked(
+    services: &Services,
+    user_id: &str,
+    base: Option<&str>,
+) -> Result<Value, StorageError> {
+    let files = services.storage.export(user_id, base).await?;
     let mut tx = services.db.begin().await?;
     let rows = tx.export_user(user_id).await?;
     tx.commit().await?;
@@ -95,6 +107,7 @@ pub async fn export(services: &Services, user_id: &str) -> Result<Value, StoreEr
         "audit": rows.audit,
         "jobs": rows.jobs,
         "app_events": app_events,
+        "files": files,
     }))
 }
 
@@ -122,7 +135,7 @@ pub async fn request_erasure(services: &Services, user_id: &str) -> Result<Enque
 }
 
 /// Erases every user marked for deletion; returns how many.
-pub async fn erase_marked(services: &Services) -> Result<u64, StoreError> {
+pub async fn erase_marked(services: &Services) -> Result<u64, StorageError> {
     let mut erased = 0;
     loop {
         let mut tx = services.db.begin().await?;
@@ -130,6 +143,9 @@ pub async fn erase_marked(services: &Services) -> Result<u64, StoreError> {
         if users.is_empty() {
             tx.commit().await?;
             return Ok(erased);
+        }
+        for user in &users {
+            services.storage.erase_user(user).await?;
         }
         let now = services.clock.now();
         for user in &users {
@@ -181,7 +197,9 @@ pub fn register(registry: &mut Registry, services: &Services) {
     registry.register_fn(ERASE_KIND, move |_, _| {
         let s = s.clone();
         async move {
-            let erased = erase_marked(&s).await.map_err(retry)?;
+            let erased = erase_marked(&s)
+                .await
+                .map_err(|e| JobFailure::retry(e.to_string()))?;
             tracing::info!(erased, "users erased");
             Ok(())
         }
@@ -199,7 +217,9 @@ pub fn register(registry: &mut Registry, services: &Services) {
     registry.register_fn(MAINTENANCE_KIND, move |_, _| {
         let s = s.clone();
         async move {
-            let erased = erase_marked(&s).await.map_err(retry)?;
+            let erased = erase_marked(&s)
+                .await
+                .map_err(|e| JobFailure::retry(e.to_string()))?;
             let expired = expire_audit_detail(&s).await.map_err(retry)?;
             tracing::info!(erased, expired, "privacy maintenance done");
             Ok(())

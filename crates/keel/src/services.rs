@@ -15,6 +15,7 @@ use crate::flags::Flags;
 use crate::jobs::{KindDefaults, Queue};
 use crate::ratelimit::RateLimiter;
 use crate::schedule::{self, CronError, Scheduler};
+use crate::storage::Storage;
 use crate::store::audit::AuditRow;
 use crate::store::{Db, StoreError};
 use crate::users::Users;
@@ -37,6 +38,8 @@ pub struct Services {
     /// Whether events for the app are written (`APP_EVENTS_URL`).
     pub events: AppEvents,
     pub limiter: Arc<RateLimiter>,
+    /// Object storage: users' uploads and the library API (`put`, `get`, `delete`, `url`).
+    pub storage: Storage,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,12 @@ impl Services {
             &settings.data_keys,
             dev_data_key.then_some(settings.data_dir.as_path()),
         )?;
+        let storage = Storage::new(
+            settings.storage.clone(),
+            db.clone(),
+            clock.clone(),
+            sealer.derived_mac_key("storage links"),
+        );
         let billing_settings = crate::billing::dev_secret::effective(
             &settings.billing,
             &settings.data_dir,
@@ -144,6 +153,7 @@ impl Services {
             console_sessions,
             events,
             limiter,
+            storage,
         })
     }
 }

@@ -13,6 +13,7 @@
 
 mod instance;
 mod issuer;
+pub mod storage;
 
 use std::time::{Duration, Instant};
 
@@ -91,7 +92,7 @@ pub async fn run(opts: HttpBench) -> Result<HttpBenchResult, String> {
     let mut results: Vec<(Vec<f64>, Vec<u32>, u64)> = vec![(vec![], vec![], 0); 3];
     for _ in 0..opts.rounds {
         for (i, (url, auth)) in targets.iter().enumerate() {
-            let (rps, latencies, errors) = load(url, *auth, opts).await;
+            let (rps, latencies, errors) = load(url, *auth, None, opts).await;
             results[i].0.push(rps);
             results[i].1.extend(latencies);
             results[i].2 += errors;
@@ -183,7 +184,7 @@ async fn limiter_scenarios(opts: HttpBench) -> Result<Vec<Scenario>, String> {
     let mut results: Vec<(Vec<f64>, Vec<u32>, u64)> = vec![(vec![], vec![], 0); plan.len()];
     for _ in 0..opts.rounds {
         for (i, (_, app)) in plan.iter().enumerate() {
-            let (rps, latencies, errors) = load(&app.url(TRIVIAL), None, opts).await;
+            let (rps, latencies, errors) = load(&app.url(TRIVIAL), None, None, opts).await;
             results[i].0.push(rps);
             results[i].1.extend(latencies);
             results[i].2 += errors;
@@ -226,14 +227,21 @@ async fn bare_server() -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
-/// `connections` keep-alive clients request `url` in a loop for `opts.seconds`.
-async fn load(url: &str, token: Option<&str>, opts: HttpBench) -> (f64, Vec<u32>, u64) {
+/// `connections` keep-alive clients request `url` in a loop for `opts.seconds`: a GET, or a POST
+/// of the JSON `body`; any 2xx counts.
+async fn load(
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    opts: HttpBench,
+) -> (f64, Vec<u32>, u64) {
     let deadline = Instant::now() + Duration::from_secs_f64(opts.seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..opts.connections)
         .map(|_| {
             let url = url.to_string();
             let token = token.map(str::to_string);
+            let body = body.map(str::to_string);
             tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -241,13 +249,19 @@ async fn load(url: &str, token: Option<&str>, opts: HttpBench) -> (f64, Vec<u32>
                     .unwrap_or_default();
                 let (mut latencies, mut errors) = (Vec::new(), 0u64);
                 while Instant::now() < deadline {
-                    let mut request = client.get(&url);
+                    let mut request = match &body {
+                        Some(body) => client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .body(body.clone()),
+                        None => client.get(&url),
+                    };
                     if let Some(token) = &token {
                         request = request.bearer_auth(token);
                     }
                     let sent = Instant::now();
                     match request.send().await {
-                        Ok(r) if r.status() == 200 => {
+                        Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
                             latencies.push(sent.elapsed().as_micros() as u32);
                         }

@@ -64,6 +64,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 9090)]
         port: u16,
     },
+    /// Presigned upload URLs issued per second (POST /v1/me/uploads) against GET /v1/me in the
+    /// same run, on an in-process server (SQLite and the filesystem backend in a temporary
+    /// directory, or --s3 s3://BUCKET with the AWS_* variables).
+    Storage {
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per scenario per round.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Presign for this bucket instead of the filesystem backend.
+        #[arg(long)]
+        s3: Option<String>,
+    },
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
@@ -90,6 +105,12 @@ pub async fn run(args: Args, out: Output) -> Exit {
             seconds,
             rounds,
         } => http(connections, seconds, rounds, out).await,
+        BenchCommand::Storage {
+            connections,
+            seconds,
+            rounds,
+            s3,
+        } => storage(connections, seconds, rounds, s3, out).await,
         BenchCommand::Webhooks {
             events,
             concurrency,
@@ -320,5 +341,55 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
             result.latency_rate, result.latency_jobs, result.latency_p50_ms, result.latency_p99_ms
         );
     }
+    Exit::Ok
+}
+
+async fn storage(
+    connections: usize,
+    seconds: f64,
+    rounds: usize,
+    s3: Option<String>,
+    out: Output,
+) -> Exit {
+    if !(1..=1000).contains(&connections)
+        || !(0.1..=600.0).contains(&seconds)
+        || !(1..=50).contains(&rounds)
+        || s3.as_deref().is_some_and(|url| !url.starts_with("s3://"))
+    {
+        eprintln!(
+            "error: --connections 1 to 1000, --seconds 0.1 to 600, --rounds 1 to 50, --s3 s3://BUCKET"
+        );
+        return Exit::Usage;
+    }
+    let opts = HttpBench {
+        connections,
+        seconds,
+        rounds,
+    };
+    let result = match crate::bench::http::storage::run(opts, s3).await {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    if out.json {
+        match serde_json::to_value(&result) {
+            Ok(v) => println!("{v}"),
+            Err(e) => return failed(e),
+        }
+        return Exit::Ok;
+    }
+    println!(
+        "keel storage benchmark ({}): {} connections, {} rounds of {} s per scenario",
+        result.backend, result.connections, result.rounds, result.seconds_per_round
+    );
+    for s in &result.scenarios {
+        println!(
+            "  {:<22} {:>9.0} req/s (median)  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+            s.name, s.requests_per_s, s.p50_ms, s.p99_ms, s.errors
+        );
+    }
+    println!(
+        "  upload URLs are issued at {:.0}% of GET /v1/me's rate",
+        result.uploads_over_me * 100.0
+    );
     Exit::Ok
 }

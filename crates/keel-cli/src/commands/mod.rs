@@ -12,4 +12,5 @@ pub mod schedules;
 pub mod sentry;
 pub mod serve;
 pub mod smoke;
+pub mod storage;
 pub mod webhooks;

@@ -79,7 +79,7 @@ fn backup_then_restore_into_a_new_database_url() {
     assert_eq!(manifest["engine"], "sqlite", "{manifest}");
     assert_eq!(
         manifest["migrations"],
-        serde_json::json!([1, 2, 3, 4, 5, 6])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7])
     );
     assert_eq!(manifest["tables"]["jobs"], 6, "{manifest}");
     assert!(manifest["created_at"].is_string(), "{manifest}");
@@ -156,7 +156,7 @@ fn backup_then_restore_into_a_new_database_url() {
     );
     assert_eq!(
         report["migrations_applied"],
-        serde_json::json!([1, 2, 3, 4, 5, 6])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7])
     );
     assert_eq!(report["verify"]["missing"], serde_json::json!([]));
 

@@ -33,4 +33,5 @@ mod quick_start;
 mod runbooks;
 mod sentry;
 mod shutdown;
+mod storage_cli;
 mod webhooks_cli;

@@ -59,6 +59,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
     }
     jobs.http_kinds = http_kinds;
     let gateway = read_gateway(r, &file, &rate_limit, &origin);
+    let storage = read_storage(r, &file, config_file.as_deref());
     Settings {
         app_env,
         role,
@@ -73,12 +74,7 @@ pub(super) fn read_all(r: &mut Reader<'_>) -> Settings {
         telemetry,
         rate_limit,
         data_keys,
-        storage: StorageSettings {
-            url: r
-                .string("STORAGE_URL")
-                .unwrap_or_else(|| "file://./data/objects".into()),
-            public_base_url: r.string("STORAGE_PUBLIC_BASE_URL"),
-        },
+        storage,
         shutdown: ShutdownSettings {
             grace: r.seconds("SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
             drain: r.seconds("SHUTDOWN_DRAIN_SECONDS", 0, 0, 600),
@@ -495,5 +491,69 @@ fn data_dir_of(src: &Source, url: &SecretString) -> PathBuf {
             .map(|dir| dir.join("data"))
             .unwrap_or_else(|| src.dir().join("data")),
         None => src.dir().join("data"),
+    }
+}
+
+fn read_storage(r: &mut Reader<'_>, file: &FileSettings, origin: Option<&Path>) -> StorageSettings {
+    use crate::storage::{S3Settings, StorageRules, StorageTarget};
+    let defaults = StorageSettings::default();
+    let url = r
+        .string("STORAGE_URL")
+        .unwrap_or_else(|| defaults.url.clone());
+    let target = StorageTarget::parse(&url, r.src.dir()).unwrap_or_else(|message| {
+        r.problems.push("STORAGE_URL", message);
+        defaults.target.clone()
+    });
+    let rules = StorageRules::resolve(&file.storage).unwrap_or_else(|problems| {
+        let origin = origin.map_or_else(|| "keel.toml".into(), |p| p.display().to_string());
+        for message in problems {
+            r.problems
+                .push("KEEL_CONFIG", format!("{origin}: {message}"));
+        }
+        StorageRules::default()
+    });
+    StorageSettings {
+        url,
+        target,
+        public_base_url: r
+            .string("STORAGE_PUBLIC_BASE_URL")
+            .map(|u| u.trim_end_matches('/').to_string()),
+        links_base_url: r
+            .string("PUBLIC_URL")
+            .map(|u| u.trim_end_matches('/').to_string()),
+        s3: S3Settings {
+            region: r.string("AWS_REGION"),
+            endpoint: r.string("AWS_ENDPOINT_URL"),
+            access_key_id: r.string("AWS_ACCESS_KEY_ID"),
+            secret_access_key: r.secret("AWS_SECRET_ACCESS_KEY"),
+            session_token: r.secret("AWS_SESSION_TOKEN"),
+            path_style: r.bool("STORAGE_S3_PATH_STYLE", true),
+        },
+        required: r.bool("STORAGE_REQUIRED", false),
+        rules,
+        cloudfront: read_cloudfront(r),
+    }
+}
+
+fn read_cloudfront(r: &mut Reader<'_>) -> Option<crate::storage::cloudfront::CloudFrontSigner> {
+    const ID: &str = "STORAGE_CLOUDFRONT_KEY_ID";
+    const FILE: &str = "STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE";
+    match (r.string(ID), r.string(FILE)) {
+        (None, None) => None,
+        (Some(id), Some(file)) => {
+            let path = r.src.dir().join(file);
+            match crate::storage::cloudfront::CloudFrontSigner::load(&id, &path) {
+                Ok(signer) => Some(signer),
+                Err(message) => {
+                    r.problems.push(FILE, message);
+                    None
+                }
+            }
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            r.problems
+                .push(ID, format!("{ID} and {FILE} are set together"));
+            None
+        }
     }
 }

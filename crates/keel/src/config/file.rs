@@ -33,6 +33,9 @@ pub struct FileSettings {
     /// The gateway's rules, first match wins.
     #[serde(default)]
     pub routes: Vec<crate::gateway::RouteDecl>,
+    /// What users may upload, and how long storage links live.
+    #[serde(default)]
+    pub storage: crate::storage::StorageDecl,
 }
 
 /// When `/health/deep` turns `degraded`.

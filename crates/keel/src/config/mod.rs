@@ -30,6 +30,7 @@ pub use crate::jobs::{JobSettings, QueueSettings};
 pub use crate::outbound::AppSettings;
 pub use crate::ratelimit::{RateLimitBackend, RateLimitDecl, RateLimitKey, RateLimitSettings};
 pub use crate::schedule::{Missed, ScheduleDecl};
+pub use crate::storage::StorageSettings;
 pub use crate::store::DatabaseSettings;
 pub use crate::telemetry::{LogFormat, TelemetrySettings};
 
@@ -104,12 +105,6 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub metrics_token: Option<SecretString>,
-}
-
-#[derive(Debug, Clone)]
-pub struct StorageSettings {
-    pub url: String,
-    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ pub(crate) fn check(s: &Settings, src: &Source, p: &mut Problems) {
     push_all(p, s.auth.problems(s.app_env == AppEnv::Development));
     push_all(p, s.app.problems());
     push_all(p, s.telemetry.problems());
+    push_all(p, s.storage.problems());
     if s.is_production() {
         production(s, src, p);
     }

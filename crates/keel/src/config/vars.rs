@@ -332,6 +332,44 @@ pub const VARIABLES: &[Var] = &[
         "CDN base for stored objects",
     ),
     var(
+        "PUBLIC_URL",
+        "unset (the request's Host)",
+        "where clients reach Keel; links of the filesystem storage backend are built on it",
+    ),
+    var(
+        "STORAGE_REQUIRED",
+        "false",
+        "readiness waits for the storage backend to answer",
+    ),
+    var(
+        "STORAGE_S3_PATH_STYLE",
+        "true",
+        "S3 requests as endpoint/bucket/key (false: bucket.endpoint/key)",
+    ),
+    var("AWS_REGION", "us-east-1", "region of the S3 bucket (auto for R2)"),
+    var(
+        "AWS_ENDPOINT_URL",
+        "unset (AWS)",
+        "endpoint of an S3-compatible service (R2, MinIO, ...)",
+    ),
+    var("AWS_ACCESS_KEY_ID", "unset", "S3 access key id"),
+    var("AWS_SECRET_ACCESS_KEY", "unset", "S3 secret access key"),
+    var(
+        "STORAGE_CLOUDFRONT_KEY_ID",
+        "unset",
+        "CloudFront public key id: private objects are served through CloudFront signed URLs",
+    ),
+    var(
+        "STORAGE_CLOUDFRONT_PRIVATE_KEY_FILE",
+        "unset",
+        "PEM file of the RSA private key of STORAGE_CLOUDFRONT_KEY_ID",
+    ),
+    var(
+        "AWS_SESSION_TOKEN",
+        "unset",
+        "S3 session token of temporary credentials",
+    ),
+    var(
         "SHUTDOWN_GRACE_SECONDS",
         "25",
         "time in-flight requests and running jobs get on SIGTERM",

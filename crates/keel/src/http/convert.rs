@@ -137,3 +137,85 @@ impl From<BillingError> for ApiError {
         }
     }
 }
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::{LinkError, StorageError};
+        match e {
+            StorageError::Invalid { field, message } => ApiError::validation(vec![FieldError {
+                field: field.to_string(),
+                message,
+            }]),
+            StorageError::InvalidKey(message) => ApiError::validation(vec![FieldError {
+                field: "key".into(),
+                message,
+            }]),
+            StorageError::TypeRefused(content_type) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!(
+                    "Uploads of {content_type} are not allowed ([storage.uploads] of keel.toml)."
+                ),
+            ),
+            StorageError::TypeMismatch { expected, sent } => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!("This link takes {expected}, not {sent}."),
+            ),
+            StorageError::SizeRefused { size, max } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                format!("{size} bytes is more than the {max} bytes allowed for this type."),
+            ),
+            StorageError::TooLarge { max } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                format!("The upload is larger than the {max} bytes this link accepts."),
+            ),
+            StorageError::Body(_) => ApiError::malformed("The upload body could not be read."),
+            StorageError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "No such file.",
+            ),
+            StorageError::NotUploaded => ApiError::new(
+                StatusCode::CONFLICT,
+                "upload-incomplete",
+                "Upload incomplete",
+                "Nothing was uploaded to this file's URL yet.",
+            ),
+            StorageError::SizeMismatch { declared, stored } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "upload-size-mismatch",
+                "Upload size mismatch",
+                format!(
+                    "{stored} bytes were uploaded, not the {declared} declared; the upload was \
+                     removed, send it again."
+                ),
+            ),
+            StorageError::Link(LinkError::Invalid) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid-link",
+                "Invalid link",
+                "This link is not valid.",
+            ),
+            StorageError::Link(LinkError::Expired) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "expired-link",
+                "Expired link",
+                "This link has expired; ask for a new one.",
+            ),
+            StorageError::Backend(_) => ApiError::unavailable(
+                "storage-unavailable",
+                "Storage unavailable",
+                "Object storage did not answer; try again shortly.",
+            ),
+            StorageError::Store(e) => e.into(),
+        }
+    }
+}

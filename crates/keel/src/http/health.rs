@@ -15,6 +15,7 @@ use super::state::{AppState, Phase};
 
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+const STORAGE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = HealthCheck)]
@@ -68,6 +69,10 @@ pub struct Checks {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Check)]
     pub upstream: Option<Check>,
+    /// The storage backend, when `STORAGE_REQUIRED` is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Check)]
+    pub storage: Option<Check>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,11 +116,19 @@ pub async fn checks(state: &AppState) -> Checks {
         Some(gateway) => gateway.health().await.map(Check::from_result),
         None => None,
     };
+    let storage = if state.settings.storage.required {
+        Some(Check::from_result(
+            state.storage.probe(STORAGE_TIMEOUT).await,
+        ))
+    } else {
+        None
+    };
     Checks {
         database,
         redis,
         auth,
         upstream,
+        storage,
     }
 }
 
@@ -168,6 +181,7 @@ impl Checks {
             && (!redis_required || self.redis.as_ref().is_none_or(Check::ok))
             && self.auth.as_ref().is_none_or(Check::ok)
             && self.upstream.as_ref().is_none_or(Check::ok)
+            && self.storage.as_ref().is_none_or(Check::ok)
     }
 
     /// `fail` when a required dependency does not answer; `degraded` when another check fails or

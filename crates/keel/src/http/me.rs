@@ -65,7 +65,7 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
     summary = "Everything stored about the caller",
     description = "The user row, entitlements, subscriptions, manual grants and revocations, \
         billing events with their raw payloads opened (while retained), provider links, audit \
-        rows and jobs that name the caller.",
+        rows, jobs that name the caller, and their stored files with signed download URLs.",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The export.", body = Object),
@@ -76,9 +76,12 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
 pub async fn export(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let origin = super::storage::request_origin(&headers);
     Ok(Json(
-        crate::privacy::export(&state.services, &principal.user_id).await?,
+        crate::privacy::export_linked(&state.services, &principal.user_id, origin.as_deref())
+            .await?,
     ))
 }
 
@@ -98,7 +101,7 @@ pub struct Scheduled {
     operation_id = "deleteMe",
     summary = "Erase the caller's data",
     description = "Marks the caller for erasure and enqueues the `privacy.erase` job, which \
-        deletes every row about them; audit rows stay under a keyed pseudonym (`h1:…`), not the \
+        deletes every row about them and every object they stored; audit rows stay under a keyed pseudonym (`h1:…`), not the \
         id.",
     security(("bearer" = [])),
     responses(

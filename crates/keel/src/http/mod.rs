@@ -22,6 +22,8 @@ pub mod problem;
 mod scheduler;
 pub mod serve;
 pub mod state;
+mod storage;
+mod storage_links;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -80,7 +82,20 @@ pub fn router(state: AppState, extra: Option<OpenApiRouter<AppState>>) -> App {
             .route("/docs", get(openapi::page))
             .route("/v1/auth/check", get(me::check))
             .route("/v1/jobs", post(jobs_api::enqueue))
-            .route("/v1/jobs/{id}", get(jobs_api::get));
+            .route("/v1/jobs/{id}", get(jobs_api::get))
+            .route("/v1/me/uploads", post(storage::start))
+            .route("/v1/me/files", get(storage::list))
+            .route(
+                "/v1/me/files/{id}",
+                get(storage::get).delete(storage::delete),
+            )
+            .route("/v1/me/files/{id}/confirm", post(storage::confirm))
+            .route(
+                "/v1/storage/files/{token}",
+                get(storage_links::download).put(storage_links::upload),
+            )
+            .route("/v1/storage/urls", post(storage_links::link))
+            .route("/v1/storage/objects", post(storage_links::record));
         if settings.jobs.scheduler_secret_key.is_some() {
             routes = routes.route("/v1/scheduler/{name}/trigger", post(scheduler::trigger));
         }

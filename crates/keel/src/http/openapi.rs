@@ -185,6 +185,15 @@ fn hash(text: &str) -> String {
         super::admin::users::entitlements,
         super::admin::users::grant,
         super::admin::users::revoke,
+        super::storage::start,
+        super::storage::confirm,
+        super::storage::list,
+        super::storage::get,
+        super::storage::delete,
+        super::storage_links::upload,
+        super::storage_links::download,
+        super::storage_links::link,
+        super::storage_links::record,
         document,
         page,
     ),
@@ -289,6 +298,10 @@ fn tags() -> Value {
             "description": "Billing providers' deliveries; present only for enabled providers."
         },
         { "name": "Billing", "description": "Admin: users, their entitlements, manual grants." },
-        { "name": "Documentation", "description": "This document and its page." }
+        { "name": "Documentation", "description": "This document and its page." },
+        {
+            "name": "Storage",
+            "description": "Users' files in object storage (direct uploads, signed and CDN URLs), the filesystem backend's signed links, and presigned links for the app's services."
+        }
     ])
 }

@@ -41,8 +41,9 @@ pub(crate) struct ProblemBody<'a> {
     /// method-not-allowed, job-state-conflict, nul-character, payload-too-large, headers-too-large,
     /// unsupported-media-type,
     /// validation-failed, rate-limited, internal, timeout, unavailable, database-unavailable,
-    /// auth-unavailable, rate-limit-unavailable, enqueue-disabled; in gateway mode also
-    /// client-timeout, upstream-unavailable, upstream-timeout.
+    /// auth-unavailable, rate-limit-unavailable, enqueue-disabled, upload-incomplete,
+    /// upload-size-mismatch, invalid-link, expired-link, storage-unavailable; in gateway mode
+    /// also client-timeout, upstream-unavailable, upstream-timeout.
     #[serde(rename = "type")]
     #[schema(format = "uri")]
     kind: String,

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub gateway_requests: Counter,
     pub gateway_duration: Histogram,
     pub gateway_upstream_errors: Counter,
+    pub storage_operations: Counter,
+    pub storage_bytes: Counter,
     pub registry: Registry,
 }
 
@@ -133,6 +135,18 @@ pub fn global() -> &'static Metrics {
                 "keel_gateway_upstream_errors_total",
                 "Requests the app did not answer, by rule and kind (connect, broken, timeout).",
                 &["rule", "kind"],
+            ),
+            storage_operations: registry.counter(
+                "keel_storage_operations_total",
+                "Object storage operations by operation (put, get, head, delete, list, presign) \
+                 and outcome (ok, not_found, error).",
+                &["op", "outcome"],
+            ),
+            storage_bytes: registry.counter(
+                "keel_storage_bytes_total",
+                "Bytes Keel moved to (put) and from (get) object storage, and bytes of confirmed \
+                 direct uploads (upload).",
+                &["op"],
             ),
             registry,
         }

@@ -28,6 +28,11 @@ pub const RETENTION_KIND: &str = "retention.events";
 /// The built-in schedule (and job kind) that erases marked users and expires old audit detail
 /// ([`crate::privacy`]).
 pub const MAINTENANCE_KIND: &str = "privacy.maintenance";
+/// The built-in schedule (and job kind) that removes abandoned uploads and expired objects
+/// ([`crate::storage`]).
+pub const STORAGE_CLEANUP_KIND: &str = "storage.cleanup";
+/// When it runs: every hour, at minute 15.
+pub const STORAGE_CLEANUP_CRON: &str = "15 * * * *";
 
 /// A tick is fired late at most this long after its time when `missed = "skip"`.
 const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
@@ -86,6 +91,7 @@ pub fn declared(decls: &[ScheduleDecl]) -> Result<Vec<Schedule>, CronError> {
         builtin("jobs.prune", "0 * * * *")?,
         builtin(RETENTION_KIND, "0 2 * * *")?,
         builtin(MAINTENANCE_KIND, "0 3 * * 0")?,
+        builtin(STORAGE_CLEANUP_KIND, STORAGE_CLEANUP_CRON)?,
     ];
     for decl in decls {
         let s = schedule(

@@ -192,7 +192,7 @@ async fn enqueue_answers_and_validation(db: TestDb) {
     .problem(415, "unsupported-media-type");
 
     // Nothing invalid was stored: the two keyed jobs and the first one only.
-    assert_eq!(app.db.scalar("SELECT count(*) FROM jobs WHERE kind NOT IN ('jobs.prune', 'retention.events', 'privacy.maintenance')").await, 3);
+    assert_eq!(app.db.scalar("SELECT count(*) FROM jobs WHERE kind NOT IN ('jobs.prune', 'retention.events', 'privacy.maintenance', 'storage.cleanup')").await, 3);
     let rows = audit(&app, "target=kind:diag.noop").await;
     assert_eq!(
         rows.len(),

@@ -56,3 +56,4 @@ mod schedules;
 mod schedules_missed;
 mod schedules_timezone;
 mod sentry;
+mod storage;

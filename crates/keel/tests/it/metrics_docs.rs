@@ -143,6 +143,16 @@ async fn every_exposed_family_is_documented_with_its_labels_and_every_documented
         .unwrap();
     assert_eq!(forged.status(), 401);
     assert_eq!(app.get("/v1/me").await.status(), 401);
+    // An object stored and read back (the default filesystem backend).
+    let storage = &app.services().storage;
+    storage
+        .put("docs/metrics.txt", b"metrics".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        &storage.get("docs/metrics.txt").await.unwrap()[..],
+        b"metrics"
+    );
     let enqueued = app
         .client
         .post(app.url("/admin/api/jobs"))

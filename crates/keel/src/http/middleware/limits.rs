@@ -21,14 +21,18 @@ pub struct Limits {
 /// Whether the request declares a `content-length` above the limit: it is refused before the
 /// body is read. Bodies of unknown length are cut at the limit by the extractors
 /// (`DefaultBodyLimit`).
+///
+/// Uploads through the filesystem storage backend's links are exempt: each link carries its own
+/// limit, checked as the body streams to storage.
 pub fn oversized(req: &Request, limits: &Limits) -> bool {
-    !limits.gateway
-        && req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > limits.body_bytes as u64)
+    if limits.gateway || req.uri().path().starts_with(crate::storage::LINK_PATH) {
+        return false;
+    }
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limits.body_bytes as u64)
 }
 
 /// The answer to an oversized request: 413, and the connection closed (the body is not read).

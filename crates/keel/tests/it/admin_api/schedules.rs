@@ -45,6 +45,7 @@ async fn admin_schedules_list_and_trigger(db: TestDb) {
     for (name, cron) in [
         ("retention.events", "0 2 * * *"),
         ("privacy.maintenance", "0 3 * * 0"),
+        ("storage.cleanup", "15 * * * *"),
     ] {
         let s = find(&list, name);
         assert_eq!(

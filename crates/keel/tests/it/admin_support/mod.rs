@@ -235,7 +235,7 @@ pub async fn assert_closed(app: &TestApp, tokens: &[Option<&str>]) {
     assert_eq!(app.db.scalar("SELECT count(*) FROM flags").await, 0);
     assert_eq!(
         app.db
-            .scalar("SELECT count(*) FROM jobs WHERE kind NOT IN ('jobs.prune', 'retention.events', 'privacy.maintenance')")
+            .scalar("SELECT count(*) FROM jobs WHERE kind NOT IN ('jobs.prune', 'retention.events', 'privacy.maintenance', 'storage.cleanup')")
             .await,
         0
     );
