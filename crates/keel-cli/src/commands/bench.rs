@@ -58,6 +58,10 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Serves GET /v1/me with RS256 tokens for an external load generator (see
+    /// bench/http_peers.sh): prints one JSON line with the URL, a valid token and the public key,
+    /// then serves until SIGINT or SIGTERM.
+    HttpServe,
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
@@ -88,6 +92,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             events,
             concurrency,
         } => webhooks(events, concurrency, out).await,
+        BenchCommand::HttpServe => http_serve().await,
         BenchCommand::HttpJobs {
             jobs,
             concurrency,
@@ -214,6 +219,24 @@ async fn migrated(services: &keel::services::Services) -> Result<(), Exit> {
             Err(Exit::Failed)
         }
         Err(e) => Err(failed(e)),
+    }
+}
+
+async fn http_serve() -> Exit {
+    let ready = |serving: &crate::bench::http::serve::Serving| {
+        use std::io::Write;
+        match serde_json::to_string(serving) {
+            Ok(line) => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    };
+    match crate::bench::http::serve::run(ready, keel::runtime::shutdown_signal()).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => failed(e),
     }
 }
 
