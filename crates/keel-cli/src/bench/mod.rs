@@ -4,4 +4,5 @@
 pub mod http;
 pub mod http_jobs;
 pub mod queue;
+pub mod queue_trace;
 pub mod webhooks;

@@ -28,6 +28,10 @@ enum BenchCommand {
         /// Length of the latency phase.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Also trace where the latency phase's time goes: insert and commit, notification,
+        /// claim, start (Postgres).
+        #[arg(long)]
+        breakdown: bool,
     },
     /// Signed RevenueCat webhooks through the HTTP API into the configured database, beside
     /// single-job inserts measured in the same run.
@@ -71,6 +75,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             concurrency,
             rate,
             seconds,
+            breakdown,
         } => {
             queue(
                 QueueBench {
@@ -78,6 +83,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
                     concurrency,
                     rate,
                     seconds,
+                    breakdown,
                 },
                 out,
             )
@@ -292,11 +298,16 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
         concurrency,
         rate,
         seconds,
+        breakdown,
     } = opts;
     if jobs == 0 || concurrency == 0 || rate == 0 || jobs > 5_000_000 || concurrency > 10_000 {
         eprintln!(
             "error: --jobs (1 to 5000000), --concurrency (1 to 10000) and --rate must be positive"
         );
+        return Exit::Usage;
+    }
+    if breakdown && services.db.engine() != keel::store::Engine::Postgres {
+        eprintln!("error: --breakdown needs a Postgres DATABASE_URL");
         return Exit::Usage;
     }
     if let Err(exit) = migrated(&services).await {
@@ -309,6 +320,7 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
             concurrency,
             rate,
             seconds,
+            breakdown,
         },
     )
     .await
@@ -332,6 +344,12 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
             "  insert-to-start at {} jobs/s ({} jobs): p50 {:.2} ms, p99 {:.2} ms",
             result.latency_rate, result.latency_jobs, result.latency_p50_ms, result.latency_p99_ms
         );
+        for stage in result.breakdown.iter().flatten() {
+            println!(
+                "    {:<44} p50 {:>7.3} ms  p99 {:>7.3} ms",
+                stage.stage, stage.p50_ms, stage.p99_ms
+            );
+        }
     }
     Exit::Ok
 }
