@@ -5,4 +5,5 @@ pub mod http;
 pub mod http_jobs;
 pub mod queue;
 pub mod queue_trace;
+pub mod stats;
 pub mod webhooks;

@@ -24,6 +24,7 @@ use keel::store::jobs::BreakerPolicy;
 use keel::store::{Engine, StoreError};
 
 use super::queue_trace::{self, Stage, Trace};
+use super::stats::percentile;
 
 #[derive(Debug, Clone, Copy)]
 pub struct QueueBench {
@@ -266,12 +267,4 @@ async fn offered_load(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(latencies.lock().map(|l| l.clone()).unwrap_or_default())
-}
-
-pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
-    (sorted[rank - 1] * 1000.0).round() / 1000.0
 }

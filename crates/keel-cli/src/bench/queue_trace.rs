@@ -134,8 +134,8 @@ pub async fn stages(services: &Services, queue: &str, trace: &Trace) -> Result<V
             values.sort_by(f64::total_cmp);
             Stage {
                 stage,
-                p50_ms: super::queue::percentile(&values, 0.50),
-                p99_ms: super::queue::percentile(&values, 0.99),
+                p50_ms: super::stats::percentile(&values, 0.50),
+                p99_ms: super::stats::percentile(&values, 0.99),
             }
         })
         .collect())

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::ingest::on_behalf_of;
-use super::model::{BillingEvent, Effect};
+use super::model::{BillingEvent, Effect, SubscriptionState};
 use super::provider::Ownership;
 use crate::store::audit::AuditEntry;
 use crate::store::billing::EventRow;
@@ -91,4 +90,18 @@ pub(super) async fn store_and_apply(
             }
         },
     )
+}
+
+/// Where events name users, a subscription belongs to the Keel user its ids resolve to, not to
+/// whichever alias (an anonymous id, say) the event happens to name.
+pub(super) fn on_behalf_of(effect: &Effect, ownership: Ownership, user_id: Option<&str>) -> Effect {
+    match (effect, ownership, user_id) {
+        (Effect::Subscription(state), Ownership::UserIds { .. }, Some(user)) => {
+            Effect::Subscription(SubscriptionState {
+                subject: user.to_string(),
+                ..state.clone()
+            })
+        }
+        _ => effect.clone(),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::fused::{self, Fused};
+use super::fused::{self, on_behalf_of, Fused};
 use super::model::{BillingEvent, Effect, Environment, Provider, SubscriptionState};
 use super::provider::{BillingProvider, Ownership};
 use super::registry;
@@ -247,20 +247,6 @@ pub(super) async fn resolve_user(
                 None => Ok(None),
             }
         }
-    }
-}
-
-/// Where events name users, a subscription belongs to the Keel user its ids resolve to, not to
-/// whichever alias (an anonymous id, say) the event happens to name.
-pub(super) fn on_behalf_of(effect: &Effect, ownership: Ownership, user_id: Option<&str>) -> Effect {
-    match (effect, ownership, user_id) {
-        (Effect::Subscription(state), Ownership::UserIds { .. }, Some(user)) => {
-            Effect::Subscription(SubscriptionState {
-                subject: user.to_string(),
-                ..state.clone()
-            })
-        }
-        _ => effect.clone(),
     }
 }
 
