@@ -178,7 +178,8 @@ section = f"""{title}
 
 Measured {env['DATE']} on one machine with `nproc` = {env['NPROC']}: `GET /v1/me` with one valid RS256
 token, the same for all three, verified against the same public key (Keel through its JWKS, the
-peers from the PEM). Keel is `keel bench http-serve` (the full edge stack, SQLite); the peers are
+peers from the PEM). Keel is `keel bench http-serve` (the full edge stack, SQLite, no rate-limit policy, as the peers have
+none); the peers are
 bench/peers/http ({env['PEER_VERSIONS']}; Node {env['NODE_VERSION']}), each a cluster of
 {env['PEER_WORKERS']} processes. Every server is pinned to cores `{env['SERVER_CPUS']}` (taskset); the load
 generator, wrk {env['WRK_VERSION']} with {env['WRK_THREADS']} threads and {env['CONNECTIONS']} keep-alive connections, runs on
