@@ -161,6 +161,9 @@ rss = {"keel": os.environ["KEEL_RSS"], "express": os.environ["EXPRESS_RSS"], "fa
 runs = {n: [parse(f"{work}/{n}.{r}.wrk") for r in range(1, rounds + 1)] for n in labels}
 med = {n: {k: st.median(x[k] for x in rs) for k in ("rps", "p50", "p99")} | {"errors": sum(x["errors"] for x in rs)}
        for n, rs in runs.items()}
+failed = {n: m["errors"] for n, m in med.items() if m["errors"]}
+if failed:
+    raise SystemExit(f"bench/http_peers.sh: answers other than 200 (wrk's non-2xx and socket errors): {failed}; nothing written")
 faster = max(("express", "fastify"), key=lambda n: med[n]["rps"])
 rps_ratio = med["keel"]["rps"] / med[faster]["rps"]
 p99_ratio = med["keel"]["p99"] / med[faster]["p99"]
@@ -178,8 +181,8 @@ section = f"""{title}
 
 Measured {env['DATE']} on one machine with `nproc` = {env['NPROC']}: `GET /v1/me` with one valid RS256
 token, the same for all three, verified against the same public key (Keel through its JWKS, the
-peers from the PEM). Keel is `keel bench http-serve` (the full edge stack, SQLite, no rate-limit policy, as the peers have
-none); the peers are
+peers from the PEM). Keel is `keel bench http-serve` (the full edge stack, SQLite; its rate limiter checks every
+request under a policy far above what one machine sends, where the peers limit nothing); the peers are
 bench/peers/http ({env['PEER_VERSIONS']}; Node {env['NODE_VERSION']}), each a cluster of
 {env['PEER_WORKERS']} processes. Every server is pinned to cores `{env['SERVER_CPUS']}` (taskset); the load
 generator, wrk {env['WRK_VERSION']} with {env['WRK_THREADS']} threads and {env['CONNECTIONS']} keep-alive connections, runs on

@@ -166,7 +166,8 @@ Each round:
 One more Keel run with `--breakdown` ({trace['latency_jobs']} jobs at {trace['latency_rate']} jobs/s, after the same
 drain), each latency job observed on one clock: `t0` before its insert, `t1` when the insert (one
 statement with its `pg_notify`, a durable commit) returned, `tn` when a listener of the benchmark's
-own received the notification (the worker's listener gets the same message), `tc` when the runner
+own received the notification (the worker's listener gets the same message, sometimes first: the
+stage after it can come out negative), `tc` when the runner
 sent its claim (the `attempted_at` it writes), `ts` when the handler started.
 
 | stage | p50 ms | p99 ms |

@@ -1,15 +1,17 @@
 //! `keel bench http-serve`: Keel serving `GET /v1/me` with RS256 tokens, for an external load
 //! generator. A key is generated for the run; the instance is the one `keel bench http` measures
-//! (SQLite in a temporary directory, the full edge stack), without a rate-limit policy, as the
-//! peers it is raced against have none. One JSON line on stdout says where it listens, a valid token, and the public key and
+//! (SQLite in a temporary directory, the full edge stack; `GET /v1/me` under a rate-limit policy
+//! far above what one machine sends, in place of the default policy's 300 a minute, so every
+//! request is checked and none refused). One JSON line on stdout says where it listens, a valid token, and the public key and
 //! claims a peer needs to verify the same token; it serves until SIGINT or SIGTERM.
 
+use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
 use super::instance::Instance;
 use super::issuer::{self, Issuer};
-use super::ME;
+use super::{limits_config, ME, TRIVIAL};
 
 /// What a load generator and a peer server need.
 #[derive(Debug, Clone, Serialize)]
@@ -35,12 +37,15 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let issuer = Issuer::start().await?;
+    let limits = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let routes = Router::new().route(TRIVIAL, get(|| async { "ok" }));
     let env = [
         ("AUTH_JWKS_URL", issuer.jwks_url()),
         ("AUTH_ISSUER", issuer.issuer()),
         ("AUTH_AUDIENCE", issuer::AUDIENCE.to_string()),
+        ("KEEL_CONFIG", limits_config(limits.path(), "bench")?),
     ];
-    let app = Instance::start(&env, Router::new()).await?;
+    let app = Instance::start(&env, routes).await?;
     let token = issuer.token(SUBJECT)?;
     let answer = reqwest::Client::new()
         .get(app.url(ME))
