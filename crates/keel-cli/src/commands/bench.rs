@@ -157,8 +157,12 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
         result.job_inserts_per_s
     );
     println!(
-        "  a webhook costs {:.2} job inserts",
-        1.0 / result.webhooks_over_job_inserts.max(f64::MIN_POSITIVE)
+        "  row commits  {:>9.0} /s (one-row transactions)",
+        result.row_commits_per_s
+    );
+    println!(
+        "  webhooks reach {:.0}% of the row commits' rate",
+        result.webhooks_over_row_commits * 100.0
     );
     if result.errors > 0 {
         return Exit::Failed;
