@@ -80,8 +80,15 @@ for round in $(seq 1 "$ROUNDS"); do
   BULLMQ_JSON+="$line"$'\n'
 done
 
+# One more Keel run, traced: where an idle worker's insert-to-start time goes (its figures are not
+# among the rounds above: the trace adds a listener of its own).
+echo "breakdown keel: ${ARGS[*]} --breakdown" >&2
+BREAKDOWN_JSON=$(DATABASE_URL="$KEEL_DB" timeout 1200 "$KEEL_BIN" bench queue "${ARGS[@]}" --breakdown --json | tail -n 1) \
+  || die "keel bench queue --breakdown failed"
+echo "$BREAKDOWN_JSON"
+
 # (e) Report.
-export JOBS ROUNDS KEEL_JSON BULLMQ_JSON BENCH_DOC PG_VERSION REDIS_VERSION
+export JOBS ROUNDS KEEL_JSON BULLMQ_JSON BREAKDOWN_JSON BENCH_DOC PG_VERSION REDIS_VERSION
 export NPROC=$(nproc) DATE=$(date -u +%Y-%m-%d)
 export BULLMQ_VERSION=$(node -p "require('./$PEER/node_modules/bullmq/package.json').version")
 python3 - <<'EOF'
@@ -124,6 +131,10 @@ rounds = "\n".join(
     for i, (k, b) in enumerate(zip(keel_runs, bull_runs), 1)
     for label, r in (("Keel", k), ("BullMQ", b))
 )
+trace = json.loads(os.environ["BREAKDOWN_JSON"])
+if not trace.get("breakdown"):
+    raise SystemExit(f"bench/queue.sh: the traced run has no breakdown: {trace}")
+stages = "\n".join(f"| {s['stage']} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |" for s in trace["breakdown"])
 command = "bash bench/queue.sh" if os.environ["JOBS"] == "20000" else f"JOBS={os.environ['JOBS']} bash bench/queue.sh"
 title = "## Queue: Keel on Postgres vs BullMQ on Redis"
 section = f"""{title}
@@ -149,6 +160,28 @@ Each round:
 | round | system | insert jobs/s | processed jobs/s | p50 ms | p99 ms |
 | --- | --- | ---: | ---: | ---: | ---: |
 {rounds}
+
+### Where the time goes
+
+One more Keel run with `--breakdown` ({trace['latency_jobs']} jobs at {trace['latency_rate']} jobs/s, after the same
+drain), each latency job observed on one clock: `t0` before its insert, `t1` when the insert (one
+statement with its `pg_notify`, a durable commit) returned, `tn` when a listener of the benchmark's
+own received the notification (the worker's listener gets the same message, sometimes first: the
+stage after it can come out negative), `tc` when the runner
+sent its claim (the `attempted_at` it writes), `ts` when the handler started.
+
+| stage | p50 ms | p99 ms |
+| --- | ---: | ---: |
+{stages}
+
+Postgres announces the job when its insert commits, so the notification arrives as the insert
+returns: the durable commit (a WAL flush) is the insert's cost, and BullMQ's Redis here writes
+nothing to disk. From the notification on, the worker's share is its wake-up and its claim, one
+round trip (`FOR UPDATE SKIP LOCKED`, the outcomes of finished jobs written in the same statement),
+then a task spawn. Pooled connections are pinged only after a second idle, so neither the insert nor
+the claim pays a ping first; a wake-up reaches one claim lane with a free slot (a queue with 16 or
+more slots has two), and a lane whose claim came back full wakes the other, so one new job costs one
+claim statement.
 
 Command: `{command}`
 """

@@ -112,6 +112,25 @@ fn upsert_sql() -> &'static str {
 }
 
 fn build_upsert_sql() -> String {
+    format!(
+        "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
+            product_id, entitlements, grants, expires_at, grace_until, paid_through,
+            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16,
+            $17, $18, $19)
+         {}",
+        subscription_merge()
+    )
+}
+
+/// The `ON CONFLICT` clause of a subscription write: how a state merges into the stored one (see
+/// [`upsert_sql`]). The fused Postgres ingestion writes subscriptions with the same clause.
+pub(crate) fn subscription_merge() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(build_subscription_merge)
+}
+
+fn build_subscription_merge() -> String {
     let newest = |column: &str| {
         format!(
             "{column} = CASE WHEN {NEWER} THEN excluded.{column} ELSE subscriptions.{column} END"
@@ -134,12 +153,7 @@ fn build_upsert_sql() -> String {
     ];
     let set: Vec<String> = columns.iter().map(|c| newest(c)).collect();
     format!(
-        "INSERT INTO subscriptions (provider, key, user_id, subject, environment, platform,
-            product_id, entitlements, grants, expires_at, grace_until, paid_through,
-            will_renew, state_rank, state_at, state_event, updated_at, grace_at, reset_at, tenant_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16,
-            $17, $18, $19)
-         ON CONFLICT (provider, key) DO UPDATE SET {},
+        "ON CONFLICT (provider, key) DO UPDATE SET {},
             grace_until = CASE WHEN {TAKE_GRACE} THEN excluded.grace_until ELSE subscriptions.grace_until END,
             grace_at = CASE WHEN {TAKE_GRACE} THEN excluded.grace_at ELSE subscriptions.grace_at END,
             reset_at = CASE WHEN {LATER_RESET} THEN excluded.reset_at ELSE subscriptions.reset_at END,
@@ -156,7 +170,7 @@ fn touching_sql(n: usize) -> String {
 }
 
 /// Entitlement names as stored (a JSON array in a text column).
-fn names(list: &[String]) -> String {
+pub(crate) fn names(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
@@ -209,7 +223,7 @@ impl Tx {
         subject: &str,
     ) -> Result<(), StoreError> {
         if let Tx::Postgres(c) = self {
-            let name = format!("keel.billing:{}:{subject}", provider.as_str());
+            let name = postgres::billing_lock_name(provider, subject);
             postgres::lock_until_commit(c, &name).await?;
         }
         Ok(())

@@ -13,6 +13,7 @@
 
 mod instance;
 mod issuer;
+pub mod serve;
 pub mod storage;
 
 use std::time::{Duration, Instant};

@@ -4,5 +4,7 @@
 pub mod http;
 pub mod http_jobs;
 pub mod queue;
+pub mod queue_trace;
+pub mod stats;
 pub mod upstream;
 pub mod webhooks;

@@ -23,12 +23,17 @@ use keel::services::Services;
 use keel::store::jobs::BreakerPolicy;
 use keel::store::{Engine, StoreError};
 
+use super::queue_trace::{self, Stage, Trace};
+use super::stats::percentile;
+
 #[derive(Debug, Clone, Copy)]
 pub struct QueueBench {
     pub jobs: usize,
     pub concurrency: usize,
     pub rate: u32,
     pub seconds: u64,
+    /// Also trace where the latency phase's time goes (Postgres; see `queue_trace.rs`).
+    pub breakdown: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +48,9 @@ pub struct QueueBenchResult {
     pub latency_jobs: usize,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
+    /// With `--breakdown`: the latency phase's stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Vec<Stage>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +70,14 @@ pub async fn run(services: &Services, opts: QueueBench) -> Result<QueueBenchResu
     let queue = format!("bench-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let done = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
-    let registry = registry(done.clone(), latencies.clone(), services.clock.clone());
-    let result = measure(services, &queue, registry, done, latencies, opts).await;
+    let trace = Arc::new(Trace::default());
+    let registry = registry(
+        done.clone(),
+        latencies.clone(),
+        trace.clone(),
+        services.clock.clone(),
+    );
+    let result = measure(services, &queue, registry, done, latencies, trace, opts).await;
     if let Err(e) = services.db.delete_queue(&queue).await {
         tracing::warn!(error = %e, %queue, "cannot delete the benchmark's jobs");
     }
@@ -73,6 +87,7 @@ pub async fn run(services: &Services, opts: QueueBench) -> Result<QueueBenchResu
 fn registry(
     done: Arc<AtomicUsize>,
     latencies: Arc<Mutex<Vec<f64>>>,
+    trace: Arc<Trace>,
     clock: keel::clock::Clock,
 ) -> Registry {
     let mut registry = Registry::default();
@@ -80,8 +95,11 @@ fn registry(
         done.fetch_add(1, Ordering::Relaxed);
         async { Ok(()) }
     });
-    registry.register_fn(LATENCY, move |_, args| {
+    registry.register_fn(LATENCY, move |ctx, args| {
         let started_us = clock.now().timestamp_micros();
+        if let Ok(mut started) = trace.started.lock() {
+            started.insert(ctx.id, started_us);
+        }
         let inserted_us = args
             .get("t_us")
             .and_then(|v| v.as_i64())
@@ -100,6 +118,7 @@ async fn measure(
     registry: Registry,
     done: Arc<AtomicUsize>,
     latencies: Arc<Mutex<Vec<f64>>>,
+    trace: Arc<Trace>,
     opts: QueueBench,
 ) -> Result<QueueBenchResult, BenchError> {
     services.db.vacuum_jobs().await?;
@@ -137,10 +156,30 @@ async fn measure(
     wait_completed(services, queue, opts.jobs, &done).await?;
     let process_s = started.elapsed().as_secs_f64();
 
-    let latency = offered_load(services, queue, opts, &latencies).await;
+    let listener = if opts.breakdown {
+        Some(
+            queue_trace::listen(services, queue, trace.clone())
+                .await
+                .map_err(BenchError::Stalled)?,
+        )
+    } else {
+        None
+    };
+    let latency = offered_load(services, queue, opts, &latencies, &trace).await;
     let _ = stop_tx.send(true);
     let _ = handle.await;
     let mut latency = latency?;
+    let breakdown = match listener {
+        Some(listener) => {
+            listener.abort();
+            Some(
+                queue_trace::stages(services, queue, &trace)
+                    .await
+                    .map_err(BenchError::Stalled)?,
+            )
+        }
+        None => None,
+    };
     latency.sort_by(f64::total_cmp);
     Ok(QueueBenchResult {
         system: "keel",
@@ -153,6 +192,7 @@ async fn measure(
         latency_jobs: latency.len(),
         latency_p50_ms: percentile(&latency, 0.50),
         latency_p99_ms: percentile(&latency, 0.99),
+        breakdown,
     })
 }
 
@@ -191,21 +231,27 @@ async fn offered_load(
     queue: &str,
     opts: QueueBench,
     latencies: &Mutex<Vec<f64>>,
+    trace: &Trace,
 ) -> Result<Vec<f64>, BenchError> {
     let total = (opts.rate as u64 * opts.seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
     let start = tokio::time::Instant::now();
     for i in 0..total {
         tokio::time::sleep_until(start + interval * i as u32).await;
-        let args = serde_json::json!({ "t_us": services.clock.now().timestamp_micros() });
+        let t0 = services.clock.now().timestamp_micros();
+        let args = serde_json::json!({ "t_us": t0 });
         let job = JobSpec::new(LATENCY, args)
             .queue(queue)
             .validate()
             .map_err(JobError::Invalid)?;
-        services
+        let inserted = services
             .db
             .insert_jobs(services.clock.now(), &[job])
             .await?;
+        let t1 = services.clock.now().timestamp_micros();
+        if let (Some(job), Ok(mut traced)) = (inserted.first(), trace.inserted.lock()) {
+            traced.insert(job.id, (t0, t1));
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -221,12 +267,4 @@ async fn offered_load(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(latencies.lock().map(|l| l.clone()).unwrap_or_default())
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
-    (sorted[rank - 1] * 1000.0).round() / 1000.0
 }

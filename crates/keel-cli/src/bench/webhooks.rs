@@ -4,7 +4,9 @@
 //! 1. an in-process API on a local port receives N distinct INITIAL_PURCHASE events from C
 //!    concurrent connections, each authenticated, parsed, sealed and applied in its own
 //!    transaction (webhooks/s, p50, p99);
-//! 2. C concurrent tasks enqueue N jobs one at a time, each its own transaction (jobs/s).
+//! 2. C concurrent tasks enqueue N jobs one at a time, each its own transaction (jobs/s);
+//! 3. C concurrent tasks commit N one-row transactions (`BEGIN`, an audit row, `COMMIT`): the
+//!    rate of durable commits, the limit a webhook's one commit is held to (commits/s).
 //!
 //! Users, events and jobs carry a prefix of their own and are deleted afterwards.
 
@@ -39,6 +41,8 @@ pub struct WebhookBenchResult {
     pub errors: usize,
     pub job_inserts_per_s: f64,
     pub webhooks_over_job_inserts: f64,
+    pub row_commits_per_s: f64,
+    pub webhooks_over_row_commits: f64,
 }
 
 const SECRET: &str = "bench-revenuecat-webhook-secret-0123456789";
@@ -150,6 +154,38 @@ async fn measure(
     }
     let insert_s = started.elapsed().as_secs_f64();
 
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(opts.events));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.concurrency {
+        let (db, remaining) = (state.db.clone(), remaining.clone());
+        let target = format!("{prefix}commit");
+        tasks.push(tokio::spawn(async move {
+            use std::sync::atomic::Ordering;
+            let entry = keel::store::audit::AuditEntry::new(
+                "bench",
+                "bench.commit",
+                Some(target),
+                serde_json::json!({}),
+            );
+            while remaining
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+                tx.audit(&entry, chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    let commit_s = started.elapsed().as_secs_f64();
+
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| {
         latencies
@@ -159,6 +195,7 @@ async fn measure(
     };
     let webhooks_per_s = latencies.len() as f64 / webhook_s;
     let job_inserts_per_s = opts.events as f64 / insert_s;
+    let row_commits_per_s = opts.events as f64 / commit_s;
     Ok(WebhookBenchResult {
         engine: state.db.engine(),
         events: opts.events,
@@ -169,6 +206,8 @@ async fn measure(
         errors,
         job_inserts_per_s,
         webhooks_over_job_inserts: webhooks_per_s / job_inserts_per_s,
+        row_commits_per_s,
+        webhooks_over_row_commits: webhooks_per_s / row_commits_per_s,
     })
 }
 

@@ -28,6 +28,10 @@ enum BenchCommand {
         /// Length of the latency phase.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Also trace where the latency phase's time goes: insert and commit, notification,
+        /// claim, start (Postgres).
+        #[arg(long)]
+        breakdown: bool,
     },
     /// Signed RevenueCat webhooks through the HTTP API into the configured database, beside
     /// single-job inserts measured in the same run.
@@ -79,6 +83,10 @@ enum BenchCommand {
         #[arg(long)]
         s3: Option<String>,
     },
+    /// Serves GET /v1/me with RS256 tokens for an external load generator (see
+    /// bench/http_peers.sh): prints one JSON line with the URL, a valid token and the public key,
+    /// then serves until SIGINT or SIGTERM.
+    HttpServe,
 }
 
 pub async fn run(args: Args, out: Output) -> Exit {
@@ -88,6 +96,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             concurrency,
             rate,
             seconds,
+            breakdown,
         } => {
             queue(
                 QueueBench {
@@ -95,6 +104,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
                     concurrency,
                     rate,
                     seconds,
+                    breakdown,
                 },
                 out,
             )
@@ -119,6 +129,7 @@ pub async fn run(args: Args, out: Output) -> Exit {
             Ok(()) => Exit::Ok,
             Err(e) => failed(e),
         },
+        BenchCommand::HttpServe => http_serve().await,
         BenchCommand::HttpJobs {
             jobs,
             concurrency,
@@ -177,8 +188,12 @@ async fn webhooks(events: usize, concurrency: usize, out: Output) -> Exit {
         result.job_inserts_per_s
     );
     println!(
-        "  a webhook costs {:.2} job inserts",
-        1.0 / result.webhooks_over_job_inserts.max(f64::MIN_POSITIVE)
+        "  row commits  {:>9.0} /s (one-row transactions)",
+        result.row_commits_per_s
+    );
+    println!(
+        "  webhooks reach {:.0}% of the row commits' rate",
+        result.webhooks_over_row_commits * 100.0
     );
     if result.errors > 0 {
         return Exit::Failed;
@@ -248,6 +263,24 @@ async fn migrated(services: &keel::services::Services) -> Result<(), Exit> {
     }
 }
 
+async fn http_serve() -> Exit {
+    let ready = |serving: &crate::bench::http::serve::Serving| {
+        use std::io::Write;
+        match serde_json::to_string(serving) {
+            Ok(line) => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    };
+    match crate::bench::http::serve::run(ready, keel::runtime::shutdown_signal()).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => failed(e),
+    }
+}
+
 async fn http(connections: usize, seconds: f64, rounds: usize, out: Output) -> Exit {
     if !(1..=1000).contains(&connections)
         || !(0.1..=600.0).contains(&seconds)
@@ -300,11 +333,16 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
         concurrency,
         rate,
         seconds,
+        breakdown,
     } = opts;
     if jobs == 0 || concurrency == 0 || rate == 0 || jobs > 5_000_000 || concurrency > 10_000 {
         eprintln!(
             "error: --jobs (1 to 5000000), --concurrency (1 to 10000) and --rate must be positive"
         );
+        return Exit::Usage;
+    }
+    if breakdown && services.db.engine() != keel::store::Engine::Postgres {
+        eprintln!("error: --breakdown needs a Postgres DATABASE_URL");
         return Exit::Usage;
     }
     if let Err(exit) = migrated(&services).await {
@@ -317,6 +355,7 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
             concurrency,
             rate,
             seconds,
+            breakdown,
         },
     )
     .await
@@ -340,6 +379,12 @@ async fn queue(opts: QueueBench, out: Output) -> Exit {
             "  insert-to-start at {} jobs/s ({} jobs): p50 {:.2} ms, p99 {:.2} ms",
             result.latency_rate, result.latency_jobs, result.latency_p50_ms, result.latency_p99_ms
         );
+        for stage in result.breakdown.iter().flatten() {
+            println!(
+                "    {:<44} p50 {:>7.3} ms  p99 {:>7.3} ms",
+                stage.stage, stage.p50_ms, stage.p99_ms
+            );
+        }
     }
     Exit::Ok
 }

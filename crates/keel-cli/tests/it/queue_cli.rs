@@ -592,6 +592,21 @@ on_both_engines! {
         assert!(out["latency_p99_ms"].as_f64() >= out["latency_p50_ms"].as_f64(), "{out}");
         assert_eq!(cli.count("SELECT count(*) FROM jobs WHERE queue LIKE 'bench-%'").await, 0, "bench left jobs behind");
         cli.usage(&["bench", "queue", "--jobs", "0"], "--jobs");
+        if !cli.db.is_postgres() {
+            cli.usage(&["bench", "queue", "--breakdown"], "Postgres");
+            return;
+        }
+        // The traced run: every stage measured, and the stages add up to the whole.
+        let out = cli.json(&["bench", "queue", "--jobs", "100", "--concurrency", "20", "--rate", "50", "--seconds", "1", "--breakdown"]);
+        let stages = out["breakdown"].as_array().unwrap_or_else(|| panic!("no breakdown: {out}"));
+        assert_eq!(stages.len(), 5, "{out}");
+        for stage in stages {
+            assert!(stage["p50_ms"].as_f64().is_some_and(f64::is_finite), "{stage}");
+            assert!(stage["p99_ms"].as_f64() >= stage["p50_ms"].as_f64(), "{stage}");
+        }
+        let whole = stages[4]["p99_ms"].as_f64().unwrap();
+        assert!(whole > 0.0 && whole >= stages[0]["p50_ms"].as_f64().unwrap(), "{out}");
+        assert_eq!(cli.count("SELECT count(*) FROM jobs WHERE queue LIKE 'bench-%'").await, 0, "bench left jobs behind");
     }
 }
 

@@ -44,10 +44,12 @@ fn pool(
     } else {
         "keel"
     });
-    let pool_options = PgPoolOptions::new()
-        .max_connections(size)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10));
+    let pool_options = crate::idle_ping::ping_when_idle(
+        PgPoolOptions::new()
+            .max_connections(size)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10)),
+    );
     Ok(match settings.pooler {
         PoolerMode::Direct => {
             let mut parameters = vec![("statement_timeout", timeout_ms.as_str())];
@@ -80,6 +82,14 @@ pub(crate) fn connect_options(
         PoolerMode::Direct => options,
         PoolerMode::Transaction => options.extra_float_digits(None).statement_cache_capacity(0),
     })
+}
+
+/// The advisory lock's name for changes about one provider-side owner.
+pub(crate) fn billing_lock_name(
+    provider: keel_domain::billing::model::Provider,
+    subject: &str,
+) -> String {
+    format!("keel.billing:{}:{subject}", provider.as_str())
 }
 
 /// Holds an advisory lock on `name` until the transaction `conn` is in ends.

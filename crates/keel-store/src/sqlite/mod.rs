@@ -35,10 +35,12 @@ pub(crate) fn connect_lazy(
                 .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
     }
-    Ok(SqlitePoolOptions::new()
-        .max_connections(settings.pool_size.max(2))
-        .acquire_timeout(Duration::from_secs(15))
-        .connect_lazy_with(options(url)?))
+    Ok(crate::idle_ping::ping_when_idle(
+        SqlitePoolOptions::new()
+            .max_connections(settings.pool_size.max(2))
+            .acquire_timeout(Duration::from_secs(15)),
+    )
+    .connect_lazy_with(options(url)?))
 }
 
 fn file_path(url: &str) -> Option<std::path::PathBuf> {

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::fused::{self, on_behalf_of, Fused};
 use super::model::{BillingEvent, Effect, Environment, Provider, SubscriptionState};
 use super::provider::{BillingProvider, Ownership};
 use super::registry;
@@ -70,27 +71,6 @@ impl Billing {
             key_id: inner.sealer.current_key_id(),
             payload: &sealed,
         };
-        if !tx.insert_billing_event(&row).await? {
-            tx.rollback().await?;
-            return Ok(Ingested {
-                duplicate: true,
-                outcome: "duplicate",
-            });
-        }
-        let mut touched = BTreeSet::new();
-        if applies {
-            apply_all(
-                &mut tx,
-                ownership,
-                &event,
-                user_id.as_deref(),
-                now,
-                &mut touched,
-            )
-            .await?;
-        }
-        let users = touched.iter().map(String::as_str);
-        crate::events::check_entitlements(inner.events, &mut tx, users, now).await?;
         let entry = audit_entry(
             provider.as_str(),
             "billing.event",
@@ -98,7 +78,42 @@ impl Billing {
             &user_id,
             outcome,
         );
-        tx.audit(&entry, now).await?;
+        let fused = fused::store_and_apply(
+            &mut tx,
+            ownership,
+            &event,
+            &row,
+            user_id.as_deref(),
+            applies,
+            &entry,
+            now,
+        )
+        .await?;
+        let touched = match fused {
+            Fused::Stored(touched) => touched,
+            Fused::Duplicate => return duplicate(tx).await,
+            Fused::Unsupported => {
+                if !tx.insert_billing_event(&row).await? {
+                    return duplicate(tx).await;
+                }
+                let mut touched = BTreeSet::new();
+                if applies {
+                    apply_all(
+                        &mut tx,
+                        ownership,
+                        &event,
+                        user_id.as_deref(),
+                        now,
+                        &mut touched,
+                    )
+                    .await?;
+                }
+                tx.audit(&entry, now).await?;
+                touched
+            }
+        };
+        let users = touched.iter().map(String::as_str);
+        crate::events::check_entitlements(inner.events, &mut tx, users, now).await?;
         if let (true, Some(user)) = (applies, &user_id) {
             self.enqueue_follow_up(&mut tx, source, user).await?;
         }
@@ -135,6 +150,15 @@ impl Billing {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The answer to a second delivery of an event id: nothing written.
+async fn duplicate(tx: Tx) -> Result<Ingested, BillingError> {
+    tx.rollback().await?;
+    Ok(Ingested {
+        duplicate: true,
+        outcome: "duplicate",
+    })
 }
 
 /// Whether the event is applied (sandbox events only when accepted), and its outcome.
@@ -226,20 +250,6 @@ pub(super) async fn resolve_user(
     }
 }
 
-/// Where events name users, a subscription belongs to the Keel user its ids resolve to, not to
-/// whichever alias (an anonymous id, say) the event happens to name.
-fn on_behalf_of(effect: &Effect, ownership: Ownership, user_id: Option<&str>) -> Effect {
-    match (effect, ownership, user_id) {
-        (Effect::Subscription(state), Ownership::UserIds { .. }, Some(user)) => {
-            Effect::Subscription(SubscriptionState {
-                subject: user.to_string(),
-                ..state.clone()
-            })
-        }
-        _ => effect.clone(),
-    }
-}
-
 /// Takes the per-owner locks the event's effects need, in a fixed order.
 pub(super) async fn lock_subjects(
     tx: &mut Tx,
@@ -266,10 +276,8 @@ pub(super) async fn lock_subjects(
             }
         }
     }
-    for subject in subjects {
-        tx.lock_billing_subject(event.provider, subject).await?;
-    }
-    Ok(())
+    let subjects: Vec<&str> = subjects.into_iter().collect();
+    tx.lock_billing_subjects(event.provider, &subjects).await
 }
 
 async fn apply(

@@ -7,6 +7,7 @@
 mod cache;
 pub use keel_domain::billing::entitlements;
 pub mod dev_secret;
+mod fused;
 pub mod ingest;
 pub mod jobs;
 pub use keel_domain::billing::model;

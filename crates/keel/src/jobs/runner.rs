@@ -82,6 +82,10 @@ pub(crate) async fn run(
             match runner.write_and_claim(limit).await {
                 Ok(taken) => {
                     last_full = limit > 0 && taken == limit;
+                    if last_full {
+                        // There may be more: another runner of this queue joins in.
+                        wake.notify_one();
+                    }
                     if limit > 0 {
                         poll_due = false;
                         last_poll = Instant::now();
@@ -101,6 +105,9 @@ pub(crate) async fn run(
         }
         // With no free slot (or the queue switched off) there is nothing to poll for: a finished
         // job wakes the loop, and the flags are re-read once per interval.
+        // Only a runner with a free slot listens for wake-ups, so one always reaches a runner
+        // that can claim.
+        let listening = open && runner.tasks.len() < runner.concurrency;
         let poll_interval = runner.shared.config.poll_interval;
         let poll_wait = if free == 0 {
             poll_interval
@@ -113,7 +120,7 @@ pub(crate) async fn run(
                 // Let jobs that finish at nearly the same moment join this batch.
                 tokio::task::yield_now().await;
             }
-            () = wake.notified() => poll_due = true,
+            () = wake.notified(), if listening => poll_due = true,
             () = tokio::time::sleep(poll_wait) => poll_due = true,
             _ = stop.changed() => {}
         }

@@ -1,5 +1,10 @@
-//! In-process wake-ups: an enqueue wakes this process's idle workers of that queue at once.
+//! In-process wake-ups: an enqueue wakes one idle runner of that queue in this process at once.
 //! Other processes learn of new jobs from Postgres `NOTIFY`, or by polling.
+//!
+//! One runner, not all: every runner woken sends a claim, and for a single new job all but one
+//! find nothing. A runner listens only while it has a free slot, so the wake-up reaches one that
+//! can take work (or waits, as a stored permit, for the first that frees a slot); a runner whose
+//! claim came back full wakes the next, so a batch still spreads over every runner.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,7 +25,6 @@ pub(crate) fn waker(queue: &str) -> Arc<Notify> {
 pub(crate) fn queue(queue: &str) {
     let map = registry().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(notify) = map.get(queue) {
-        notify.notify_waiters();
         notify.notify_one();
     }
 }

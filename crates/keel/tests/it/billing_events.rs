@@ -10,6 +10,7 @@ use keel_testkit::TestApp;
 use keel_testkit::TestDb;
 use serde_json::{json, Value};
 
+mod engines;
 mod stripe;
 
 /// The `app_user_id` of the RevenueCat fixtures.

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
-use rsa::pkcs8::EncodePrivateKey;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
@@ -28,6 +28,8 @@ const TOKEN_SECONDS: u64 = 3600;
 /// A running issuer; dropping it stops its JWKS server.
 pub struct Issuer {
     key: RsaKeyPair,
+    /// The public key as PEM (SubjectPublicKeyInfo), for verifiers configured with a key.
+    public_pem: String,
     rng: SystemRandom,
     addr: SocketAddr,
     _stop: oneshot::Sender<()>,
@@ -36,7 +38,7 @@ pub struct Issuer {
 impl Issuer {
     /// Generates the key and serves `GET /.well-known/jwks.json` on 127.0.0.1 and a free port.
     pub async fn start() -> Result<Issuer, String> {
-        let (key, jwk) = tokio::task::spawn_blocking(generate)
+        let (key, jwk, public_pem) = tokio::task::spawn_blocking(generate)
             .await
             .map_err(|e| e.to_string())??;
         let jwks = json!({ "keys": [jwk] });
@@ -61,6 +63,7 @@ impl Issuer {
         });
         Ok(Issuer {
             key,
+            public_pem,
             rng: SystemRandom::new(),
             addr,
             _stop: stop,
@@ -75,6 +78,11 @@ impl Issuer {
     /// The `iss` of every token, to configure as `AUTH_ISSUER`.
     pub fn issuer(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// The public key, PEM-encoded (`-----BEGIN PUBLIC KEY-----`).
+    pub fn public_key_pem(&self) -> &str {
+        &self.public_pem
     }
 
     /// A valid RS256 token for `sub`, good for an hour.
@@ -110,8 +118,8 @@ impl Issuer {
     }
 }
 
-/// A fresh RSA key pair for ring, and its public JWK.
-fn generate() -> Result<(RsaKeyPair, Value), String> {
+/// A fresh RSA key pair for ring, its public JWK and its public key as PEM.
+fn generate() -> Result<(RsaKeyPair, Value, String), String> {
     let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, BITS)
         .map_err(|e| format!("cannot generate an RSA key: {e}"))?;
     let jwk = json!({
@@ -127,7 +135,23 @@ fn generate() -> Result<(RsaKeyPair, Value), String> {
         .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
     let key = RsaKeyPair::from_pkcs8(der.as_bytes())
         .map_err(|e| format!("the generated RSA key is rejected: {e}"))?;
-    Ok((key, jwk))
+    let public = private
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|e| format!("cannot encode the RSA public key: {e}"))?;
+    Ok((key, jwk, pem("PUBLIC KEY", public.as_bytes())))
+}
+
+/// `der` in a PEM block labelled `label`, 64 characters a line.
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 fn b64(bytes: &[u8]) -> String {
