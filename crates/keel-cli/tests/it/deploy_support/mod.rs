@@ -33,6 +33,8 @@ pub const SUBCOMMANDS: &[&str] = &[
     "restore",
     "db",
     "webhooks",
+    "sentry",
+    "storage",
 ];
 
 pub fn root() -> PathBuf {
