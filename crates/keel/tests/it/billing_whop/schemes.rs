@@ -8,6 +8,9 @@ type Headers = Vec<(&'static str, String)>;
 /// Signs one body in a scheme: (secret, timestamp, body) → headers.
 type Signer = fn(&str, i64, &[u8]) -> Headers;
 
+/// A delivery that must be refused: its name, how it is signed (secret, seconds from now), its body.
+type Case<'a> = (&'a str, Option<(&'a str, i64)>, &'a [u8]);
+
 fn standard(secret: &str, ts: i64, body: &[u8]) -> Headers {
     let id: Value = serde_json::from_slice(body).unwrap();
     standard_headers(secret, id["id"].as_str().unwrap(), ts, body)
@@ -25,7 +28,7 @@ async fn refuses_then_accepts(app: &TestApp, event: &Value, sign: Signer) {
     assert_ne!(tampered, body);
     // Each delivery is signed just before it is sent, 10 s beyond or within the 300 s tolerance,
     // so a slow machine moves no case across the edge.
-    let cases: [(&str, Option<(&str, i64)>, &[u8]); 5] = [
+    let cases: [Case; 5] = [
         ("tampered", Some((WHOP_SECRET, 0)), &tampered),
         ("stale", Some((WHOP_SECRET, -310)), body),
         ("from the future", Some((WHOP_SECRET, 310)), body),
