@@ -146,7 +146,7 @@ async fn rules_admit_requests_and_the_app_hears_the_caller_only_from_keel() {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let keel = keel_in_front(dir.path(), &upstream.url(), RULES, &[]).await;
-    let client = reqwest::Client::new();
+    let client = fresh_connections();
     let ada = format!("Bearer {}", token("ada"));
 
     // A route no rule names needs a token.
@@ -368,7 +368,7 @@ async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rule
         &[("UPSTREAM_TIMEOUT_SECONDS", "2")],
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = fresh_connections();
     let ada = format!("Bearer {}", token("ada"));
     let ada_at_acme = format!("Bearer {}", token_in("ada", Some("acme")));
 
@@ -478,7 +478,7 @@ async fn a_100_mb_upload_and_download_stream_through_in_bounded_memory() {
     let keel = keel_in_front(dir.path(), &upstream.url(), "", &[]).await;
     let pid = keel.child.id();
     let ada = token("ada");
-    let client = reqwest::Client::new();
+    let client = fresh_connections();
     // Warm: a connection to the app exists and the token is cached.
     let warm = client
         .get(keel.url("/api/whoami"))
@@ -641,7 +641,7 @@ async fn an_app_that_is_down_or_slow_is_answered_by_keel() {
         ],
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = fresh_connections();
     let ada = token("ada");
     let get = |path: &'static str| {
         let request = client.get(keel.url(path)).bearer_auth(&ada);
@@ -878,7 +878,7 @@ fn start_app(dir: &std::path::Path, program: &str, file: &str) -> (Child, String
 /// directly with a forged identity and signature is refused.
 async fn documented_check_holds(dir: &std::path::Path, app_url: &str) {
     let keel = keel_in_front(dir, app_url, "", &[]).await;
-    let client = reqwest::Client::new();
+    let client = fresh_connections();
     let through_keel = client
         .get(keel.url("/api/a%20b/items?page=2&q=x%2Cy"))
         .bearer_auth(token("ada"))
@@ -920,4 +920,14 @@ async fn the_documented_node_check_accepts_keels_signature_and_refuses_a_forgery
     std::fs::write(dir.path().join("app.mjs"), NODE_APP).unwrap();
     let (_app, url) = start_app(dir.path(), "node", "app.mjs");
     documented_check_holds(dir.path(), &url).await;
+}
+
+/// A client that opens a connection per request. Keel closes a connection after some answers
+/// (a 413 before the body is read) and closes idle ones, and a pooled connection closed by the
+/// server just as a request goes out fails that request; these tests are about answers, not reuse.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a reqwest client")
 }
