@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod bytesize;
 pub mod clock;
 pub mod config;
 pub mod console_sessions;

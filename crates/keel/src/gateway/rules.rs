@@ -300,28 +300,7 @@ fn parse_size(size: &SizeDecl) -> Result<u64, String> {
         SizeDecl::Bytes(n) => return Ok(*n),
         SizeDecl::Text(text) => text.trim(),
     };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?} must be a number of bytes or like 512KB, 10MB, 1GiB"
-            ))
-        }
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_bytes))
+    crate::bytesize::parse(text)
         .filter(|n| *n >= 1)
         .ok_or_else(|| format!("{text:?} must be a number of bytes or like 512KB, 10MB, 1GiB"))
 }

@@ -246,31 +246,9 @@ fn is_content_type_pattern(value: &str) -> bool {
 /// `50MB`, `512KiB`, `1GB`, `100B`, `1000`: decimal (KB, MB, GB) or binary (KiB, MiB, GiB)
 /// units, from 1 byte to 5 GiB.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?} must be a number and a unit: 100B, 512KiB, 50MB, 1GB"
-            ))
-        }
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
+    crate::bytesize::parse(text)
         .filter(|n| (1..=MAX_OBJECT_BYTES).contains(n))
-        .ok_or_else(|| format!("{text:?} must be from 1 byte to 5GiB"))
+        .ok_or_else(|| format!("{text:?} must be from 1 byte to 5GiB: 100B, 512KiB, 50MB, 1GB"))
 }
 
 /// Everything about object storage a process is configured with.
