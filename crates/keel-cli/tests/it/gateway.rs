@@ -1,12 +1,12 @@
 //! The gateway across real processes: the `keel` binary in front of a real app on a port of its
 //! own. Rules admit or refuse requests (a token by default, `auth = "none"`, an entitlement, a
 //! body limit), the app hears the caller only from Keel (every inbound identity header removed,
-//! the signature verifying on the app's side), bodies stream both ways in bounded memory,
-//! WebSocket and server-sent events pass, an app that is down or slow is answered by Keel, and
-//! the Python and Node checks docs/GATEWAY.md shows accept Keel's signature and refuse a forgery.
+//! the signature verifying on the app's side), and an app that is down or slow is answered by
+//! Keel. Streaming bodies, WebSocket and SSE are in `gateway_streams`; the signature checks
+//! docs/GATEWAY.md shows are run in `gateway_docs`.
 
 use crate::common;
-use crate::gateway_support::{self, Upstream};
+use crate::gateway_support::Upstream;
 
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{bin, keel};
 
-const LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 const HS256_SECRET: &str = "gateway-test-hs256-secret-0123456789abcdef";
 const ADMIN_TOKEN: &str = "gateway-test-admin-token-0123456789abcdef";
-const SIGNING_SECRET: &str = "gateway-test-signing-secret-0123456789ab";
+pub(crate) const SIGNING_SECRET: &str = "gateway-test-signing-secret-0123456789ab";
 const METRICS_TOKEN: &str = "gateway-test-metrics-token-0123456789abc";
 
 const RULES: &str = r#"
@@ -40,7 +40,7 @@ body_limit = "1KB"
 "#;
 
 /// An HS256 token for `user`, valid for an hour.
-fn token(user: &str) -> String {
+pub(crate) fn token(user: &str) -> String {
     token_in(user, None)
 }
 
@@ -61,7 +61,7 @@ fn token_in(user: &str, tenant: Option<&str>) -> String {
 }
 
 /// Keel in front of `upstream`, with `rules` as its `keel.toml`, ready.
-async fn keel_in_front(
+pub(crate) async fn keel_in_front(
     dir: &std::path::Path,
     upstream: &str,
     rules: &str,
@@ -460,170 +460,6 @@ async fn tenants_optional_tokens_rate_limits_and_stalled_clients_follow_the_rule
 }
 
 /// A value of `/proc/PID/status` in kB.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
-const HUNDRED_MB: u64 = 100 * 1024 * 1024;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_100_mb_upload_and_download_stream_through_in_bounded_memory() {
-    let upstream = Upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let keel = keel_in_front(dir.path(), &upstream.url(), "", &[]).await;
-    let pid = keel.child.id();
-    let ada = token("ada");
-    let client = fresh_connections();
-    // Warm: a connection to the app exists and the token is cached.
-    let warm = client
-        .get(keel.url("/api/whoami"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(warm.status(), 200);
-    let before = status_kb(pid, "VmRSS:");
-    // The peak is measured from here (writing 5 to clear_refs resets it).
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak RSS");
-
-    // Upload: 100 MB written 64 KiB at a time; the app counts what arrives.
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", keel.port))
-        .await
-        .unwrap();
-    let head = format!(
-        "POST /api/upload HTTP/1.1\r\nhost: keel\r\nauthorization: Bearer {ada}\r\n\
-         content-length: {HUNDRED_MB}\r\nconnection: close\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let chunk = vec![b'u'; 64 * 1024];
-    for _ in 0..HUNDRED_MB / chunk.len() as u64 {
-        stream.write_all(&chunk).await.unwrap();
-    }
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.ends_with(&HUNDRED_MB.to_string()), "{answer}");
-
-    // Download: 100 MB read as it comes.
-    let mut download = client
-        .get(keel.url(&format!("/api/download?bytes={HUNDRED_MB}")))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.status(), 200);
-    let mut received = 0u64;
-    while let Some(chunk) = download.chunk().await.unwrap() {
-        received += chunk.len() as u64;
-    }
-    assert_eq!(received, HUNDRED_MB);
-
-    let peak = status_kb(pid, "VmHWM:");
-    let growth_mb = peak.saturating_sub(before) as f64 / 1024.0;
-    assert!(
-        growth_mb < 20.0,
-        "keel's resident memory grew {growth_mb:.1} MB (from {before} kB to a peak of {peak} kB)"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_messages_and_server_sent_events_pass_through() {
-    let upstream = Upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let keel = keel_in_front(dir.path(), &upstream.url(), "", &[]).await;
-    let ada = token("ada");
-
-    // WebSocket: the handshake through Keel, then messages both ways on the switched connection.
-    let mut ws = tokio::net::TcpStream::connect(("127.0.0.1", keel.port))
-        .await
-        .unwrap();
-    let key = "dGhlIHNhbXBsZSBub25jZQ==";
-    let handshake = format!(
-        "GET /api/ws HTTP/1.1\r\nhost: keel\r\nauthorization: Bearer {ada}\r\n\
-         connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n\
-         sec-websocket-key: {key}\r\n\r\n"
-    );
-    ws.write_all(handshake.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        ws.read_exact(&mut byte)
-            .await
-            .expect("the handshake answer");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 101"), "{head}");
-    let accept = gateway_support::accept(key.as_bytes()).to_ascii_lowercase();
-    assert!(
-        head.contains(&format!("sec-websocket-accept: {accept}")),
-        "{head}"
-    );
-    for message in ["hello", "through keel"] {
-        let frame = gateway_support::frame(message.as_bytes(), Some([1, 2, 3, 4]));
-        ws.write_all(&frame).await.unwrap();
-        let echoed = tokio::time::timeout(LIMIT, gateway_support::read_frame(&mut ws))
-            .await
-            .expect("the echo in time")
-            .unwrap();
-        assert_eq!(echoed, message.as_bytes());
-    }
-
-    // Without a token the handshake is refused like any request.
-    let refused = reqwest::Client::new()
-        .get(keel.url("/api/ws"))
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-
-    // Server-sent events: the first event arrives while the stream is still open.
-    let mut events = reqwest::Client::new()
-        .get(keel.url("/api/events"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(events.status(), 200);
-    assert_eq!(events.headers()["content-type"], "text/event-stream");
-    let first = tokio::time::timeout(LIMIT, events.chunk())
-        .await
-        .expect("the first event before the stream ends")
-        .unwrap()
-        .unwrap();
-    assert_eq!(&first[..], b"data: one\n\n");
-    let sender = upstream
-        .events
-        .lock()
-        .await
-        .take()
-        .expect("the app's event stream");
-    sender
-        .send(axum::body::Bytes::from_static(b"data: two\n\n"))
-        .await
-        .unwrap();
-    let second = tokio::time::timeout(LIMIT, events.chunk())
-        .await
-        .expect("the second event")
-        .unwrap()
-        .unwrap();
-    assert_eq!(&second[..], b"data: two\n\n");
-    drop(sender);
-    let end = tokio::time::timeout(LIMIT, events.chunk())
-        .await
-        .expect("the end");
-    assert!(end.unwrap().is_none());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_that_is_down_or_slow_is_answered_by_keel() {
     let mut upstream = Upstream::start().await;
@@ -790,142 +626,10 @@ rate_limit = "no-such-policy"
 /// The app of docs/GATEWAY.md's Python check: a server that answers `verified` to a request
 /// whose `x-keel-signature` the documented function accepts, 401 `refused` otherwise. It prints
 /// its port.
-const PYTHON_APP: &str = r#"
-from http.server import BaseHTTPRequestHandler, HTTPServer
-import keel_sig
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        path, _, query = self.path.partition("?")
-        scope = {"method": self.command, "raw_path": path.encode("latin-1"),
-                 "query_string": query.encode("latin-1")}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        ok = keel_sig.from_keel(scope, headers)
-        body = b"verified" if ok else b"refused"
-        self.send_response(200 if ok else 401)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-server = HTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-
-/// The same for the Node check (an Express-like `req`: `method`, `originalUrl`, `get`).
-const NODE_APP: &str = r#"
-import http from "node:http";
-import { fromKeel } from "./keel_sig.mjs";
-const server = http.createServer((req, res) => {
-  const ok = fromKeel({ method: req.method, originalUrl: req.url, get: (n) => req.headers[n.toLowerCase()] });
-  res.writeHead(ok ? 200 : 401);
-  res.end(ok ? "verified" : "refused");
-});
-server.listen(0, "127.0.0.1", () => console.log(server.address().port));
-"#;
-
-/// A child process killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The code block of docs/GATEWAY.md after `heading`, up to `until` when given.
-fn documented(heading: &str, fence: &str, until: Option<&str>) -> String {
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/GATEWAY.md"),
-    )
-    .expect("docs/GATEWAY.md");
-    let code = doc
-        .split_once(&format!("{heading}\n\n```{fence}\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code)
-        .unwrap_or_else(|| panic!("no {fence} block after {heading:?} in docs/GATEWAY.md"));
-    match until {
-        Some(end) => code.split(end).next().unwrap_or(code).to_string(),
-        None => code.to_string(),
-    }
-}
-
-/// Runs `program file` in `dir` (the check's secret in its environment) and returns it with the
-/// URL it prints the port of.
-fn start_app(dir: &std::path::Path, program: &str, file: &str) -> (Child, String) {
-    use std::io::BufRead;
-    let mut app = std::process::Command::new(program)
-        .arg(file)
-        .current_dir(dir)
-        .env("UPSTREAM_SIGNING_SECRET", SIGNING_SECRET)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs the documented check: {e}"));
-    let stdout = app.stdout.take().expect("the app's output");
-    let app = Child(app);
-    let mut port = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut port)
-        .expect("the app's port");
-    (app, format!("http://127.0.0.1:{}", port.trim()))
-}
-
-/// Keel in front of the app at `app_url`: a request through Keel verifies; one sent to the app
-/// directly with a forged identity and signature is refused.
-async fn documented_check_holds(dir: &std::path::Path, app_url: &str) {
-    let keel = keel_in_front(dir, app_url, "", &[]).await;
-    let client = fresh_connections();
-    let through_keel = client
-        .get(keel.url("/api/a%20b/items?page=2&q=x%2Cy"))
-        .bearer_auth(token("ada"))
-        .header("x-user-id", "mallory")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(through_keel.status(), 200);
-    assert_eq!(through_keel.text().await.unwrap(), "verified");
-    let forged = client
-        .get(format!("{app_url}/api/items"))
-        .header("x-user-id", "mallory")
-        .header(
-            "x-keel-signature",
-            format!("t={},v1={}", chrono::Utc::now().timestamp(), "0".repeat(64)),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 401);
-    assert_eq!(forged.text().await.unwrap(), "refused");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_documented_python_check_accepts_keels_signature_and_refuses_a_forgery() {
-    let dir = tempfile::tempdir().unwrap();
-    let check = documented("Python (FastAPI or any ASGI app):", "python", None);
-    std::fs::write(dir.path().join("keel_sig.py"), check).unwrap();
-    std::fs::write(dir.path().join("app.py"), PYTHON_APP).unwrap();
-    let (_app, url) = start_app(dir.path(), "python3", "app.py");
-    documented_check_holds(dir.path(), &url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_documented_node_check_accepts_keels_signature_and_refuses_a_forgery() {
-    let dir = tempfile::tempdir().unwrap();
-    let check = documented("Node (Express):", "js", Some("app.use("));
-    std::fs::write(dir.path().join("keel_sig.mjs"), check).unwrap();
-    std::fs::write(dir.path().join("app.mjs"), NODE_APP).unwrap();
-    let (_app, url) = start_app(dir.path(), "node", "app.mjs");
-    documented_check_holds(dir.path(), &url).await;
-}
-
 /// A client that opens a connection per request. Keel closes a connection after some answers
 /// (a 413 before the body is read) and closes idle ones, and a pooled connection closed by the
 /// server just as a request goes out fails that request; these tests are about answers, not reuse.
-fn fresh_connections() -> reqwest::Client {
+pub(crate) fn fresh_connections() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

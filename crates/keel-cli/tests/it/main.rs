@@ -21,6 +21,8 @@ mod dev_webhook;
 mod dot_env;
 mod example_apps;
 mod gateway;
+mod gateway_docs;
+mod gateway_streams;
 mod http_jobs_process;
 mod jobs_process;
 mod logs;
