@@ -139,7 +139,19 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// its /64 network; one host cannot multiply its quota by changing its interface identifier.
 pub fn key(ip: IpAddr) -> String {
     match canonical(ip) {
-        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V4(v4) => {
+            // Written octet by octet: this runs on every request under an IP-keyed policy.
+            let mut key = String::with_capacity(18);
+            key.push_str("ip:");
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                key.push_str(digits.format(octet));
+            }
+            key
+        }
         IpAddr::V6(v6) => {
             let net = u128::from(v6) & (u128::MAX << 64);
             format!("ip:{}/64", Ipv6Addr::from(net))

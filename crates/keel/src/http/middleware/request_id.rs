@@ -11,6 +11,8 @@ use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
 
 pub const HEADER: &str = "x-request-id";
+/// [`HEADER`] as a header name, parsed once.
+const HEADER_NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER);
 const MAX_LEN: usize = 128;
 
 tokio::task_local! {
@@ -136,7 +138,7 @@ pub fn with_new<R>(f: impl FnOnce(&HeaderValue) -> R) -> R {
 /// through [`current`].
 pub fn assign(req: &Request) -> HeaderValue {
     req.headers()
-        .get(HEADER)
+        .get(&HEADER_NAME)
         .filter(|v| v.to_str().is_ok_and(is_acceptable))
         .cloned()
         .unwrap_or_else(new_id)
@@ -159,7 +161,7 @@ pub fn scope<F: Future>(id: HeaderValue, future: F) -> Scoped<F> {
 
 /// Sets `x-request-id` on the response.
 pub fn echo(response: &mut Response, id: HeaderValue) {
-    response.headers_mut().insert(HEADER, id);
+    response.headers_mut().insert(HEADER_NAME, id);
 }
 
 #[cfg(test)]
