@@ -135,6 +135,17 @@ trace = json.loads(os.environ["BREAKDOWN_JSON"])
 if not trace.get("breakdown"):
     raise SystemExit(f"bench/queue.sh: the traced run has no breakdown: {trace}")
 stages = "\n".join(f"| {s['stage']} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |" for s in trace["breakdown"])
+cpus = [r["process_cpu"] for r in keel_runs if r.get("process_cpu")]
+drain_cpu = ""
+if len(cpus) == len(keel_runs):
+    keel_us = statistics.median(c["keel_us"] for c in cpus)
+    pg_us = statistics.median(c["postgres_us"] for c in cpus)
+    drain_cpu = f"""
+The drain's throughput is held by Postgres: CPU time per processed job, read from `/proc` during the
+drain (medians), is {keel_us:,.1f} µs in the Keel process (worker, handlers, driver) and {pg_us:,.1f} µs in
+Postgres (the claim and the outcome each write a new version of the job's row, with its index
+entries), on {os.environ['NPROC']} shared cores.
+"""
 command = "bash bench/queue.sh" if os.environ["JOBS"] == "20000" else f"JOBS={os.environ['JOBS']} bash bench/queue.sh"
 title = "## Queue: Keel on Postgres vs BullMQ on Redis"
 section = f"""{title}
@@ -182,7 +193,7 @@ then a task spawn. Pooled connections are pinged only after a second idle, so ne
 the claim pays a ping first; a wake-up reaches one claim lane with a free slot (a queue with 16 or
 more slots has two), and a lane whose claim came back full wakes the other, so one new job costs one
 claim statement.
-
+{drain_cpu}
 Command: `{command}`
 """
 

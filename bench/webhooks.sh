@@ -41,6 +41,25 @@ rs = json.loads(os.environ["RESULTS_JSON"])
 med = lambda k: st.median(r[k] for r in rs)
 r0 = rs[0]
 title = "## Webhooks: signed RevenueCat ingestion on Postgres"
+cpu = lambda key, side: st.median(r[key][side] for r in rs) if all(r.get(key) for r in rs) else None
+wk, wp, ck, cp = (cpu("webhook_cpu", "keel_us"), cpu("webhook_cpu", "postgres_us"),
+                  cpu("row_commit_cpu", "keel_us"), cpu("row_commit_cpu", "postgres_us"))
+cpu_text = "" if wp is None else f"""
+Where the time goes: CPU time per unit of work, read from `/proc` during each phase (medians), this
+process (HTTP client and server, Keel, the driver) against every `postgres` process. Both share the
+machine's {os.environ['NPROC']} cores, so the phase with more CPU per unit gets fewer units per second.
+
+| per unit | Keel process µs | Postgres µs |
+| --- | ---: | ---: |
+| signed webhook | {wk:,.0f} | {wp:,.0f} |
+| one-row transaction | {ck:,.0f} | {cp:,.0f} |
+
+A webhook costs Postgres **{wp / max(cp, 1):.1f}×** the CPU of a one-row transaction: four rows
+written with their indexes (the event with its sealed payload, the link, the subscription, the audit
+row) and a recursive lookup, where the one-row transaction writes one. The round trips are not where
+the time goes: reaching 80% of the one-row rate would take writing about one row per webhook
+before answering, and applying the rest after.
+"""
 section = f"""{title}
 
 Measured {os.environ['DATE']} on one machine with `nproc` = {os.environ['NPROC']}, Postgres
@@ -65,6 +84,7 @@ is new, the alias links (one `unnest` insert), the subscription upsert that keep
 (its owner found by following later transfers in a recursive CTE) and the audit row; `COMMIT`. A job
 insert is one statement in its own commit. Pooled connections are pinged only after a second idle,
 not on every checkout. Errors across all rounds: {sum(r['errors'] for r in rs)}.
+{cpu_text}
 
 Command: `bash bench/webhooks.sh`
 """

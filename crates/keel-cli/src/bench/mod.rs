@@ -1,6 +1,7 @@
 //! Built-in load generators (`keel bench …`), written against the library's public API. They
 //! print figures; docs/BENCHMARKS.md holds the results and the commands that produced them.
 
+pub mod cpu;
 pub mod http;
 pub mod http_jobs;
 pub mod queue;

@@ -44,6 +44,10 @@ pub struct QueueBenchResult {
     pub concurrency: usize,
     pub insert_jobs_per_s: f64,
     pub processed_jobs_per_s: f64,
+    /// CPU per processed job, this process against the local Postgres (absent where it cannot
+    /// be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_cpu: Option<super::cpu::CpuPerUnit>,
     pub latency_rate: u32,
     pub latency_jobs: usize,
     pub latency_p50_ms: f64,
@@ -151,10 +155,14 @@ async fn measure(
         registry,
         config,
     );
+    let cpu_before = super::cpu::CpuSample::now();
     let started = Instant::now();
     let handle = worker.spawn(stop_rx);
     wait_completed(services, queue, opts.jobs, &done).await?;
     let process_s = started.elapsed().as_secs_f64();
+    let process_cpu = cpu_before
+        .zip(super::cpu::CpuSample::now())
+        .map(|(before, after)| before.per_unit(after, opts.jobs));
 
     let listener = if opts.breakdown {
         Some(
@@ -188,6 +196,7 @@ async fn measure(
         concurrency: opts.concurrency,
         insert_jobs_per_s: opts.jobs as f64 / insert_s,
         processed_jobs_per_s: opts.jobs as f64 / process_s,
+        process_cpu,
         latency_rate: opts.rate,
         latency_jobs: latency.len(),
         latency_p50_ms: percentile(&latency, 0.50),

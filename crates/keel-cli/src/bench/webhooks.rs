@@ -24,6 +24,8 @@ use keel::jobs::JobSpec;
 use keel::ops::dev_webhook;
 use keel::store::{Db, Engine};
 
+use super::cpu::{CpuPerUnit, CpuSample};
+
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookBench {
     pub events: usize,
@@ -43,6 +45,10 @@ pub struct WebhookBenchResult {
     pub webhooks_over_job_inserts: f64,
     pub row_commits_per_s: f64,
     pub webhooks_over_row_commits: f64,
+    /// CPU per webhook, this process against the local Postgres (absent where it cannot be read).
+    pub webhook_cpu: Option<CpuPerUnit>,
+    /// CPU per one-row transaction, the same way.
+    pub row_commit_cpu: Option<CpuPerUnit>,
 }
 
 const SECRET: &str = "bench-revenuecat-webhook-secret-0123456789";
@@ -93,6 +99,7 @@ async fn measure(
         .collect::<Result<Vec<String>, String>>()?;
     let work = Arc::new(Mutex::new(bodies));
     let client = reqwest::Client::new();
+    let cpu_before = CpuSample::now();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..opts.concurrency {
@@ -128,6 +135,7 @@ async fn measure(
         errors += e;
     }
     let webhook_s = started.elapsed().as_secs_f64();
+    let webhook_cpu = cpu_between(cpu_before, latencies.len());
     let _ = stop_tx.send(true);
     let _ = server.await;
 
@@ -155,6 +163,7 @@ async fn measure(
     let insert_s = started.elapsed().as_secs_f64();
 
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(opts.events));
+    let cpu_before = CpuSample::now();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..opts.concurrency {
@@ -185,6 +194,7 @@ async fn measure(
         task.await.map_err(|e| e.to_string())??;
     }
     let commit_s = started.elapsed().as_secs_f64();
+    let row_commit_cpu = cpu_between(cpu_before, opts.events);
 
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| {
@@ -208,7 +218,14 @@ async fn measure(
         webhooks_over_job_inserts: webhooks_per_s / job_inserts_per_s,
         row_commits_per_s,
         webhooks_over_row_commits: webhooks_per_s / row_commits_per_s,
+        webhook_cpu,
+        row_commit_cpu,
     })
+}
+
+/// CPU per unit from `before` to now.
+fn cpu_between(before: Option<CpuSample>, units: usize) -> Option<CpuPerUnit> {
+    Some(before?.per_unit(CpuSample::now()?, units))
 }
 
 /// A signed RevenueCat INITIAL_PURCHASE of `user` that grants the `premium` entitlement.
