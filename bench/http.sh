@@ -45,7 +45,7 @@ metrics, panic capture, rate limiting with the memory backend).
 
 The full edge stack keeps **{r['edge_over_bare']:.0%}** of the bare route's throughput.
 `GET /v1/me` with a valid RS256 token keeps **{r['me_over_trivial']:.0%}** of the trivial route's
-throughput: a repeated token is answered from the verified-token cache (keyed by its SHA-256), and
+throughput: a repeated token is answered from the verified-token cache (keyed by a MAC of the token), and
 the user row from memory for a minute, so the hot path touches neither the signature nor the
 database.
 

@@ -195,7 +195,7 @@ medians. RSS is each server's resident memory after the runs (a cluster's proces
 
 Keel / {labels[faster]} (the faster peer): **{rps_ratio:.2f}×** the requests per second, at
 **{p99_ratio:.2f}×** its p99 latency (lower is better). Keel answers a repeated token from its
-verified-token cache (keyed by the token's SHA-256); neither peer caches a verification by default,
+verified-token cache (keyed by a MAC of the token); neither peer caches a verification by default,
 so each of their requests checks the RSA signature.
 
 Each round, req/s / p99 ms:

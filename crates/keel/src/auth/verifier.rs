@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::cache::{digest, TokenCache};
+use super::cache::TokenCache;
 use super::jwks::{KeyStore, KeysStatus};
 use super::jws::{self, VerifyingKey};
 use super::principal::Rules;
@@ -177,7 +177,7 @@ impl Verifier {
             return Err(Reason::TooLarge);
         }
         let now = inner.clock.now().timestamp();
-        let key = digest(token);
+        let key = inner.cache.key(token);
         if let Some(principal) = inner.cache.get(&key, now) {
             inner.stats.verified(true);
             return Ok(principal);

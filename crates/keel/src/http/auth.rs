@@ -33,7 +33,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Reason> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(Reason::Missing);
     }
-    if token.contains(' ') {
+    if token.as_bytes().contains(&b' ') {
         return Err(Reason::Malformed);
     }
     Ok(token)
@@ -66,7 +66,7 @@ pub fn request_token<'a>(headers: &'a HeaderMap, source: &str) -> Result<&'a str
     if token.is_empty() {
         return Err(Reason::Missing);
     }
-    if token.contains(' ') {
+    if token.as_bytes().contains(&b' ') {
         return Err(Reason::Malformed);
     }
     Ok(token)
