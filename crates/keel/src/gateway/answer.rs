@@ -51,10 +51,13 @@ impl hyper::body::Body for Answer {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        if let Some((link, _)) = this.held.as_mut() {
-            link.drive(cx);
-        }
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        let body = &mut this.body;
+        let frame = match this.held.as_mut() {
+            Some((link, _)) => {
+                ready!(link.poll_along(cx, |inner| Pin::new(&mut *body).poll_frame(inner)))
+            }
+            None => ready!(Pin::new(body).poll_frame(cx)),
+        };
         match &frame {
             Some(Ok(_)) if !this.body.is_end_stream() => {}
             Some(Ok(_)) | None => this.release(),

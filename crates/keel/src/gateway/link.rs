@@ -1,17 +1,20 @@
 //! One HTTP/1.1 connection to the app. It has no task of its own: whoever uses it drives it (the
 //! request waiting for its answer, then the answer's body), so a request and its answer are
-//! carried in the task that serves the client. It notes whether anything was read since its
-//! request went out, which tells a failure before the answer began from one during it.
+//! carried in the task that serves the client. The wakes hyper gives from inside that polling
+//! (the answer's head handed over, a chunk of its body, the body asking for more) are taken in
+//! place, polling again, rather than rescheduling the task. It notes whether anything was read
+//! since its request went out, which tells a failure before the answer began from one during it.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use axum::http::{Request, Response};
+use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -35,14 +38,25 @@ pub async fn connect(target: &str, timeout: Duration) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// How many times one poll goes round for wakes given while it ran (an answer takes two: its
+/// body asks for data, then gets it); past that, the task is woken to run again later.
+const ROUNDS: usize = 4;
+
+type Conn = Connection<TokioIo<Heard>, Upload>;
+
 /// A connection to the app and the sender of its requests.
 pub struct Link {
     send: SendRequest<Upload>,
-    /// `None` once the connection has ended (closed by either side, or failed).
-    conn: Option<Connection<TokioIo<Heard>, Upload>>,
+    /// `None` once the connection has ended (closed by either side, or failed). Boxed: the
+    /// link moves in and out of the pool and the answer with every request.
+    conn: Option<Box<Conn>>,
     heard: Arc<AtomicBool>,
-    /// Whether it served a request before this one.
-    pub reused: bool,
+    wakes: Arc<Wakes>,
+    /// The waker the connection and the answer are polled with: `wakes`.
+    waker: Waker,
+    /// How long it had been idle when taken from the pool; `None` while it serves its first
+    /// request.
+    pub idle: Option<Duration>,
     /// When it was last put back idle.
     pub idle_since: Instant,
 }
@@ -64,32 +78,69 @@ impl Link {
             heard: heard.clone(),
         });
         let (send, conn) = http1::handshake(io).await?;
+        let wakes = Arc::new(Wakes {
+            state: AtomicU8::new(IDLE),
+            task: AtomicWaker::new(),
+        });
         Ok(Link {
             send,
-            conn: Some(conn),
+            conn: Some(Box::new(conn)),
             heard,
-            reused: false,
+            waker: Waker::from(wakes.clone()),
+            wakes,
+            idle: None,
             idle_since: Instant::now(),
         })
     }
 
-    /// Reads and writes what the connection can now; once it has ended it is dropped.
-    pub fn drive(&mut self, cx: &mut Context<'_>) {
-        if let Some(conn) = self.conn.as_mut() {
-            if let Poll::Ready(result) = Pin::new(conn).poll(cx) {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "a connection to the app failed");
+    /// Polls `f` (the wait for the answer, or its body) with the connection driven before it,
+    /// in the caller's task. A wake given while they run makes them run again, up to [`ROUNDS`]
+    /// times; a wake given later reaches the caller's task.
+    pub fn poll_along<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let Link {
+            conn, wakes, waker, ..
+        } = self;
+        wakes.task.register(cx.waker());
+        let mut inner = Context::from_waker(waker);
+        for _ in 0..ROUNDS {
+            wakes.state.store(POLLING, Ordering::SeqCst);
+            drive(conn, &mut inner);
+            let poll = f(&mut inner);
+            let woken = wakes.state.swap(IDLE, Ordering::SeqCst) == WOKEN;
+            match poll {
+                Poll::Ready(value) => {
+                    if woken {
+                        // The wake may have been the connection's: it runs once more.
+                        wakes.state.store(POLLING, Ordering::SeqCst);
+                        drive(conn, &mut inner);
+                        if wakes.state.swap(IDLE, Ordering::SeqCst) == WOKEN {
+                            cx.waker().wake_by_ref();
+                        }
+                    }
+                    return Poll::Ready(value);
                 }
-                // Dropping it fails whatever still waited on it.
-                self.conn = None;
+                Poll::Pending if !woken => return Poll::Pending,
+                Poll::Pending => {}
             }
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Whether it can carry another request now: still open (a close by the app that has
-    /// arrived is noticed here), with the last exchange complete.
+    /// arrived is noticed here), with the last exchange complete. Nothing is woken by what it
+    /// waits for afterwards.
     pub fn reusable(&mut self) -> bool {
-        self.drive(&mut Context::from_waker(Waker::noop()));
+        drive(&mut self.conn, &mut Context::from_waker(Waker::noop()));
+        self.ready()
+    }
+
+    /// Whether, when it was last driven, it was open and waiting for another request.
+    pub fn ready(&self) -> bool {
         self.conn.is_some() && self.send.is_ready()
     }
 
@@ -101,11 +152,9 @@ impl Link {
     ) -> Result<Response<Incoming>, Unanswered> {
         self.heard.store(false, Ordering::Relaxed);
         let mut answer = std::pin::pin!(self.send.try_send_request(req));
-        let result = std::future::poll_fn(|cx| {
-            self.drive(cx);
-            answer.as_mut().poll(cx)
-        })
-        .await;
+        let result =
+            std::future::poll_fn(|cx| self.poll_along(cx, |inner| answer.as_mut().poll(inner)))
+                .await;
         result.map_err(|mut e| match e.take_message() {
             Some(req) => Unanswered::Unsent(Box::new(req)),
             None => {
@@ -115,6 +164,45 @@ impl Link {
                 }
             }
         })
+    }
+}
+
+/// Reads and writes what the connection can now; once it has ended it is dropped.
+fn drive(conn: &mut Option<Box<Conn>>, cx: &mut Context<'_>) {
+    if let Some(open) = conn.as_mut() {
+        if let Poll::Ready(result) = Pin::new(&mut **open).poll(cx) {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "a connection to the app failed");
+            }
+            // Dropping it fails whatever still waited on it.
+            *conn = None;
+        }
+    }
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const WOKEN: u8 = 2;
+
+/// The wakes of a link's connection and answer: while the link is polled they are noted (the
+/// poll goes round again), otherwise they reach the task that polled it last.
+struct Wakes {
+    state: AtomicU8,
+    task: AtomicWaker,
+}
+
+impl Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let noted = self
+            .state
+            .compare_exchange(POLLING, WOKEN, Ordering::SeqCst, Ordering::SeqCst);
+        if let Err(IDLE) = noted {
+            self.task.wake();
+        }
     }
 }
 

@@ -71,8 +71,9 @@ impl Pool {
         loop {
             let mut link = self.lock().pop_back()?;
             // Checked (and, when closed, dropped) outside the lock.
-            if link.idle_since.elapsed() < POOL_IDLE && link.reusable() {
-                link.reused = true;
+            let idle = link.idle_since.elapsed();
+            if idle < POOL_IDLE && link.reusable() {
+                link.idle = Some(idle);
                 return Some(link);
             }
         }
@@ -81,7 +82,8 @@ impl Pool {
     /// Keeps `link`, whose answer has been read to the end, for the next request. With
     /// [`MAX_IDLE`] already kept, the one idle longest is closed.
     pub fn put(self: &Arc<Self>, mut link: Link) {
-        if !link.reusable() {
+        // Driven as its answer ended, it is usually seen ready without being driven again.
+        if !link.ready() && !link.reusable() {
             return;
         }
         link.idle_since = Instant::now();

@@ -90,8 +90,9 @@ impl Upstream {
 
     /// `req` on an idle connection, or a new one. A connection the app closed while idle can
     /// fail the request that reuses it: the request goes once more on a new connection when
-    /// nothing of it was taken, or when it has no body, may be repeated (RFC 9110 §9.2.2) and no
-    /// byte of an answer arrived.
+    /// nothing of it was taken, or when it has no body, may be repeated (RFC 9110 §9.2.2), no
+    /// byte of an answer arrived and the connection had been idle long enough for the app's
+    /// keep-alive timeout (only then is the request kept to be sent again).
     async fn exchange(
         &self,
         req: Request<Upload>,
@@ -104,10 +105,12 @@ impl Upstream {
             Some(link) => link,
             None => self.pool.open().await?,
         };
-        let copy = (link.reused && bodiless && idempotent(req.method())).then(|| copy(&req));
+        let repeatable = bodiless && idempotent(req.method());
+        let copy = (repeatable && link.idle.is_some_and(|idle| idle >= MAY_HAVE_TIMED_OUT))
+            .then(|| copy(&req));
         let req = match (link.request(req).await, copy) {
             (Ok(answer), _) => return Ok(self.answer(answer, link)),
-            (Err(Unanswered::Unsent(req)), _) if link.reused => *req,
+            (Err(Unanswered::Unsent(req)), _) if link.idle.is_some() => *req,
             (Err(Unanswered::Failed { heard: false }), Some(copy)) => copy,
             (Err(_), _) => return Err(Failure::Broken),
         };
@@ -142,6 +145,10 @@ impl Upstream {
         Ok(answer.map(Answer::direct))
     }
 }
+
+/// Idle this long, a connection may have met the app's keep-alive timeout just as a request
+/// went out on it (the shortest in common servers are a few seconds).
+const MAY_HAVE_TIMED_OUT: Duration = Duration::from_secs(1);
 
 /// Whether a request with this method may be repeated with the same effect (RFC 9110 §9.2.2).
 fn idempotent(method: &Method) -> bool {
