@@ -4,27 +4,32 @@
 //! admits requests and answers failures, is `http/gateway.rs`; this module holds the settings,
 //! the rules, the headers, the signature, the connection to the app and the metrics.
 
+pub mod answer;
 pub mod headers;
+mod link;
 pub mod metrics;
+mod pool;
 pub mod rules;
 pub mod settings;
 pub mod signature;
+pub mod upload;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
 
-use axum::http::uri::{self, PathAndQuery};
-use axum::http::{Method, Request, Response, Uri};
-use hyper::body::Incoming;
+use axum::http::uri::PathAndQuery;
+use axum::http::{header, Method, Request, Response, Uri};
 use secrecy::ExposeSecret;
 
+pub use answer::Answer;
 pub use rules::{AuthMode, RouteDecl, Rule};
 pub use settings::{GatewaySettings, RawGateway, UpstreamUrl};
-pub use upstream::{Failure, Upload, UploadState};
+pub use upload::{Upload, UploadState};
+pub use upstream::Failure;
 
 use metrics::RuleMetrics;
 use signature::Signer;
-use upstream::UpstreamClient;
+use upstream::Upstream;
 
 /// How long the readiness check waits for the app.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,10 +42,10 @@ pub struct Gateway {
     /// One per rule.
     metrics: Vec<RuleMetrics>,
     fallback_metrics: RuleMetrics,
-    client: UpstreamClient,
+    app: Upstream,
     signer: Option<Signer>,
     upstream: UpstreamUrl,
-    /// The app's `Host`, made once rather than by the client for every request.
+    /// The app's `Host`, made once rather than for every request.
     host: axum::http::HeaderValue,
     timeout: Duration,
     health_path: Option<String>,
@@ -62,7 +67,7 @@ impl Gateway {
             fallback_metrics: RuleMetrics::new(fallback.label.clone()),
             fallback,
             metrics,
-            client: upstream::client(settings),
+            app: Upstream::new(target(&upstream), settings.connect_timeout),
             signer: settings
                 .signing_secret
                 .as_ref()
@@ -95,7 +100,8 @@ impl Gateway {
         self.timeout
     }
 
-    /// The app's URI for a request to `original` (its path and query under the base path).
+    /// The request target at the app for a request to `original`: its path and query under the
+    /// base path (origin-form, as sent on the connection).
     pub fn uri(&self, original: &Uri) -> Option<Uri> {
         let path_and_query = match original.path_and_query() {
             None => PathAndQuery::from_static("/"),
@@ -104,20 +110,16 @@ impl Gateway {
                 .parse()
                 .ok()?,
         };
-        let mut parts = uri::Parts::default();
-        parts.scheme = Some(self.upstream.scheme.clone());
-        parts.authority = Some(self.upstream.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).ok()
+        Some(Uri::from(path_and_query))
     }
 
-    /// Sends a prepared request to the app; see [`upstream::send`].
+    /// Sends a prepared request to the app; see [`Upstream::send`].
     pub async fn send(
         &self,
         req: Request<Upload>,
         upload: Option<std::sync::Arc<UploadState>>,
-    ) -> Result<Response<Incoming>, Failure> {
-        upstream::send(&self.client, req, upload, self.timeout).await
+    ) -> Result<Response<Answer>, Failure> {
+        self.app.send(req, upload, self.timeout).await
     }
 
     /// Whether the app answers its health path (`UPSTREAM_HEALTH_PATH`) with 2xx within a few
@@ -131,16 +133,26 @@ impl Gateway {
         };
         let mut req = Request::new(Upload::empty());
         *req.uri_mut() = uri;
-        let answer = tokio::time::timeout(HEALTH_TIMEOUT, self.client.request(req)).await;
+        req.headers_mut().insert(header::HOST, self.host());
+        let answer = self.app.send(req, None, HEALTH_TIMEOUT).await;
         Some(match answer {
-            Ok(Ok(response)) if response.status().is_success() => Ok(started.elapsed()),
-            Ok(Ok(response)) => Err(format!("the app answered {}", response.status().as_u16())),
-            Ok(Err(e)) if e.is_connect() => Err("the app refused or is unreachable".into()),
-            Ok(Err(_)) => Err("the connection to the app failed".into()),
-            Err(_) => Err(format!(
+            Ok(response) if response.status().is_success() => Ok(started.elapsed()),
+            Ok(response) => Err(format!("the app answered {}", response.status().as_u16())),
+            Err(Failure::Connect) => Err("the app refused or is unreachable".into()),
+            Err(Failure::Timeout) => Err(format!(
                 "the app did not answer within {} s",
                 HEALTH_TIMEOUT.as_secs()
             )),
+            Err(_) => Err("the connection to the app failed".into()),
         })
+    }
+}
+
+/// `host:port` of the app (port 80 when the URL names none).
+fn target(upstream: &UpstreamUrl) -> String {
+    let authority = &upstream.authority;
+    match authority.port_u16() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => format!("{}:80", authority.host()),
     }
 }

@@ -1,40 +1,20 @@
-//! The connection to the app: one pooled HTTP/1.1 client with keep-alive, bodies streamed both
-//! ways (a chunk is passed on as it arrives; nothing is collected), protocol switches spliced.
+//! The connection to the app: HTTP/1.1 with keep-alive, each request carried in the task that
+//! serves the client (its connection is driven by the request, then by the answer's body; no
+//! task of its own, no hop between tasks), connections kept idle in [`Pool`] between requests,
+//! bodies streamed both ways (a chunk is passed on as it arrives; nothing is collected),
+//! protocol switches spliced.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{Request, Response};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use axum::http::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
 
-use super::settings::GatewaySettings;
-
-/// The pooled client to the app.
-pub type UpstreamClient = Client<HttpConnector, Upload>;
-
-/// How long an idle pooled connection is kept.
-const POOL_IDLE: Duration = Duration::from_secs(60);
-
-pub fn client(settings: &GatewaySettings) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    // Small requests and answers leave at once rather than waiting on Nagle's algorithm.
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(settings.connect_timeout));
-    connector.set_keepalive(Some(POOL_IDLE));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
-}
+use super::answer::Answer;
+use super::headers;
+use super::link::{Link, Unanswered};
+use super::pool::Pool;
+use super::upload::{Progress, Upload, UploadState};
 
 /// Why a request could not be answered by the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,187 +45,136 @@ impl Failure {
     }
 }
 
-const STREAMING: u8 = 0;
-const SENT: u8 = 1;
-const STALLED: u8 = 2;
-const ABORTED: u8 = 3;
-const TOO_LARGE: u8 = 4;
-
-/// How the client's body is going, shared with the request's wait for the answer.
-#[derive(Debug, Default)]
-pub struct UploadState(AtomicU8);
-
-impl UploadState {
-    fn set(&self, state: u8) {
-        self.0.store(state, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> u8 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// The connections to the app.
+#[derive(Debug)]
+pub struct Upstream {
+    pool: Arc<Pool>,
 }
 
-/// The client's body on its way to the app, counted against the rule's limit, and failed when
-/// the client pauses longer than the timeout.
-pub struct Upload {
-    body: Option<Body>,
-    limit: Option<u64>,
-    sent: u64,
-    idle: Duration,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    state: Option<Arc<UploadState>>,
-}
-
-/// Why the client's body stopped.
-#[derive(Debug, thiserror::Error)]
-#[error("the client's request body stopped")]
-pub struct UploadError;
-
-impl Upload {
-    /// `body` as an upload; the state is shared only when there is a body to send.
-    pub fn new(
-        body: Body,
-        limit: Option<u64>,
-        idle: Duration,
-    ) -> (Upload, Option<Arc<UploadState>>) {
-        use hyper::body::Body as _;
-        if body.is_end_stream() {
-            return (Upload::empty(), None);
-        }
-        let state = Arc::new(UploadState::default());
-        let upload = Upload {
-            body: Some(body),
-            limit,
-            sent: 0,
-            idle,
-            sleep: None,
-            state: Some(state.clone()),
-        };
-        (upload, Some(state))
-    }
-
-    pub fn empty() -> Upload {
-        Upload {
-            body: None,
-            limit: None,
-            sent: 0,
-            idle: Duration::ZERO,
-            sleep: None,
-            state: None,
+impl Upstream {
+    /// Connections to `target` (`host:port`), each opened within `connect_timeout`.
+    pub fn new(target: String, connect_timeout: Duration) -> Upstream {
+        Upstream {
+            pool: Arc::new(Pool::new(target, connect_timeout)),
         }
     }
 
-    fn fail(&mut self, state: u8) -> Poll<Option<Result<Frame<Bytes>, UploadError>>> {
-        if let Some(shared) = &self.state {
-            shared.set(state);
-        }
-        self.body = None;
-        Poll::Ready(Some(Err(UploadError)))
-    }
-}
-
-impl hyper::body::Body for Upload {
-    type Data = Bytes;
-    type Error = UploadError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, UploadError>>> {
-        let this = self.get_mut();
-        let Some(body) = this.body.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match Pin::new(body).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.sent += data.len() as u64;
-                    if this.limit.is_some_and(|limit| this.sent > limit) {
-                        return this.fail(TOO_LARGE);
+    /// Sends `req` and waits for the answer's head: at most `timeout` from when the client's body
+    /// has been sent (while it is still arriving, the client's own pauses are what is timed).
+    pub async fn send(
+        &self,
+        req: Request<Upload>,
+        upload: Option<Arc<UploadState>>,
+        timeout: Duration,
+    ) -> Result<Response<Answer>, Failure> {
+        let answer = self.exchange(req, upload.is_none());
+        tokio::pin!(answer);
+        let sleep = tokio::time::sleep(timeout);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut answer => {
+                    return result.map_err(|failure| classify(failure, upload.as_deref()));
+                }
+                () = &mut sleep => {
+                    if upload.as_deref().is_some_and(|u| u.progress() == Progress::Streaming) {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+                        continue;
                     }
-                }
-                if let Some(sleep) = this.sleep.as_mut() {
-                    sleep
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + this.idle);
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(_))) => this.fail(ABORTED),
-            Poll::Ready(None) => {
-                if let Some(shared) = &this.state {
-                    shared.set(SENT);
-                }
-                this.body = None;
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                let idle = this.idle;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => this.fail(STALLED),
-                    Poll::Pending => Poll::Pending,
+                    return Err(Failure::Timeout);
                 }
             }
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.body
-            .as_ref()
-            .is_none_or(hyper::body::Body::is_end_stream)
+    /// `req` on an idle connection, or a new one. A connection the app closed while idle can
+    /// fail the request that reuses it: the request goes once more on a new connection when
+    /// nothing of it was taken, or when it has no body, may be repeated (RFC 9110 §9.2.2), no
+    /// byte of an answer arrived and the connection had been idle long enough for the app's
+    /// keep-alive timeout (only then is the request kept to be sent again).
+    async fn exchange(
+        &self,
+        req: Request<Upload>,
+        bodiless: bool,
+    ) -> Result<Response<Answer>, Failure> {
+        if headers::is_upgrade(req.headers()) {
+            return self.switch(req).await;
+        }
+        let mut link = match self.pool.take() {
+            Some(link) => link,
+            None => self.pool.open().await?,
+        };
+        let repeatable = bodiless && idempotent(req.method());
+        let copy = (repeatable && link.idle.is_some_and(|idle| idle >= MAY_HAVE_TIMED_OUT))
+            .then(|| copy(&req));
+        let req = match (link.request(req).await, copy) {
+            (Ok(answer), _) => return Ok(self.answer(answer, link)),
+            (Err(Unanswered::Unsent(req)), _) if link.idle.is_some() => *req,
+            (Err(Unanswered::Failed { heard: false }), Some(copy)) => copy,
+            (Err(_), _) => return Err(Failure::Broken),
+        };
+        drop(link);
+        let mut link = self.pool.open().await?;
+        match link.request(req).await {
+            Ok(answer) => Ok(self.answer(answer, link)),
+            Err(_) => Err(Failure::Broken),
+        }
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.body {
-            Some(body) => hyper::body::Body::size_hint(body),
-            None => SizeHint::with_exact(0),
-        }
+    fn answer(&self, answer: Response<hyper::body::Incoming>, link: Link) -> Response<Answer> {
+        answer.map(|body| Answer::pooled(body, link, self.pool.clone()))
+    }
+
+    /// A request that may switch protocols, on a connection of its own that is never pooled: its
+    /// task hands the connection over once the app switches.
+    async fn switch(&self, req: Request<Upload>) -> Result<Response<Answer>, Failure> {
+        let stream = self.pool.open_stream().await?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| Failure::Connect)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "a switching connection to the app failed");
+            }
+        });
+        let answer = send.send_request(req).await.map_err(|e| {
+            tracing::debug!(error = %e, "a request to the app failed");
+            Failure::Broken
+        })?;
+        Ok(answer.map(Answer::direct))
     }
 }
 
-/// Sends `req` and waits for the answer's head: at most `timeout` from when the client's body
-/// has been sent (while it is still arriving, the client's own pauses are what is timed).
-pub async fn send(
-    client: &UpstreamClient,
-    req: Request<Upload>,
-    upload: Option<Arc<UploadState>>,
-    timeout: Duration,
-) -> Result<Response<Incoming>, Failure> {
-    let answer = client.request(req);
-    tokio::pin!(answer);
-    let sleep = tokio::time::sleep(timeout);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            biased;
-            result = &mut answer => {
-                return result.map_err(|e| classify(&e, upload.as_deref()));
-            }
-            () = &mut sleep => {
-                if upload.as_deref().is_some_and(|u| u.get() == STREAMING) {
-                    sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
-                    continue;
-                }
-                return Err(Failure::Timeout);
-            }
-        }
-    }
+/// Idle this long, a connection may have met the app's keep-alive timeout just as a request
+/// went out on it (the shortest in common servers are a few seconds).
+const MAY_HAVE_TIMED_OUT: Duration = Duration::from_secs(1);
+
+/// Whether a request with this method may be repeated with the same effect (RFC 9110 §9.2.2).
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
-fn classify(error: &hyper_util::client::legacy::Error, upload: Option<&UploadState>) -> Failure {
-    match upload.map(UploadState::get) {
-        Some(STALLED) => return Failure::ClientStalled,
-        Some(ABORTED) => return Failure::ClientAborted,
-        Some(TOO_LARGE) => return Failure::TooLarge,
-        _ => {}
-    }
-    if error.is_connect() {
-        Failure::Connect
-    } else {
-        Failure::Broken
+/// A bodiless request again, to repeat it.
+fn copy(req: &Request<Upload>) -> Request<Upload> {
+    let mut copy = Request::new(Upload::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+/// The failure the client's body caused, if it did; `failure` otherwise.
+fn classify(failure: Failure, upload: Option<&UploadState>) -> Failure {
+    match upload.map(UploadState::progress) {
+        Some(Progress::Stalled) => Failure::ClientStalled,
+        Some(Progress::Aborted) => Failure::ClientAborted,
+        Some(Progress::TooLarge) => Failure::TooLarge,
+        _ => failure,
     }
 }
 

@@ -1,11 +1,13 @@
 //! The app behind the gateway in the gateway's tests: a real HTTP server on a port of its own that
 //! reports the headers it was given, counts uploads as they stream in, streams downloads it makes
-//! up as it goes, answers server-sent events one at a time, echoes WebSocket messages, and can be
-//! slow or stopped.
+//! up as it goes, answers server-sent events one at a time, echoes WebSocket messages, can be
+//! slow or stopped, and counts the connections it is given. [`ClosingApp`] is an app on raw
+//! keep-alive connections that closes them when told to.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -29,6 +31,24 @@ pub struct Upstream {
     served: Option<tokio::task::JoinHandle<()>>,
     /// The second event of `/events` is sent when the test says so.
     pub events: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>,
+    pub connections: Arc<Connections>,
+}
+
+/// The connections an app was given: how many in all, and how many are open.
+#[derive(Debug, Default)]
+pub struct Connections {
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+}
+
+impl Connections {
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
 }
 
 impl Upstream {
@@ -52,6 +72,11 @@ impl Upstream {
         let addr = listener.local_addr().expect("the app's address");
         let events: Arc<Mutex<Option<mpsc::Sender<Bytes>>>> = Arc::default();
         let router = app(events.clone());
+        let connections = Arc::new(Connections::default());
+        let listener = Counting {
+            listener,
+            connections: connections.clone(),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -65,6 +90,7 @@ impl Upstream {
             stop: Some(stop),
             served: Some(served),
             events,
+            connections,
         }
     }
 
@@ -79,6 +105,199 @@ impl Upstream {
         }
         if let Some(served) = self.served.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+        }
+    }
+}
+
+/// A listener that counts the connections it accepts and those still open.
+struct Counting {
+    listener: tokio::net::TcpListener,
+    connections: Arc<Connections>,
+}
+
+impl axum::serve::Listener for Counting {
+    type Io = CountedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+        self.connections.accepted.fetch_add(1, Ordering::SeqCst);
+        self.connections.open.fetch_add(1, Ordering::SeqCst);
+        let counted = CountedStream {
+            stream,
+            connections: self.connections.clone(),
+        };
+        (counted, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// An accepted connection, counted as open until it is dropped.
+struct CountedStream {
+    stream: tokio::net::TcpStream,
+    connections: Arc<Connections>,
+}
+
+impl Drop for CountedStream {
+    fn drop(&mut self) {
+        self.connections.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl tokio::io::AsyncRead for CountedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// An app on raw keep-alive connections that closes them when told to: each connection still
+/// idle then (or once its request is answered) is closed without a word, as an app closing idle
+/// keep-alive connections does. `/close` is answered with `connection: close`. It answers
+/// `METHOD TARGET BODY_LENGTH`.
+pub struct ClosingApp {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+    close_idle: tokio::sync::watch::Sender<u64>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl ClosingApp {
+    pub async fn start() -> ClosingApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the app");
+        let addr = listener.local_addr().expect("the app's address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (close_idle, _) = tokio::sync::watch::channel(0u64);
+        let served = {
+            let (accepted, closed, close_idle) =
+                (accepted.clone(), closed.clone(), close_idle.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let told = close_idle.subscribe();
+                    tokio::spawn(keep_alive(stream, told, closed.clone()));
+                }
+            })
+        };
+        ClosingApp {
+            addr,
+            accepted,
+            closed,
+            close_idle,
+            served,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The connections closed because the app was told to.
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes the connections open now, each once it is idle.
+    pub fn close_idle(&self) {
+        self.close_idle.send_modify(|n| *n += 1);
+    }
+}
+
+impl Drop for ClosingApp {
+    fn drop(&mut self) {
+        self.served.abort();
+    }
+}
+
+/// Serves requests on `stream` until the peer closes it, an answer says `connection: close`,
+/// or the app is told to close it.
+async fn keep_alive(
+    mut stream: tokio::net::TcpStream,
+    mut told: tokio::sync::watch::Receiver<u64>,
+    closed: Arc<AtomicUsize>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let idle = buf.is_empty();
+            tokio::select! {
+                read = stream.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                },
+                _ = told.changed(), if idle => {
+                    let _ = stream.shutdown().await;
+                    closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..end + length);
+        let mut words = head.split(' ');
+        let (method, target) = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
+        let body = format!("{method} {target} {length}");
+        let close = target == "/close";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n{body}",
+            body.len(),
+            if close { "connection: close\r\n" } else { "" },
+        );
+        if stream.write_all(answer.as_bytes()).await.is_err() || close {
+            let _ = stream.shutdown().await;
+            return;
         }
     }
 }
