@@ -5,6 +5,7 @@
 //! the rules, the headers, the signature, the connection to the app and the metrics.
 
 pub mod answer;
+mod failure;
 pub mod headers;
 mod link;
 pub mod metrics;
@@ -22,10 +23,10 @@ use axum::http::{header, Method, Request, Response, Uri};
 use secrecy::ExposeSecret;
 
 pub use answer::Answer;
+pub use failure::Failure;
 pub use rules::{AuthMode, RouteDecl, Rule};
 pub use settings::{GatewaySettings, RawGateway, UpstreamUrl};
 pub use upload::{Upload, UploadState};
-pub use upstream::Failure;
 
 use metrics::RuleMetrics;
 use signature::Signer;

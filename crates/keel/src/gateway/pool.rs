@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use super::failure::Failure;
 use super::link::{self, Link, POOL_IDLE};
-use super::upstream::Failure;
 
 /// The most idle connections kept.
 pub const MAX_IDLE: usize = 256;
