@@ -1,7 +1,7 @@
 //! Verified tokens, kept until the token expires, keyed by a MAC of the token: SipHash-2-4 with a
 //! 128-bit output under a key drawn at random for the process. The cache holds no token, and a
 //! token that is not one verified before cannot be made to match one's key without the key. The
-//! MAC costs a tenth of a SHA-256 of the same token (RS256 tokens run to 500 bytes and more), and
+//! MAC costs a fraction of a SHA-256 of the same token (RS256 tokens run to 500 bytes and more), and
 //! it is computed on every authenticated request. Bounded: 16 shards of at most 4,096 entries; a
 //! full shard first drops expired entries, then empties.
 
