@@ -206,14 +206,13 @@ Each round, req/s / p99 ms:
 
 Command: `bash bench/http_peers.sh`
 """
+import sys
+
+sys.path.insert(0, "bench")
+import doc_section  # noqa: E402
+
 path = env["BENCH_DOC"]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+doc_section.write(path, title, section)
 print(f"Keel/{faster}: req/s {rps_ratio:.2f}x, p99 {p99_ratio:.2f}x")
 PY
 echo "bench/http_peers.sh: wrote $BENCH_DOC" >&2

@@ -136,13 +136,12 @@ instructions a request for an RS256 token before then.
 
 Command: `bash bench/http_profile.sh`
 """
+import sys
+
+sys.path.insert(0, "bench")
+import doc_section  # noqa: E402
+
 path = os.environ["BENCH_DOC"]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+doc_section.write(path, title, section)
 PY
 echo "bench/http_profile.sh: wrote $BENCH_DOC" >&2

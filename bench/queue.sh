@@ -197,15 +197,12 @@ claim statement.
 Command: `{command}`
 """
 
+import sys
+
+sys.path.insert(0, "bench")
+import doc_section  # noqa: E402
+
 path = os.environ["BENCH_DOC"]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-# The section runs from its heading to the next level-2 heading (or the end of the file).
-pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-open(path, "w").write(text)
+doc_section.write(path, title, section)
 print(f"bench/queue.sh: wrote {path}", file=sys.stderr)
 EOF

@@ -192,14 +192,13 @@ subsystem's set-up) leaves most of the code resident though little of it runs ag
 
 Command: `bash bench/startup.sh`
 """
+import sys
+
+sys.path.insert(0, "bench")
+import doc_section  # noqa: E402
+
 path = env["BENCH_DOC"]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+doc_section.write(path, title, section)
 print(f"ready {ready:.0f} ms, idle RSS {rss_mb:.1f} MB")
 PY
 echo "bench/startup.sh: wrote $BENCH_DOC" >&2
