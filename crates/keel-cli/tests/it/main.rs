@@ -22,6 +22,7 @@ mod dot_env;
 mod example_apps;
 mod gateway;
 mod gateway_docs;
+mod gateway_failures;
 mod gateway_pool;
 mod gateway_streams;
 mod http_jobs_process;
