@@ -32,6 +32,7 @@ mod migrate_cli;
 mod multi_process;
 mod pooler;
 mod queue_cli;
+mod queue_cli_support;
 mod queue_guards;
 mod quick_start;
 mod runbooks;
