@@ -37,66 +37,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
-whsec() { echo "whsec_$(head -c 24 /dev/urandom | base64)"; }  # 24 bytes: base64 without padding
-
-# A JWKS with an RSA key of the run's own, served on a local port.
-openssl genrsa -out "$WORK/rsa.pem" 2048 2>/dev/null || die "openssl cannot generate a key"
-MODULUS=$(openssl rsa -in "$WORK/rsa.pem" -noout -modulus | cut -d= -f2)
-mkdir -p "$WORK/jwks/.well-known"
-python3 - "$MODULUS" >"$WORK/jwks/.well-known/jwks.json" <<'PY'
-import base64, json, sys
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-n = bytes.fromhex(sys.argv[1])
-print(json.dumps({"keys": [{"kty": "RSA", "kid": "startup", "use": "sig", "alg": "RS256",
-                            "n": b64(n), "e": b64((65537).to_bytes(3, "big"))}]}))
-PY
-JWKS_PORT=$(free_port)
-python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 --directory "$WORK/jwks" >/dev/null 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$JWKS_PORT/.well-known/jwks.json" >/dev/null && break
-  sleep 0.05
-done
-
-cat >"$WORK/keel.toml" <<'TOML'
-[[rate_limits]]
-name = "api"
-limit = 100
-period = "1m"
-key = "user"
-routes = ["GET /v1/me"]
-
-[jobs.http."app.welcome"]
-path = "/keel/jobs/welcome"
-timeout = 10
-
-[[schedules]]
-name = "nightly"
-cron = "0 3 * * *"
-kind = "app.welcome"
-args = {}
-TOML
-
-ENV=(
-  APP_ENV=staging
-  LOG_FORMAT=json LOG_LEVEL=info
-  MIGRATE_ON_START=true
-  KEEL_CONFIG="$WORK/keel.toml"
-  AUTH_JWKS_URL="http://127.0.0.1:$JWKS_PORT/.well-known/jwks.json"
-  AUTH_ISSUER=https://issuer.example/ AUTH_AUDIENCE=keel-startup
-  ADMIN_TOKEN="admin-$(secret)" METRICS_TOKEN="metrics-$(secret)"
-  SERVICE_TOKENS="app:service-$(secret)" SCHEDULER_SECRET_KEY="scheduler-$(secret)"
-  REVENUECAT_WEBHOOK_SECRET="revenuecat-$(secret)" REVENUECAT_API_KEY="sk_$(secret)"
-  STRIPE_WEBHOOK_SECRET="$(whsec)" WHOP_WEBHOOK_SECRET="$(whsec)"
-  BILLING_PROVIDERS=revenuecat,stripe,whop
-  APP_URL=http://127.0.0.1:9/ APP_EVENTS_URL=http://127.0.0.1:9/keel-events
-  APP_WEBHOOK_SECRET="app-webhook-$(secret)"
-  DATA_ENCRYPTION_KEYS="k1:$(head -c 32 /dev/urandom | base64)"
-  SENTRY_DSN=http://public@127.0.0.1:9/1
-  CORS_ALLOWED_ORIGINS=https://app.example
-)
+# shellcheck source=bench/keel_features.sh
+source bench/keel_features.sh
 
 RESULTS=()
 for round in $(seq 1 "$ROUNDS"); do
@@ -150,6 +92,15 @@ PY
 done
 
 export RESULTS_TEXT=$(printf '%s\n' "${RESULTS[@]}") ROUNDS IDLE_SECONDS BENCH_DOC
+# How many of the functions crates/keel-cli/link-order.txt lists this binary has: the release link
+# places those first (crates/keel-cli/build.rs); a toolchain or dependency update renames some.
+ORDER_FILE=crates/keel-cli/link-order.txt
+LISTED=0 LINKED=0
+if [[ -f $ORDER_FILE ]] && command -v nm >/dev/null; then
+  LISTED=$(wc -l <"$ORDER_FILE")
+  LINKED=$(nm "$KEEL_BIN" | awk 'NR == FNR { have[$NF] = 1; next } have[$0] { n++ } END { print n + 0 }' - "$ORDER_FILE")
+fi
+export LISTED LINKED
 export NPROC=$(nproc) DATE=$(date -u +%Y-%m-%d) KEEL_VERSION=$("$KEEL_BIN" --version 2>/dev/null | head -n 1)
 python3 - <<'PY'
 import os, re, statistics as st
@@ -183,8 +134,12 @@ The rest of the resident memory is file-backed: the pages of the `keel` binary (
 library) the process touched, clean and shared through the page cache (`RssFile` in
 `/proc/PID/status`), most of it machine code (the executable mapping's `Rss` in
 `/proc/PID/smaps`). The kernel maps a file's cached pages around each page a process touches (up
-to 64 KiB at a time), so start-up code spread over the binary (configuration, migrations, every
-subsystem's set-up) leaves most of the code resident though little of it runs again while idle.
+to 64 KiB at a time), so code spread over the binary leaves most of it resident though little of
+it runs. The release link therefore places the functions a running `keel serve` uses (start-up,
+idle, health, metrics, an authenticated request, a webhook: `crates/keel-cli/link-order.txt`,
+written by `bash bench/link_order.sh`) together at the start of the code; this binary has
+{env['LINKED']} of the {env['LISTED']} functions listed. A toolchain or dependency update renames
+some of them: rerun `bench/link_order.sh` when that count drops.
 
 | round | ready ms | idle RSS MB | anonymous MB | threads |
 | --- | ---: | ---: | ---: | ---: |

@@ -34,7 +34,7 @@ fn dockerfile_builds_keel_in_stages_and_runs_it_as_a_non_root_user_with_a_keel_h
         "expected a multi-stage build: {stages:?}"
     );
     assert!(
-        stages[0].starts_with("rust:1-bookworm"),
+        stages[0].starts_with("rust:1.") && stages[0].contains("-bookworm"),
         "builder stage: {stages:?}"
     );
     assert_eq!(
