@@ -169,13 +169,25 @@ impl Db {
         }
     }
 
-    /// The pool a worker claims and completes jobs through (see
+    /// The pool a worker's jobs, heartbeats and rescues go through (see
     /// `postgres::connect_lazy_worker`); on SQLite, this pool.
     pub fn worker_pool(&self, settings: &DatabaseSettings, size: u32) -> Result<Db, StoreError> {
         match self {
             Db::Sqlite(_) => Ok(self.clone()),
             Db::Postgres(_) => {
                 postgres::connect_lazy_worker(settings.url.expose_secret(), settings, size)
+                    .map(Db::Postgres)
+            }
+        }
+    }
+
+    /// The pool a worker's runners claim jobs and write their outcomes through, a connection per
+    /// claim lane (see `postgres::connect_lazy_claims`); on SQLite, this pool.
+    pub fn claims_pool(&self, settings: &DatabaseSettings, size: u32) -> Result<Db, StoreError> {
+        match self {
+            Db::Sqlite(_) => Ok(self.clone()),
+            Db::Postgres(_) => {
+                postgres::connect_lazy_claims(settings.url.expose_secret(), settings, size)
                     .map(Db::Postgres)
             }
         }

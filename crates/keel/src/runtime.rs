@@ -285,20 +285,24 @@ fn start_jobs(state: &AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task:
         &state.settings.file.queues,
         state.settings.shutdown.grace,
     );
-    let db = state
-        .db
-        .worker_pool(&state.settings.database, config.connections(&state.db))
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot build the worker pool; sharing the main pool");
-            state.db.clone()
-        });
-    let worker = Worker::new(
-        db,
+    let worker = Worker::on_pools(
+        &state.db,
+        &state.settings.database,
         state.clock.clone(),
         state.flags.clone(),
-        registry,
-        config,
-    );
+        registry.clone(),
+        config.clone(),
+    )
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot build the worker's pools; sharing the main pool");
+        Worker::new(
+            state.db.clone(),
+            state.clock.clone(),
+            state.flags.clone(),
+            registry,
+            config,
+        )
+    });
     let mut tasks = vec![
         worker.spawn(stop.clone()),
         state.scheduler.clone().spawn(stop.clone()),

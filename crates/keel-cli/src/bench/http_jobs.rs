@@ -158,17 +158,14 @@ async fn drain(
         grace: Duration::from_secs(5),
         rescue_interval: Duration::from_secs(5),
     };
-    let db = services.db.worker_pool(
+    let worker = Worker::on_pools(
+        &services.db,
         &services.settings.database,
-        config.connections(&services.db),
-    )?;
-    let worker = Worker::new(
-        db,
         services.clock.clone(),
         services.flags.clone(),
         registry.clone(),
         config,
-    );
+    )?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let handle = worker.spawn(stop_rx);

@@ -144,17 +144,14 @@ async fn measure(
         rescue_interval: Duration::from_secs(5),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let db = services.db.worker_pool(
+    let worker = Worker::on_pools(
+        &services.db,
         &services.settings.database,
-        config.connections(&services.db),
-    )?;
-    let worker = Worker::new(
-        db,
         services.clock.clone(),
         services.flags.clone(),
         registry,
         config,
-    );
+    )?;
     let cpu_before = super::cpu::CpuSample::now();
     let started = Instant::now();
     let handle = worker.spawn(stop_rx);

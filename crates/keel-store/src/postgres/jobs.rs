@@ -144,7 +144,7 @@ const CLAIM_TEMPLATE: &str = "WITH reported AS (
                 )
                 UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
                     lease_expires_at = $9, locked_by = $6
-                FROM next WHERE j.id = next.id
+                WHERE j.id = ANY(ARRAY(SELECT id FROM next))
                 RETURNING j.id, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.timeout_ms,
                     j.breaker_key, j.run_at, j.priority, j.created_at";
 

@@ -17,11 +17,11 @@ pub use pooled::PgDb;
 use super::{DatabaseSettings, PoolerMode, StoreError};
 
 pub(crate) fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgDb, StoreError> {
-    pool(url, settings, settings.pool_size, false)
+    pool(url, settings, settings.pool_size, PoolRole::Main)
 }
 
-/// The pool a worker writes job outcomes and claims through. Its commits do not wait for the WAL
-/// flush (`synchronous_commit = off`): a Postgres crash can forget the last moments of state
+/// The pool a worker's jobs, heartbeats and rescues go through. Its commits do not wait for the
+/// WAL flush (`synchronous_commit = off`): a Postgres crash can forget the last moments of state
 /// changes, and those jobs then run again (delivery is at least once). Enqueues never go through
 /// this pool, so an accepted job is always durable.
 pub(crate) fn connect_lazy_worker(
@@ -29,16 +29,39 @@ pub(crate) fn connect_lazy_worker(
     settings: &DatabaseSettings,
     size: u32,
 ) -> Result<PgDb, StoreError> {
-    pool(url, settings, size, true)
+    pool(url, settings, size, PoolRole::Worker)
+}
+
+/// The pool a worker's runners write outcomes and claim jobs through, one connection per claim
+/// lane: commits as on the worker pool, and on a direct connection each statement is planned once
+/// per connection (`plan_cache_mode = force_generic_plan`) without sequential scans
+/// (`enable_seqscan = off`): planning the claim took about 0.4 ms against 0.6 ms to run it, and a
+/// plan made while the table was small keeps using the indexes as it grows, where a plan that
+/// scans the table would stay until the next ANALYZE.
+pub(crate) fn connect_lazy_claims(
+    url: &str,
+    settings: &DatabaseSettings,
+    size: u32,
+) -> Result<PgDb, StoreError> {
+    pool(url, settings, size, PoolRole::Claims)
+}
+
+/// What a pool is for, which sets its session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PoolRole {
+    Main,
+    Worker,
+    Claims,
 }
 
 fn pool(
     url: &str,
     settings: &DatabaseSettings,
     size: u32,
-    async_commit: bool,
+    role: PoolRole,
 ) -> Result<PgDb, StoreError> {
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let async_commit = role != PoolRole::Main;
     let options = connect_options(url, settings.pooler)?.application_name(if async_commit {
         "keel-worker"
     } else {
@@ -56,8 +79,13 @@ fn pool(
             if async_commit {
                 parameters.push(("synchronous_commit", "off"));
             }
+            if role == PoolRole::Claims {
+                parameters.push(("plan_cache_mode", "force_generic_plan"));
+                parameters.push(("enable_seqscan", "off"));
+            }
             PgDb::direct(pool_options.connect_lazy_with(options.options(parameters)))
         }
+        // Behind the pooler no statement is prepared for long: each is planned for its values.
         PoolerMode::Transaction => {
             let mut begin = format!("BEGIN; SET LOCAL statement_timeout = {timeout_ms}; ");
             if async_commit {

@@ -152,7 +152,7 @@ impl Runner {
         };
         match self
             .shared
-            .db
+            .claims
             .report_and_claim(&self.reports, &spec, self.shared.config.breaker)
             .await
         {

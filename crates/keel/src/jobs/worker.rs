@@ -12,7 +12,7 @@ use super::worker_config::{lanes, Shared, WorkerConfig};
 use super::Registry;
 use crate::clock::Clock;
 use crate::flags::Flags;
-use crate::store::Db;
+use crate::store::{DatabaseSettings, Db, StoreError};
 
 pub struct Worker {
     shared: Arc<Shared>,
@@ -26,9 +26,39 @@ impl Worker {
         registry: Registry,
         config: WorkerConfig,
     ) -> Self {
+        Self::with_claims(db.clone(), db, clock, flags, registry, config)
+    }
+
+    /// A worker on pools of its own beside `db`: on Postgres one for its runners' claims and
+    /// outcomes (a connection per claim lane, see [`Db::claims_pool`]) and one for the rest (see
+    /// [`Db::worker_pool`]); on SQLite, `db` itself.
+    pub fn on_pools(
+        db: &Db,
+        database: &DatabaseSettings,
+        clock: Clock,
+        flags: Flags,
+        registry: Registry,
+        config: WorkerConfig,
+    ) -> Result<Self, StoreError> {
+        let claims = db.claims_pool(database, config.claim_lanes(db))?;
+        let work = db.worker_pool(database, WorkerConfig::OTHER_CONNECTIONS)?;
+        Ok(Self::with_claims(
+            claims, work, clock, flags, registry, config,
+        ))
+    }
+
+    fn with_claims(
+        claims: Db,
+        db: Db,
+        clock: Clock,
+        flags: Flags,
+        registry: Registry,
+        config: WorkerConfig,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 db,
+                claims,
                 clock,
                 flags,
                 registry: Arc::new(registry),

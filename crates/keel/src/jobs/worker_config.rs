@@ -29,9 +29,20 @@ impl WorkerConfig {
     /// Connections a worker with this configuration uses at most: one per claim lane, plus the
     /// listener, heartbeats and rescue.
     pub fn connections(&self, db: &Db) -> u32 {
-        let lanes: usize = self.queues.iter().map(|(_, c)| lanes(*c, db).len()).sum();
-        lanes as u32 + 4
+        self.claim_lanes(db) + Self::OTHER_CONNECTIONS
     }
+
+    /// The claim lanes of every queue: each holds one connection of the claims pool.
+    pub fn claim_lanes(&self, db: &Db) -> u32 {
+        self.queues
+            .iter()
+            .map(|(_, c)| lanes(*c, db).len() as u32)
+            .sum()
+    }
+
+    /// The worker's connections besides its claim lanes: the listener, heartbeats, rescue and the
+    /// jobs' own statements.
+    pub const OTHER_CONNECTIONS: u32 = 4;
 
     /// The worker `jobs` and the `keel.toml` queue overrides describe; running jobs get `grace`
     /// to finish once it is stopped.
@@ -66,7 +77,10 @@ impl WorkerConfig {
 
 /// What every runner of one worker shares.
 pub(crate) struct Shared {
+    /// Heartbeats, rescue and the jobs' own statements.
     pub db: Db,
+    /// The runners' claims and outcomes.
+    pub claims: Db,
     pub clock: Clock,
     pub flags: Flags,
     pub registry: Arc<Registry>,

@@ -17,6 +17,7 @@ use serde_json::json;
 
 mod actions;
 mod leases;
+mod pools;
 
 mod upkeep;
 

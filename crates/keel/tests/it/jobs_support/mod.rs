@@ -99,8 +99,16 @@ impl Env {
         config: WorkerConfig,
     ) -> Running {
         let (stop, stop_rx) = watch::channel(false);
-        let handle = Worker::new(self.db.clone(), self.clock.clone(), flags, registry, config)
-            .spawn(stop_rx);
+        let handle = Worker::on_pools(
+            &self.db,
+            &self.settings.database,
+            self.clock.clone(),
+            flags,
+            registry,
+            config,
+        )
+        .expect("the worker's pools")
+        .spawn(stop_rx);
         Running { stop, handle }
     }
 
