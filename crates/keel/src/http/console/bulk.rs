@@ -7,20 +7,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
+use super::job_actions::{states_words, title, CAP, CAP_WORDS};
 use super::job_filter::JobsFilter;
-use super::jobs::{states_words, title};
 use super::layout;
 use super::pages::see_other;
 use super::refusal::Refusal;
 use super::session::Change;
 use crate::http::state::AppState;
 use crate::jobs::JobAction;
-
-/// The actions the console offers on jobs.
-pub const ACTIONS: [JobAction; 2] = [JobAction::Retry, JobAction::Discard];
-/// The most jobs one bulk action changes.
-pub const CAP: i64 = 1000;
-pub const CAP_WORDS: &str = "1,000";
 
 fn action_of(change: &Change) -> Result<JobAction, Refusal> {
     JobAction::parse(change.field("action")).ok_or_else(Refusal::bad_form)

@@ -7,7 +7,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::bulk::{ACTIONS, CAP_WORDS};
+use super::job_actions::{past, states_words, title, ACTIONS, CAP_WORDS};
 use super::job_filter::{JobsFilter, STATE_CHOICES};
 use super::layout::{self, action_button};
 use super::pages::see_other;
@@ -144,20 +144,6 @@ pub async fn list(
     ))
 }
 
-pub fn title(action: JobAction) -> &'static str {
-    match action {
-        JobAction::Retry => "Retry",
-        JobAction::Discard => "Discard",
-    }
-}
-
-pub fn past(action: JobAction) -> &'static str {
-    match action {
-        JobAction::Retry => "Retried",
-        JobAction::Discard => "Discarded",
-    }
-}
-
 fn whole_filter_label(action: JobAction, f: &JobsFilter) -> String {
     match (action, f.state.as_deref(), f.queue.as_deref()) {
         (JobAction::Retry, Some("failed"), Some(q)) => format!("Retry every failed job of {q}…"),
@@ -173,12 +159,6 @@ fn first_line(s: &str) -> String {
         .chars()
         .take(120)
         .collect()
-}
-
-/// The states an action applies to, in words.
-pub fn states_words(action: JobAction) -> String {
-    let names: Vec<&str> = action.from_states().iter().map(|s| s.as_str()).collect();
-    names.join(", ")
 }
 
 pub async fn detail(

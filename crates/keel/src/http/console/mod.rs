@@ -5,6 +5,7 @@
 
 mod billing;
 mod bulk;
+mod job_actions;
 mod job_filter;
 mod jobs;
 mod layout;
