@@ -119,7 +119,9 @@ fn bind_channel(
 /// the primary key serves them, never a scan of the running jobs' index.
 ///
 /// Writes outcomes and claims the next jobs in one statement. `{AFTER}` is empty, or the cursor
-/// condition, which the index `(queue, priority, run_at, id)` serves as a seek.
+/// condition, which the index `(queue, priority, run_at, id)` serves as a seek. Each reported
+/// job and each claimed one is found by primary key, driven by the reports' ids and by the
+/// claimed ids as an array, so a plan made once (the claims pool's) holds at any table size.
 const CLAIM_TEMPLATE: &str = "WITH reported AS (
                     UPDATE jobs j SET
                         state = r.state,
@@ -129,7 +131,7 @@ const CLAIM_TEMPLATE: &str = "WITH reported AS (
                         locked_by = NULL,
                         lease_expires_at = NULL
                     FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, state, run_at, error)
-                    WHERE j.id = ANY($1) AND j.id = r.id AND j.locked_by = $6
+                    WHERE j.id = r.id AND j.locked_by = $6
                     RETURNING j.id
                 ),
                 next AS (
