@@ -1,6 +1,8 @@
 //! Conformance of [`Cron`]: the fields and specials of classic cron, Vixie cron's rule for the
 //! two day fields, the nicknames, and firings in a time zone across daylight-saving changes.
 
+#![cfg(test)]
+
 use super::*;
 
 fn at(s: &str) -> DateTime<Utc> {
