@@ -1,7 +1,24 @@
-# Sourced by bench/startup.sh and bench/link_order.sh: `keel serve` with every feature on.
-# Expects WORK (a scratch directory), PIDS (processes to stop on exit) and die(); serves a JWKS
-# with an RSA key of the run's own on a local port, writes "$WORK/keel.toml" and sets ENV, the
+# Sourced by bench/startup.sh and bench/link_order.sh (after their die() and tool checks): `keel
+# serve` with every feature on. Resolves KEEL_BIN (the release build unless it is set), makes WORK
+# (a scratch directory) and PIDS (processes stopped, and WORK removed, on exit), serves a JWKS with
+# an RSA key of the run's own on a local port, writes "$WORK/keel.toml" and sets ENV, the
 # environment of one instance (PORT, DATABASE_URL and STORAGE_URL are the caller's).
+
+if [[ -z "${KEEL_BIN:-}" ]]; then
+  cargo build --release -p keel-cli >&2 || die "cargo build --release -p keel-cli failed"
+  KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
+fi
+[[ -x "$KEEL_BIN" ]] || die "no keel binary at $KEEL_BIN"
+KEEL_BIN=$(realpath "$KEEL_BIN")
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }

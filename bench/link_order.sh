@@ -18,21 +18,6 @@ die() { echo "bench/link_order.sh: $*" >&2; exit 1; }
 for tool in valgrind python3 openssl curl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-if [[ -z "${KEEL_BIN:-}" ]]; then
-  cargo build --release -p keel-cli >&2 || die "cargo build --release -p keel-cli failed"
-  KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
-fi
-[[ -x "$KEEL_BIN" ]] || die "no keel binary at $KEEL_BIN"
-KEEL_BIN=$(realpath "$KEEL_BIN")
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 # shellcheck source=bench/keel_features.sh
 source bench/keel_features.sh
 

@@ -22,21 +22,6 @@ die() { echo "bench/startup.sh: $*" >&2; exit 1; }
 for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-if [[ -z "${KEEL_BIN:-}" ]]; then
-  cargo build --release -p keel-cli >&2 || die "cargo build --release -p keel-cli failed"
-  KEEL_BIN=${CARGO_TARGET_DIR:-target}/release/keel
-fi
-[[ -x "$KEEL_BIN" ]] || die "no keel binary at $KEEL_BIN"
-KEEL_BIN=$(realpath "$KEEL_BIN")
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 # shellcheck source=bench/keel_features.sh
 source bench/keel_features.sh
 
@@ -93,7 +78,8 @@ done
 
 export RESULTS_TEXT=$(printf '%s\n' "${RESULTS[@]}") ROUNDS IDLE_SECONDS BENCH_DOC
 # How many of the functions crates/keel-cli/link-order.txt lists this binary has: the release link
-# places those first (crates/keel-cli/build.rs); a toolchain or dependency update renames some.
+# places those first (crates/keel-cli/build.rs); a code change, a dependency or a toolchain
+# update renames some.
 ORDER_FILE=crates/keel-cli/link-order.txt
 LISTED=0 LINKED=0
 if [[ -f $ORDER_FILE ]] && command -v nm >/dev/null; then
@@ -138,8 +124,9 @@ to 64 KiB at a time), so code spread over the binary leaves most of it resident 
 it runs. The release link therefore places the functions a running `keel serve` uses (start-up,
 idle, health, metrics, an authenticated request, a webhook: `crates/keel-cli/link-order.txt`,
 written by `bash bench/link_order.sh`) together at the start of the code; this binary has
-{env['LINKED']} of the {env['LISTED']} functions listed. A toolchain or dependency update renames
-some of them: rerun `bench/link_order.sh` when that count drops.
+{env['LINKED']} of the {env['LISTED']} functions listed. Changes to the code (generic instances,
+the link-time optimizer's names for local functions), dependencies or the toolchain rename some of
+them: rerun `bench/link_order.sh` and commit the list when that count drops.
 
 | round | ready ms | idle RSS MB | anonymous MB | threads |
 | --- | ---: | ---: | ---: | ---: |
