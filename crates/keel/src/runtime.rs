@@ -146,11 +146,12 @@ impl Server {
 
     /// Binds `HOST:PORT` and runs until SIGTERM or SIGINT.
     pub async fn run(self) -> Result<(), RuntimeError> {
+        let shutdown = shutdown_signal();
         let addr = SocketAddr::new(self.settings.http.host, self.settings.http.port);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| RuntimeError::Bind { addr, source })?;
-        self.run_on(listener, shutdown_signal()).await
+        self.run_on(listener, shutdown).await
     }
 
     /// Runs on `listener` until `shutdown` completes.
@@ -367,26 +368,41 @@ async fn wait_for(migrator: &Migrator) -> Result<(), RuntimeError> {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled: a signal that arrives in between (the port is open and answering before
+/// the caller awaits it) ends the process gracefully instead of by the signal's default action.
+/// Call it inside a Tokio runtime, before binding.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            let interrupt = async {
+                match interrupt {
+                    Some(mut s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminate = async {
+                match terminate {
+                    Some(mut s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt => tracing::info!("SIGINT received"),
+                _ = terminate => tracing::info!("SIGTERM received"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("SIGINT received");
+        } else {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }
