@@ -42,6 +42,7 @@ field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.ar
 ME_URL=$(field url)
 TOKEN=$(field token)
 TRIVIAL_URL=${ME_URL%/v1/me}/bench/trivial
+BARE_URL=$(field bare_url)
 
 # profile NAME URL [wrk option…]: the instructions while wrk sends URL, and how many requests it
 # sent, into $WORK/NAME.txt and $WORK/NAME.requests.
@@ -58,6 +59,7 @@ profile() {
   dump=$(ls -v "$WORK"/cg.out.* | tail -n 1)
   callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$WORK/$name.txt" 2>/dev/null
 }
+profile bare "$BARE_URL"
 profile trivial "$TRIVIAL_URL"
 profile me "$ME_URL" -H "Authorization: Bearer $TOKEN"
 kill "$VPID"; wait "$VPID" 2>/dev/null || true; VPID=""
@@ -90,10 +92,12 @@ def per_request(profile, fragment=None):
         return total / requests
     return next((n for fn, n in costs.items() if fragment in fn), 0) / requests
 
-trivial, me = load("trivial"), load("me")
+bare, trivial, me = load("bare"), load("trivial"), load("me")
 requests = trivial[0]
 stages = [
+    ("the bare route's whole server (accept loop, HTTP/1.1, routing, the handler)", per_request(bare)),
     ("the whole server (accept loop, HTTP/1.1, the stack, the handler)", per_request(trivial)),
+    ("the edge stack's share: the whole server, less the bare route's", per_request(trivial) - per_request(bare)),
     ("reading the socket and parsing the request head (hyper)", per_request(trivial, "Conn<I,B,T>::poll_read_head")),
     ("writing the answer's head (hyper)", per_request(trivial, "Conn<I,B,T>::write_head")),
     ("the service: edge stack, routing and handler", per_request(trivial, "Oneshot<S,Req> as core::future::future::Future>::poll")),
@@ -115,7 +119,8 @@ section = f"""{title}
 
 Measured {os.environ['DATE']} on one machine with `nproc` = {os.environ['NPROC']}: `keel bench http-serve`
 (the instance `bench/http.sh` measures) under callgrind, {requests:,} requests to the trivial route
-(full edge stack, rate limit on the memory backend) from wrk over 4 keep-alive connections, with
+(full edge stack, rate limit on the memory backend) and {bare[0]:,} to the bare route (the same
+handler with no edge stack, on the same accept loop) from wrk over 4 keep-alive connections, with
 instrumentation on only while they ran. Instructions per request, inclusive (a stage counts what it
 calls); callgrind counts instructions, not time, so the figures hold on a loaded machine too.
 

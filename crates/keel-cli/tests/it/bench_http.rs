@@ -153,6 +153,22 @@ async fn bench_http_serve_serves_me_for_an_external_client_until_sigterm() {
     let forged = format!("{}{swapped}{}", &token[..i], &token[i + 1..]);
     let refused = client.get(url).bearer_auth(forged).send().await.unwrap();
     assert_eq!(refused.status(), 401);
+    // The bare route answers without the edge stack: no request id, no security headers.
+    let bare = client
+        .get(serving["bare_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200);
+    assert!(bare.headers().get("x-request-id").is_none(), "{bare:?}");
+    assert_eq!(bare.text().await.unwrap(), "ok");
+    let trivial = url.replace("/v1/me", "/bench/trivial");
+    let trivial = client.get(trivial).send().await.unwrap();
+    assert_eq!(trivial.status(), 200);
+    assert!(
+        trivial.headers().get("x-request-id").is_some(),
+        "{trivial:?}"
+    );
     // More than the default policy's 300 a minute: a load generator is never refused.
     for _ in 0..400 {
         let again = client.get(url).bearer_auth(token).send().await.unwrap();

@@ -3,7 +3,8 @@
 //! (SQLite in a temporary directory, the full edge stack; `GET /v1/me` under a rate-limit policy
 //! far above what one machine sends, in place of the default policy's 300 a minute, so every
 //! request is checked and none refused). One JSON line on stdout says where it listens, a valid token, and the public key and
-//! claims a peer needs to verify the same token; it serves until SIGINT or SIGTERM.
+//! claims a peer needs to verify the same token, and where the bare route (the same handler
+//! without the edge stack, on Keel's accept loop) listens; it serves until SIGINT or SIGTERM.
 
 use axum::routing::get;
 use axum::Router;
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use super::instance::Instance;
 use super::issuer::{self, Issuer};
-use super::{limits_config, ME, TRIVIAL};
+use super::{bare_server, limits_config, BARE, ME, TRIVIAL};
 
 /// What a load generator and a peer server need.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +26,9 @@ pub struct Serving {
     pub audience: String,
     /// The public half of the signing key, PEM (SubjectPublicKeyInfo).
     pub public_key_pem: String,
+    /// The trivial handler with no edge stack, on a port of its own: what the stack costs is
+    /// the difference between this and the trivial route.
+    pub bare_url: String,
     pub pid: u32,
 }
 
@@ -46,6 +50,7 @@ pub async fn run(
         ("KEEL_CONFIG", limits_config(limits.path(), "bench")?),
     ];
     let app = Instance::start(&env, routes).await?;
+    let bare = bare_server().await?;
     let token = issuer.token(SUBJECT)?;
     let answer = reqwest::Client::new()
         .get(app.url(ME))
@@ -67,6 +72,7 @@ pub async fn run(
         issuer: issuer.issuer(),
         audience: issuer::AUDIENCE.to_string(),
         public_key_pem: issuer.public_key_pem().to_string(),
+        bare_url: format!("http://{bare}{BARE}"),
         pid: std::process::id(),
     });
     stop.await;
