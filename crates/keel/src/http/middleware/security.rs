@@ -18,18 +18,13 @@ pub fn apply(response: &mut Response, hsts: Hsts) {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if !headers.contains_key(header::REFERRER_POLICY) {
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-    }
-    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
-    }
+    // A route's own policy stands; one lookup each, not a check and then an insert.
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert_with(|| HeaderValue::from_static("no-referrer"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| HeaderValue::from_static(CSP));
     if hsts.0 {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
