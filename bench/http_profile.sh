@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a request's time goes on the server: `keel bench http-serve` runs under callgrind, wrk
-# sends the trivial route (full edge stack) for a few seconds with instrumentation on, and the
-# instructions per request are split by stage. Instruction counts are the same on a quiet or a
+# sends the bare route (no edge stack), the trivial route (full edge stack) and GET /v1/me for a
+# few seconds each with instrumentation on, and the instructions per request are split by stage
+# (the edge stack's share is the trivial route's less the bare route's). Instruction counts are the same on a quiet or a
 # loaded machine, so this explains the throughput figures of bench/http.sh without timing
 # anything.
 # Writes the section "## HTTP: where a request's instructions go" of docs/BENCHMARKS.md.
