@@ -118,7 +118,3 @@ impl Cron {
             .map(|t| t.with_timezone(&Utc))
     }
 }
-
-#[cfg(test)]
-#[path = "cron_tests.rs"]
-mod tests;

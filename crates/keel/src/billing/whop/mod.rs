@@ -175,6 +175,3 @@ pub fn sign_legacy(secret: &WebhookSecret, timestamp: i64, body: &[u8]) -> Strin
     let tag = secret.mac(&[timestamp.to_string().as_bytes(), b".", body]);
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
-
-#[cfg(test)]
-mod tests;

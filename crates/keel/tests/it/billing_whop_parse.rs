@@ -1,10 +1,13 @@
-#![cfg(test)]
+//! Whop's wire formats read by `keel::billing::whop`: legacy signatures under rotated secrets, v1
+//! and legacy membership bodies, and the fields a refused body lacks.
+
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::*;
-use crate::billing::model::Effect;
+use keel::billing::model::Effect;
+use keel::billing::whop::{parse, sign_legacy, verify_legacy};
+use keel::crypto::standard_webhooks::{VerifyError, WebhookSecret};
 
 fn key(raw: &str) -> WebhookSecret {
     WebhookSecret::parse(raw).unwrap()

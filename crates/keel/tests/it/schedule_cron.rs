@@ -1,9 +1,8 @@
 //! Conformance of [`Cron`]: the fields and specials of classic cron, Vixie cron's rule for the
 //! two day fields, the nicknames, and firings in a time zone across daylight-saving changes.
 
-#![cfg(test)]
-
-use super::*;
+use chrono::{DateTime, Utc};
+use keel::schedule::Cron;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
