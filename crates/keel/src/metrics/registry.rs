@@ -17,7 +17,7 @@ struct Family<S> {
     kind: &'static str,
     label_names: &'static [&'static str],
     /// Keyed by a hash of the label values; a hit allocates nothing.
-    series: RwLock<HashMap<u64, Vec<Series<S>>, BuildHasherDefault<Prehashed>>>,
+    series: RwLock<SeriesMap<S>>,
 }
 
 /// FNV-1a over the label values, eight bytes at a time, each value followed by a separator, then
@@ -66,32 +66,42 @@ fn same(stored: &Labels, labels: &[&str]) -> bool {
     stored.len() == labels.len() && stored.iter().zip(labels).all(|(a, b)| a == b)
 }
 
+type SeriesMap<S> = HashMap<u64, Vec<Series<S>>, BuildHasherDefault<Prehashed>>;
+
+/// The series of `labels`, hashed to `key`, if the map has it.
+fn find<'m, S>(series: &'m SeriesMap<S>, key: u64, labels: &[&str]) -> Option<&'m Arc<S>> {
+    series
+        .get(&key)
+        .and_then(|v| v.iter().find(|(l, _)| same(l, labels)))
+        .map(|(_, s)| s)
+}
+
 impl<S: Default> Family<S> {
     /// Runs `f` on the series of `labels`; an existing series is used under the read lock, with no
     /// reference count taken.
     fn with<R>(&self, labels: &[&str], f: impl FnOnce(&S) -> R) -> R {
         let key = hash(labels);
         if let Ok(series) = self.series.read() {
-            if let Some((_, s)) = series
-                .get(&key)
-                .and_then(|v| v.iter().find(|(l, _)| same(l, labels)))
-            {
+            if let Some(s) = find(&series, key, labels) {
                 return f(s);
             }
         }
-        f(&self.get(labels))
+        f(&self.create(key, labels))
     }
 
     fn get(&self, labels: &[&str]) -> Arc<S> {
         let key = hash(labels);
         if let Ok(series) = self.series.read() {
-            if let Some((_, s)) = series
-                .get(&key)
-                .and_then(|v| v.iter().find(|(l, _)| same(l, labels)))
-            {
+            if let Some(s) = find(&series, key, labels) {
                 return s.clone();
             }
         }
+        self.create(key, labels)
+    }
+
+    /// The series of `labels` (hashed to `key`) under the write lock: the one another thread
+    /// made meanwhile, or a new one.
+    fn create(&self, key: u64, labels: &[&str]) -> Arc<S> {
         match self.series.write() {
             Ok(mut series) => {
                 let bucket = series.entry(key).or_default();
