@@ -406,3 +406,24 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::time::Duration;
+
+    /// A SIGTERM that arrives after `shutdown_signal()` is called but before its future is first
+    /// polled completes the future; with handlers installed only on the first poll, the signal's
+    /// default action would end this test process instead.
+    #[tokio::test]
+    async fn a_signal_before_the_first_poll_is_not_lost() {
+        let shutdown = super::shutdown_signal();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(30), shutdown)
+            .await
+            .expect("the SIGTERM sent before the first poll ends the wait");
+    }
+}
