@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What the latency phase of bench/queue.sh pays for its insert before Keel adds anything: the
-# statement Keel enqueues a job with (one insert with its pg_notify, a durable commit), sent by
+# statement Keel enqueues a job with (one insert with its pg_notify, a durable commit: the
+# INSERT_AND_NOTIFY of crates/keel-store/src/postgres/jobs.rs, its parameters written in; keep the
+# two alike), sent by
 # pgbench on one connection at 200 per second for 5 s, three times. Prints p50 and p99 of each
 # run in ms. No section of its own: docs/BENCHMARKS.md quotes it under "Queue: what the figures
 # rest on". The rows it inserts (queue `bench-floor`) are deleted at the end.
